@@ -1,0 +1,211 @@
+"""Analyse images in a storage: decode, measure, classify, fingerprint, check for placeholders, in parallel."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import multiprocessing
+import os
+import posixpath
+import sys
+import time
+import types
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Sequence
+
+from PIL import Image
+
+from .classify import Classification, classify_features
+from .features import Features, extract_features
+from .hashing import Fingerprint, fingerprint
+from .loading import ImageLoadError, is_image_name, load_image, sniff_image
+from .placeholders import PlaceholderResult, detect_placeholder
+from .settings import Settings
+from .similarity import Reference
+from .storage import ObjectInfo, Storage, normalise_prefix
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class AnalysisResult:
+    """Everything the engine learned about one object, or why it could not."""
+
+    key: str
+    size: int = 0
+    error: str | None = None
+    skipped: bool = False           # not an image (key without extension whose content is not one)
+    width: int = 0
+    height: int = 0
+    format: str = ""
+    features: Features | None = None
+    classification: Classification | None = None
+    placeholder: PlaceholderResult | None = None
+    fingerprint: Fingerprint | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.skipped
+
+    @property
+    def category(self) -> str | None:
+        """Where full classification files it: 'no_image' for placeholders, else the category."""
+        if not self.ok:
+            return None
+        if self.placeholder is not None and self.placeholder.is_placeholder:
+            return "no_image"
+        return self.classification.category if self.classification else None
+
+
+def analyse_bytes(
+    key: str,
+    data: bytes,
+    settings: Settings = Settings(),
+    examples: Sequence[Reference] = (),
+    size: int = 0,
+    placeholders: bool = True,
+) -> AnalysisResult:
+    """Analyse one image's bytes. Never raises for a bad image: the error is in the result."""
+    result = AnalysisResult(key=key, size=size or len(data))
+    try:
+        loaded = load_image(data, settings.loader.working_size, settings.loader.max_pixels)
+    except ImageLoadError as exc:
+        if not is_image_name(key) and not sniff_image(data[:16]):
+            result.skipped = True
+        result.error = str(exc)
+        return result
+    result.width, result.height, result.format = loaded.width, loaded.height, loaded.format
+    image = loaded.image
+    result.features = extract_features(image, loaded.aspect_ratio)
+    result.classification = classify_features(result.features, settings.classifier)
+    result.fingerprint = fingerprint(image, settings.similarity.thumb_size)
+    if placeholders:
+        def ocr_image() -> Image.Image:
+            return load_image(data, settings.loader.ocr_size, settings.loader.max_pixels).image
+
+        result.placeholder = detect_placeholder(
+            image, result.features, settings.placeholder, ocr_image, examples, result.fingerprint,
+            (loaded.width, loaded.height))
+    return result
+
+
+def analyse_file(path: str | os.PathLike, key: str | None = None, settings: Settings = Settings(),
+                 examples: Sequence[Reference] = ()) -> AnalysisResult:
+    """Analyse one file on disk (the key defaults to its name)."""
+    key = key or os.path.basename(os.fspath(path))
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        return AnalysisResult(key=key, error=f"cannot read file: {exc.strerror or exc}")
+    return analyse_bytes(key, data, settings, examples)
+
+
+def image_objects(storage: Storage, prefix: str = "", recursive: bool = True,
+                  exclude: Iterable[str] = ()) -> list[ObjectInfo]:
+    """Objects under prefix that may be images: an image extension, or no extension at all
+    (decided by content when read). Keys under any `exclude` prefix are left out."""
+    skip = tuple(normalise_prefix(e) for e in exclude if e)
+    out = []
+    for obj in storage.list(prefix, recursive=recursive):
+        if skip and obj.key.startswith(skip):
+            continue
+        name = posixpath.basename(obj.key)
+        if is_image_name(name) or "." not in name:
+            out.append(obj)
+    return out
+
+
+# Worker state for process pools: set once per worker process.
+_WORKER: dict = {}
+
+
+def _init_worker(settings: Settings, examples: Sequence[Reference], placeholders: bool) -> None:
+    _WORKER.update(settings=settings, examples=examples, placeholders=placeholders)
+
+
+def _work(item: tuple[str, int, bytes | None, str | None]) -> AnalysisResult:
+    key, size, data, error = item
+    if error is not None:
+        return AnalysisResult(key=key, size=size, error=error)
+    return analyse_bytes(key, data or b"", _WORKER["settings"], _WORKER["examples"], size, _WORKER["placeholders"])
+
+
+def _read_all(storage: Storage, objects: Sequence[ObjectInfo]) -> Iterator[tuple[str, int, bytes | None, str | None]]:
+    for obj in objects:
+        try:
+            yield obj.key, obj.size, storage.read(obj.key), None
+        except OSError as exc:
+            yield obj.key, obj.size, None, f"cannot read: {exc}"
+
+
+def _noop() -> None:
+    time.sleep(0.05)  # long enough that no worker is idle before all are started
+
+
+@contextlib.contextmanager
+def _neutral_main():
+    """Hide the running script from multiprocessing while workers start. Streamlit runs each page as
+    `__main__`; a new worker would otherwise import (and so run) the page again."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
+def _start_pool(workers: int, settings: Settings, examples: Sequence[Reference], placeholders: bool) -> cf.ProcessPoolExecutor:
+    ctx = multiprocessing.get_context("forkserver")
+    pool = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                  initargs=(settings, tuple(examples), placeholders))
+    with _neutral_main():
+        # Every submit while no worker is idle starts one: start them all now, inside the guard.
+        for fut in [pool.submit(_noop) for _ in range(workers)]:
+            fut.result()
+    return pool
+
+
+def default_workers() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def analyse_objects(
+    storage: Storage,
+    objects: Sequence[ObjectInfo],
+    settings: Settings = Settings(),
+    examples: Sequence[Reference] = (),
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+    placeholders: bool = True,
+) -> list[AnalysisResult]:
+    """Analyse the given objects, in input order. Reads stream through a bounded window, so memory
+    stays flat however many objects there are. Extension-less keys that are not images are dropped."""
+    total = len(objects)
+    workers = default_workers() if workers is None else max(1, workers)
+    results: list[AnalysisResult] = []
+    if progress:
+        progress(0, total)
+    if workers == 1 or total < 4:
+        _init_worker(settings, examples, placeholders)
+        for item in _read_all(storage, objects):
+            results.append(_work(item))
+            if progress:
+                progress(len(results), total)
+    else:
+        window = workers * 4
+        with _start_pool(workers, settings, examples, placeholders) as pool:
+            pending: list[cf.Future] = []
+            source = iter(_read_all(storage, objects))
+            for item in source:
+                pending.append(pool.submit(_work, item))
+                while len(pending) >= window:
+                    results.append(pending.pop(0).result())
+                    if progress:
+                        progress(len(results), total)
+            for fut in pending:
+                results.append(fut.result())
+                if progress:
+                    progress(len(results), total)
+    return [r for r in results if not r.skipped]

@@ -1,0 +1,250 @@
+"""The command line: `python -m segregator classify|placeholders|similar|apply ...`, over the same jobs as the UI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import jobs
+from .analysis import AnalysisResult
+from .loading import ImageLoadError, is_image_name
+from .plan import MovePlan
+from .progress import StderrBar
+from .session_log import SessionLog
+from .settings import Settings
+
+
+class CliError(Exception):
+    """A one-line message for the user; exit code 1."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for item in args.set or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise CliError(f"--set expects NAME=VALUE, got {item!r}")
+        overrides[name.strip()] = value.strip()
+    if getattr(args, "threshold", None) is not None:
+        overrides["similarity.max_hamming"] = args.threshold
+    if getattr(args, "pixel_threshold", None) is not None:
+        overrides["similarity.min_pixel_similarity"] = args.pixel_threshold
+    if getattr(args, "sensitivity", None) is not None:
+        overrides["placeholder.sensitivity"] = args.sensitivity
+    if args.no_ocr:
+        overrides["placeholder.ocr"] = False
+    try:
+        return Settings().with_overrides(overrides)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _open(src: str):
+    try:
+        return jobs.open_source(src)
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot read source {src!r}: {exc}") from None
+
+
+def _examples(args: argparse.Namespace, settings: Settings):
+    if not getattr(args, "examples", None):
+        return ()
+    folder = Path(args.examples)
+    if not folder.is_dir():
+        raise CliError(f"examples folder not found: {folder}")
+    refs = []
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and is_image_name(path.name):
+            try:
+                refs.append(jobs.load_reference(path.read_bytes(), settings))
+            except ImageLoadError as exc:
+                print(f"skipping example {path.name}: {exc}", file=sys.stderr)
+    return tuple(refs)
+
+
+def _analyse(args: argparse.Namespace, settings: Settings, placeholders: bool = True, examples=()) -> tuple[Any, list[AnalysisResult]]:
+    storage, prefix = _open(args.src)
+    bar = StderrBar("analysing") if not args.quiet else None
+    results = jobs.analyse_source(storage, prefix, settings, recursive=not args.flat, examples=examples,
+                                  progress=bar, workers=args.workers, placeholders=placeholders)
+    return (storage, prefix), results
+
+
+def _write_plan(plan: MovePlan, path: str | None) -> None:
+    if path:
+        Path(path).write_text(plan.to_json(), encoding="utf-8")
+        s = plan.summary()
+        print(f"plan written to {path}: {s['to_move']} to move, {s['kept']} kept, {s['errors']} errors", file=sys.stderr)
+
+
+def _emit(rows: list[dict], as_json: bool, columns: Sequence[str]) -> None:
+    if as_json:
+        json.dump(rows, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return
+    for row in rows:
+        print("  ".join(f"{c}={row[c]}" for c in columns if row.get(c) is not None))
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    (storage, prefix), results = _analyse(args, settings, examples=_examples(args, settings))
+    rows = []
+    for r in results:
+        if r.ok:
+            confidence = r.placeholder.score if r.category == "no_image" else r.classification.confidence
+            rows.append({"key": r.key, "category": r.category, "confidence": round(float(confidence), 4), "error": None})
+        else:
+            rows.append({"key": r.key, "category": None, "confidence": 0.0, "error": r.error})
+    _emit(rows, args.json, ("key", "category", "confidence", "error"))
+    _write_plan(jobs.classification_plan(storage, results, prefix, args.output), args.plan_out)
+    return 0
+
+
+def cmd_placeholders(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    (storage, prefix), results = _analyse(args, settings, examples=_examples(args, settings))
+    rows = []
+    for r in results:
+        if r.ok:
+            rows.append({"key": r.key, "placeholder": r.placeholder.is_placeholder, "reasons": r.placeholder.reasons, "error": None})
+        else:
+            rows.append({"key": r.key, "placeholder": False, "reasons": [], "error": r.error})
+    _emit(rows, args.json, ("key", "placeholder", "reasons", "error"))
+    _write_plan(jobs.placeholder_plan(storage, results, prefix, args.output or "no_image"), args.plan_out)
+    return 0
+
+
+def cmd_similar(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    try:
+        reference = jobs.load_reference(Path(args.reference).read_bytes(), settings)
+    except OSError as exc:
+        raise CliError(f"cannot read reference {args.reference!r}: {exc.strerror or exc}") from None
+    except ImageLoadError as exc:
+        raise CliError(f"reference {args.reference!r} is not usable: {exc}") from None
+    (storage, prefix), results = _analyse(args, settings, placeholders=False)
+    matches = jobs.match_reference(reference, results, settings)
+    rows = []
+    for m in matches:
+        s = m.similarity
+        if s is None:
+            rows.append({"key": m.result.key, "match": False, "hamming": None, "pixel_similarity": None, "error": m.result.error})
+        else:
+            rows.append({"key": m.result.key, "match": s.match, "hamming": s.hamming,
+                         "pixel_similarity": s.pixel_similarity, "error": None})
+    _emit(rows, args.json, ("key", "match", "hamming", "pixel_similarity", "error"))
+    output = args.output or f"similar_to_{Path(args.reference).stem}"
+    _write_plan(jobs.reference_plan(storage, matches, prefix, output), args.plan_out)
+    return 0
+
+
+def _preview(plan: MovePlan, copy: bool) -> str:
+    verb = "copy" if copy else "move"
+    lines = [f"plan: {plan.kind} on {plan.storage.get('root') or plan.storage.get('bucket')}"]
+    for folder, items in plan.by_destination().items():
+        moving = [i for i in items if i.action != "keep" and i.source != i.destination]
+        if folder and moving:
+            lines.append(f"  {folder}  ({len(moving)} to {verb})")
+            lines.extend(f"    {i.source} -> {i.destination}" for i in moving[:20])
+            if len(moving) > 20:
+                lines.append(f"    ... and {len(moving) - 20} more")
+    s = plan.summary()
+    lines.append(f"{s['to_move']} to {verb}, {s['kept']} unchanged, {s['errors']} with errors")
+    return "\n".join(lines)
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    try:
+        plan = MovePlan.from_json(Path(args.plan).read_text(encoding="utf-8"))
+        storage = jobs.storage_for_plan(plan)
+    except OSError as exc:
+        raise CliError(f"cannot read plan {args.plan!r}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    print(_preview(plan, args.copy), file=sys.stderr)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CliError("not confirmed: run again with --yes to apply the plan")
+        answer = input("Apply this plan? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            raise CliError("not confirmed: nothing changed")
+    bar = StderrBar("applying") if not args.quiet else None
+    try:
+        report, event = jobs.run_plan(plan, storage, copy=args.copy, log=SessionLog(args.log) if args.log else None, progress=bar)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        json.dump(report.to_dict(), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    s = report.summary()
+    print(f"moved {s['moved']}, copied {s['copied']}, unchanged {s['unchanged']}, failed {s['failed']}", file=sys.stderr)
+    for err in report.errors:
+        print(f"  failed: {err['key']}: {err['error']}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m segregator", description="Sort images by what they show.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser, source: bool = True) -> None:
+        if source:
+            p.add_argument("src", metavar="SRC", help="folder of images")
+            p.add_argument("--json", action="store_true", help="print one JSON array")
+            p.add_argument("--plan-out", metavar="PLAN.json", help="write the move plan here (moves nothing)")
+            p.add_argument("--output", metavar="PREFIX", help="output folder (default: under SRC)")
+            p.add_argument("--flat", action="store_true", help="only the folder itself, not its subfolders")
+            p.add_argument("--workers", type=int, default=None, help="analysis processes (default: one per core)")
+            p.add_argument("--set", action="append", metavar="NAME=VALUE", help="change a setting, e.g. similarity.max_hamming=12")
+            p.add_argument("--no-ocr", action="store_true", help="do not run Tesseract")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument("--log", metavar="PATH", help="session log file (default: $SEGREGATOR_LOG or ./segregator_session_log.json)")
+
+    p = sub.add_parser("classify", help="classify images into the nine categories (placeholders: no_image)")
+    common(p)
+    p.add_argument("--examples", metavar="DIR", help="folder of known placeholder images")
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("placeholders", help="find placeholder images")
+    common(p)
+    p.add_argument("--examples", metavar="DIR", help="folder of known placeholder images")
+    p.add_argument("--sensitivity", type=float, help="0..1, higher flags more")
+    p.set_defaults(func=cmd_placeholders)
+
+    p = sub.add_parser("similar", help="find images that look like a reference image")
+    common(p)
+    p.add_argument("--reference", required=True, metavar="IMAGE")
+    p.add_argument("--threshold", type=int, help="max pHash distance accepted on its own (default 10)")
+    p.add_argument("--pixel-threshold", type=float, help="pixel similarity that confirms a match (default 0.9)")
+    p.set_defaults(func=cmd_similar)
+
+    p = sub.add_parser("apply", help="execute a plan written with --plan-out")
+    p.add_argument("plan", metavar="PLAN.json")
+    p.add_argument("--yes", action="store_true", help="do not ask")
+    p.add_argument("--copy", action="store_true", help="copy instead of move")
+    p.add_argument("--json", action="store_true", help="print the per-item results as JSON")
+    common(p, source=False)
+    p.set_defaults(func=cmd_apply, no_ocr=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        from dotenv import load_dotenv
+
+        load_dotenv()
+    except ImportError:  # python-dotenv is in requirements; tolerate its absence
+        pass
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,222 @@
+"""The three jobs (classify, by reference, placeholders) as plans, and running a plan with its log event.
+
+The UI and the CLI both call these; neither holds job logic of its own.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from typing import Sequence
+
+from .analysis import AnalysisResult, ProgressCallback, analyse_objects, image_objects
+from .loading import load_image
+from .plan import ExecutionReport, MovePlan, PlanItem, execute_plan
+from .session_log import SessionLog, make_event
+from .settings import CATEGORIES, NO_IMAGE, Settings
+from .similarity import Reference, SimilarityResult, find_similar
+from .storage import LocalStorage, Storage, normalise_prefix
+
+EVENT_NAMES = {"classify": "full_folder", "similar": "by_reference", "placeholders": "placeholders"}
+OUTPUT_FOLDERS = set(CATEGORIES) | {NO_IMAGE}
+
+
+def open_source(spec: str) -> tuple[Storage, str]:
+    """A storage and prefix for a CLI/UI source: a local folder path (its own root, prefix '')."""
+    return LocalStorage(spec), ""
+
+
+def storage_for_plan(plan: MovePlan) -> Storage:
+    """Reopen the storage a plan was made on."""
+    kind = plan.storage.get("kind")
+    if kind == "local":
+        return LocalStorage(plan.storage["root"])
+    raise ValueError(f"plan names an unknown storage kind {kind!r}")
+
+
+def storage_record(storage: Storage) -> dict[str, str]:
+    if isinstance(storage, LocalStorage):
+        return {"kind": "local", "root": str(storage.root)}
+    return {"kind": storage.kind, "bucket": storage.bucket}
+
+
+def thumbnail_jpeg(storage: Storage, key: str, size: int = 160) -> bytes | None:
+    """A small JPEG of one object for previews; None when it cannot be read or decoded."""
+    import io
+
+    try:
+        image = load_image(storage.read(key), size).image
+    except (OSError, ValueError):
+        return None
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
+def load_reference(data: bytes, settings: Settings = Settings()) -> Reference:
+    """A reference image (its bytes) prepared for search; ImageLoadError when unreadable."""
+    loaded = load_image(data, settings.loader.working_size, settings.loader.max_pixels)
+    return Reference.from_image(loaded.image, settings.similarity.thumb_size)
+
+
+def analyse_source(
+    storage: Storage,
+    prefix: str = "",
+    settings: Settings = Settings(),
+    recursive: bool = True,
+    examples: Sequence[Reference] = (),
+    progress: ProgressCallback | None = None,
+    workers: int | None = None,
+    placeholders: bool = True,
+) -> list[AnalysisResult]:
+    """List the images under prefix (skipping the trash) and analyse them all."""
+    objects = image_objects(storage, prefix, recursive, exclude=[normalise_prefix(prefix) + "_trash/"])
+    return analyse_objects(storage, objects, settings, examples, workers, progress, placeholders)
+
+
+def _keep(result: AnalysisResult, reason: str) -> PlanItem:
+    return PlanItem(result.key, result.key, "keep", reason, error=result.error)
+
+
+def _dest(output_prefix: str, folder: str, key: str) -> str:
+    return normalise_prefix(output_prefix) + normalise_prefix(folder) + posixpath.basename(key)
+
+
+def classification_plan(
+    storage: Storage, results: Sequence[AnalysisResult], source_prefix: str = "", output_prefix: str | None = None,
+) -> MovePlan:
+    """Placeholders to <output>/no_image/, every other image to <output>/<Category>/ (output defaults to the source)."""
+    output = normalise_prefix(source_prefix if output_prefix is None else output_prefix)
+    items = []
+    for r in results:
+        if not r.ok:
+            items.append(_keep(r, f"not analysed: {r.error}"))
+            continue
+        folder = r.category
+        if folder == NO_IMAGE:
+            reason = "placeholder: " + "; ".join(r.placeholder.reasons[:3])
+            confidence = r.placeholder.score
+        else:
+            reason = f"classified {folder} ({r.classification.confidence:.0%})"
+            confidence = r.classification.confidence
+        items.append(PlanItem(r.key, _dest(output, folder, r.key), "move", reason, folder, confidence,
+                              dict(r.classification.scores)))
+    return MovePlan("classify", storage_record(storage), normalise_prefix(source_prefix), output, items)
+
+
+@dataclass(frozen=True)
+class ReferenceMatch:
+    result: AnalysisResult
+    similarity: SimilarityResult | None   # None when the image could not be analysed
+
+
+def match_reference(reference: Reference, results: Sequence[AnalysisResult], settings: Settings = Settings()) -> list[ReferenceMatch]:
+    """Compare every analysed image with the reference (vectorised), in input order."""
+    ok = [r for r in results if r.ok]
+    sims = iter(find_similar(reference, [r.fingerprint for r in ok], settings.similarity))
+    return [ReferenceMatch(r, next(sims) if r.ok else None) for r in results]
+
+
+def reference_plan(
+    storage: Storage, matches: Sequence[ReferenceMatch], source_prefix: str = "", output_folder: str = "similar",
+) -> MovePlan:
+    """Only the matches move into output_folder (relative to the source prefix unless it starts with '/');
+    everything else is kept where it is."""
+    output = _output_under(source_prefix, output_folder)
+    items = []
+    for m in matches:
+        r, s = m.result, m.similarity
+        if s is None:
+            items.append(_keep(r, f"not analysed: {r.error}"))
+            continue
+        scores = {"hamming": s.hamming, "dhash_distance": s.dhash_distance, "pixel_similarity": s.pixel_similarity}
+        if s.match:
+            items.append(PlanItem(r.key, _dest(output, "", r.key), "move",
+                                  f"matches reference (pHash distance {s.hamming}, pixel similarity {s.pixel_similarity:.2f})",
+                                  None, s.pixel_similarity, scores))
+        else:
+            items.append(PlanItem(r.key, r.key, "keep",
+                                  f"no match (pHash distance {s.hamming}, pixel similarity {s.pixel_similarity:.2f})",
+                                  None, s.pixel_similarity, scores))
+    return MovePlan("similar", storage_record(storage), normalise_prefix(source_prefix), output, items)
+
+
+def placeholder_plan(
+    storage: Storage, results: Sequence[AnalysisResult], source_prefix: str = "", output_folder: str = NO_IMAGE,
+) -> MovePlan:
+    """Placeholders move to <source>/no_image/ (or output_folder); the rest are kept."""
+    output = _output_under(source_prefix, output_folder)
+    items = []
+    for r in results:
+        if not r.ok or r.placeholder is None:
+            items.append(_keep(r, f"not analysed: {r.error}"))
+        elif r.placeholder.is_placeholder:
+            items.append(PlanItem(r.key, _dest(output, "", r.key), "move", "; ".join(r.placeholder.reasons),
+                                  NO_IMAGE, r.placeholder.score, {"placeholder_score": r.placeholder.score}))
+        else:
+            items.append(PlanItem(r.key, r.key, "keep", "not a placeholder", None, r.placeholder.score,
+                                  {"placeholder_score": r.placeholder.score}))
+    return MovePlan("placeholders", storage_record(storage), normalise_prefix(source_prefix), output, items)
+
+
+def edit_plan(plan: MovePlan, keep: Sequence[str] = (), recategorise: dict[str, str] | None = None) -> MovePlan:
+    """A copy of a plan with the user's edits: `keep` sources stay where they are; `recategorise` maps a
+    source to another output folder (one of the nine categories or no_image) of a classification plan."""
+    recategorise = recategorise or {}
+    unknown = set(recategorise.values()) - OUTPUT_FOLDERS
+    if unknown:
+        raise ValueError(f"unknown category {sorted(unknown)[0]!r}")
+    keep = set(keep)
+    items = []
+    for item in plan.items:
+        new = PlanItem(**{**item.__dict__, "scores": dict(item.scores)})
+        if item.source in recategorise and plan.kind == "classify" and item.action != "keep":
+            new.category = recategorise[item.source]
+            new.destination = _dest(plan.output_prefix, new.category, item.source)
+            new.reason = f"set to {new.category} by the user"
+        if item.source in keep and item.action != "keep":
+            new.action, new.destination, new.reason = "keep", item.source, "kept by the user"
+        items.append(new)
+    return MovePlan(plan.kind, dict(plan.storage), plan.source_prefix, plan.output_prefix, items,
+                    plan.created_at, dict(plan.extra))
+
+
+def _output_under(source_prefix: str, folder: str) -> str:
+    folder = folder.strip()
+    if folder.startswith("/"):
+        return normalise_prefix(folder.lstrip("/"))
+    return normalise_prefix(normalise_prefix(source_prefix) + folder)
+
+
+def run_plan(
+    plan: MovePlan,
+    storage: Storage,
+    copy: bool = False,
+    log: SessionLog | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[ExecutionReport, dict]:
+    """Execute a plan and append its event to the session log; returns the report and the event."""
+    report = execute_plan(plan, storage, copy=copy, progress=progress)
+    summary = report.summary()
+    done = summary["copied"] if copy else summary["moved"]
+    event_type = f"{storage.kind}_{EVENT_NAMES.get(plan.kind, plan.kind)}"
+    event = make_event(
+        event_type,
+        bucket=storage.bucket,
+        source_prefix=plan.source_prefix,
+        output_prefix=plan.output_prefix,
+        moved_count=done,
+        unchanged_count=summary["unchanged"],
+        failed_count=summary["failed"],
+        extra={
+            "moved": summary["moved"],
+            "copied": summary["copied"],
+            "unchanged_count": summary["unchanged"],
+            "failed": report.errors,
+            "total_processed": summary["total"],
+            "mode": "copy" if copy else "move",
+            "plan_created_at": plan.created_at,
+        },
+    )
+    (log or SessionLog()).append(event)
+    return report, event

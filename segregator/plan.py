@@ -1,0 +1,175 @@
+"""Move plans: what will move where and why, as previewable JSON, and their item-by-item execution."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Literal
+
+from .storage import Storage, normalise_prefix
+
+Action = Literal["move", "copy", "keep"]
+Status = Literal["moved", "copied", "unchanged", "failed"]
+PLAN_VERSION = 1
+
+
+@dataclass
+class PlanItem:
+    source: str
+    destination: str              # where it should go; equal to source for 'keep'
+    action: Action = "move"
+    reason: str = ""
+    category: str | None = None
+    confidence: float | None = None
+    scores: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None      # analysis error: such items are kept where they are
+
+
+@dataclass
+class MovePlan:
+    kind: str                     # "classify", "similar" or "placeholders"
+    storage: dict[str, str]       # {"kind": "local", "root": ...} or {"kind": "r2", "bucket": ...}
+    source_prefix: str
+    output_prefix: str
+    items: list[PlanItem]
+    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    extra: dict[str, Any] = field(default_factory=dict)
+    version: int = PLAN_VERSION
+
+    @property
+    def moves(self) -> list[PlanItem]:
+        return [i for i in self.items if i.action != "keep"]
+
+    def by_destination(self) -> dict[str, list[PlanItem]]:
+        """Items grouped by destination folder ('' for kept items), folders sorted."""
+        groups: dict[str, list[PlanItem]] = {}
+        for item in self.items:
+            folder = posixpath.dirname(item.destination) + "/" if item.action != "keep" else ""
+            groups.setdefault(folder, []).append(item)
+        return dict(sorted(groups.items()))
+
+    def summary(self) -> dict[str, int]:
+        moves = self.moves
+        return {
+            "total": len(self.items),
+            "to_move": sum(1 for i in moves if i.source != i.destination),
+            "kept": len(self.items) - len(moves) + sum(1 for i in moves if i.source == i.destination),
+            "errors": sum(1 for i in self.items if i.error),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["summary"] = self.summary()
+        return data
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "MovePlan":
+        if not isinstance(data, dict) or "items" not in data:
+            raise ValueError("not a move plan (no 'items')")
+        if data.get("version", PLAN_VERSION) != PLAN_VERSION:
+            raise ValueError(f"unsupported plan version {data.get('version')!r}")
+        known = set(PlanItem.__dataclass_fields__)
+        items = []
+        for raw in data["items"]:
+            if not isinstance(raw, dict) or not isinstance(raw.get("source"), str) or not isinstance(raw.get("destination"), str):
+                raise ValueError("plan item without a source and destination")
+            if raw.get("action", "move") not in ("move", "copy", "keep"):
+                raise ValueError(f"unknown action {raw.get('action')!r}")
+            items.append(PlanItem(**{k: v for k, v in raw.items() if k in known}))
+        return cls(
+            kind=str(data.get("kind", "")),
+            storage=dict(data.get("storage", {})),
+            source_prefix=str(data.get("source_prefix", "")),
+            output_prefix=str(data.get("output_prefix", "")),
+            items=items,
+            created_at=str(data.get("created_at", "")),
+            extra=dict(data.get("extra", {})),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> "MovePlan":
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"plan is not valid JSON: {exc}") from None
+
+
+def check_plan_keys(plan: MovePlan) -> None:
+    """Refuse a plan whose keys are absolute, climb with '..', or leave its source and output roots."""
+    roots = tuple(p for p in (normalise_prefix(plan.source_prefix), normalise_prefix(plan.output_prefix)))
+    for item in plan.items:
+        for key in (item.source, item.destination):
+            parts = key.split("/")
+            if key.startswith("/") or ".." in parts or "\\" in key or not key:
+                raise ValueError(f"plan refused: unsafe key {key!r}")
+            if "" not in roots and not key.startswith(roots):
+                raise ValueError(f"plan refused: {key!r} is outside the plan's source and output folders")
+
+
+@dataclass
+class ItemResult:
+    source: str
+    destination: str | None       # the key written (may carry a _N suffix); None when nothing was written
+    status: Status
+    error: str | None = None
+
+
+@dataclass
+class ExecutionReport:
+    results: list[ItemResult]
+    copy_mode: bool = False
+
+    def count(self, status: Status) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "moved": self.count("moved"),
+            "copied": self.count("copied"),
+            "unchanged": self.count("unchanged"),
+            "failed": self.count("failed"),
+            "total": len(self.results),
+        }
+
+    @property
+    def errors(self) -> list[dict[str, str]]:
+        return [{"key": r.source, "error": r.error or ""} for r in self.results if r.status == "failed"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"summary": self.summary(), "results": [asdict(r) for r in self.results]}
+
+
+def execute_plan(
+    plan: MovePlan,
+    storage: Storage,
+    copy: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ExecutionReport:
+    """Carry out every item: move (copy, verify, delete) or copy to a duplicate-safe name; 'keep'
+    items and items already in place are unchanged. One item's failure does not stop the rest."""
+    check_plan_keys(plan)
+    results: list[ItemResult] = []
+    total = len(plan.items)
+    if progress:
+        progress(0, total)
+    for n, item in enumerate(plan.items, 1):
+        results.append(_execute_item(item, storage, copy))
+        if progress:
+            progress(n, total)
+    return ExecutionReport(results, copy_mode=copy)
+
+
+def _execute_item(item: PlanItem, storage: Storage, copy: bool) -> ItemResult:
+    if item.action == "keep" or item.source == item.destination:
+        return ItemResult(item.source, item.source, "unchanged")
+    try:
+        if copy or item.action == "copy":
+            return ItemResult(item.source, storage.copy(item.source, item.destination), "copied")
+        return ItemResult(item.source, storage.move(item.source, item.destination), "moved")
+    except OSError as exc:
+        return ItemResult(item.source, None, "failed", str(exc) or type(exc).__name__)

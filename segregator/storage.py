@@ -1,0 +1,242 @@
+"""One storage interface (list, read, copy, delete, ...) and its local-folder backend.
+
+Keys are '/'-separated paths relative to the storage root, as in a bucket. Backends implement a few
+primitives; the base class builds duplicate-safe names and copy-verify-delete moves on top of them.
+Errors are the OSError family (FileNotFoundError, FileExistsError, PermissionError).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import shutil
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    mtime: float = 0.0
+    etag: str = ""
+
+
+def normalise_prefix(prefix: str) -> str:
+    """'a/b' -> 'a/b/', '' -> ''; leading slashes dropped."""
+    prefix = prefix.strip().lstrip("/")
+    return prefix if not prefix or prefix.endswith("/") else prefix + "/"
+
+
+def numbered_name(key: str, n: int) -> str:
+    """'dir/photo.jpg', 1 -> 'dir/photo_1.jpg'."""
+    head, tail = posixpath.split(key)
+    stem, dot, ext = tail.rpartition(".")
+    name = f"{stem}_{n}.{ext}" if dot and stem else f"{tail}_{n}"
+    return posixpath.join(head, name) if head else name
+
+
+class Storage(ABC):
+    """A place holding objects under keys. Subclasses implement the abstract primitives."""
+
+    kind = "abstract"
+
+    @property
+    @abstractmethod
+    def description(self) -> str:
+        """A human label, e.g. 'local folder /data/photos' (never a secret)."""
+
+    @property
+    def bucket(self) -> str:
+        """The bucket name for the session log ('' for local folders)."""
+        return ""
+
+    @abstractmethod
+    def list(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
+        """Objects under prefix (recursive, or only those directly in the folder), sorted by key."""
+
+    @abstractmethod
+    def list_folders(self, prefix: str = "") -> list[str]:
+        """Direct subfolders of prefix, as keys ending in '/'."""
+
+    @abstractmethod
+    def info(self, key: str) -> ObjectInfo:
+        """Size and version of one object; FileNotFoundError when absent."""
+
+    @abstractmethod
+    def read(self, key: str) -> bytes: ...
+
+    @abstractmethod
+    def write(self, key: str, data: bytes) -> None:
+        """Create key; FileExistsError when it exists (never overwrite)."""
+
+    @abstractmethod
+    def _copy_new(self, src: str, dst: str) -> None:
+        """Copy src to dst; FileExistsError when dst exists."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None: ...
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.info(key)
+            return True
+        except FileNotFoundError:
+            return False
+
+    def checksum(self, key: str) -> str:
+        """A content hash used to verify copies."""
+        return hashlib.md5(self.read(key)).hexdigest()
+
+    def free_key(self, key: str) -> str:
+        """key itself when unused, else the first unused key_1, key_2, ..."""
+        candidate, n = key, 0
+        while self.exists(candidate):
+            n += 1
+            candidate = numbered_name(key, n)
+        return candidate
+
+    def copy(self, src: str, dst: str) -> str:
+        """Copy to dst, or to a numbered name next to it when dst exists; returns the key written.
+        The copy is verified (size and content hash) before this returns."""
+        source = self.info(src)
+        for _ in range(1000):
+            target = self.free_key(dst)
+            try:
+                self._copy_new(src, target)
+            except FileExistsError:
+                continue  # someone took the name between the check and the copy: try the next
+            self.verify_copy(source, src, target)
+            return target
+        raise FileExistsError(f"no free name near {dst}")
+
+    def verify_copy(self, source: ObjectInfo, src: str, dst: str) -> None:
+        copied = self.info(dst)
+        if copied.size != source.size or self.checksum(dst) != self.checksum(src):
+            raise OSError(f"copy of {src} to {dst} does not match the source; source kept")
+
+    def move(self, src: str, dst: str) -> str:
+        """Copy, verify, then delete the source; returns the key written. When the copy fails the
+        source is not deleted."""
+        if src == dst:
+            return src
+        target = self.copy(src, dst)
+        self.delete(src)
+        return target
+
+
+class LocalStorage(Storage):
+    """A folder on disk. Keys may not leave the root, through '..' or symlinks."""
+
+    kind = "local"
+
+    def __init__(self, root: str | os.PathLike):
+        path = Path(root).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(f"folder not found: {path}")
+        if not path.is_dir():
+            raise NotADirectoryError(f"not a folder: {path}")
+        self.root = path.resolve()
+
+    @property
+    def description(self) -> str:
+        return f"local folder {self.root}"
+
+    def path(self, key: str) -> Path:
+        """The file path for key; PermissionError when it would lie outside the root."""
+        if key.startswith("/") or "\\" in key or "\x00" in key:
+            raise PermissionError(f"refused key outside the folder: {key!r}")
+        parts = [p for p in key.split("/") if p not in ("", ".")]
+        if ".." in parts:
+            raise PermissionError(f"refused key outside the folder: {key!r}")
+        target = self.root.joinpath(*parts)
+        resolved = target.resolve()
+        if resolved != self.root and self.root not in resolved.parents:
+            raise PermissionError(f"refused key outside the folder (symlink): {key!r}")
+        return target
+
+    def key_of(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def list(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
+        base = self.path(normalise_prefix(prefix))
+        if not base.is_dir():
+            return
+        if recursive:
+            for dirpath, dirnames, filenames in os.walk(base):
+                dirnames.sort()
+                here = Path(dirpath)
+                for name in sorted(filenames):
+                    info = self._info_of(here / name)
+                    if info:
+                        yield info
+        else:
+            for entry in sorted(base.iterdir()):
+                if entry.is_file():
+                    info = self._info_of(entry)
+                    if info:
+                        yield info
+
+    def _info_of(self, path: Path) -> ObjectInfo | None:
+        try:
+            resolved = path.resolve()
+            if self.root not in resolved.parents:
+                return None  # symlink leading outside the root: never listed
+            st = path.stat()
+        except OSError:
+            return None
+        return ObjectInfo(self.key_of(path), st.st_size, st.st_mtime)
+
+    def list_folders(self, prefix: str = "") -> list[str]:
+        base = self.path(normalise_prefix(prefix))
+        if not base.is_dir():
+            return []
+        return [self.key_of(p) + "/" for p in sorted(base.iterdir()) if p.is_dir() and not p.is_symlink()]
+
+    def info(self, key: str) -> ObjectInfo:
+        path = self.path(key)
+        if not path.is_file():
+            raise FileNotFoundError(f"not found: {key}")
+        st = path.stat()
+        return ObjectInfo(key, st.st_size, st.st_mtime)
+
+    def read(self, key: str) -> bytes:
+        path = self.path(key)
+        try:
+            return path.read_bytes()
+        except IsADirectoryError:
+            raise FileNotFoundError(f"not a file: {key}") from None
+
+    def write(self, key: str, data: bytes) -> None:
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "xb") as fh:  # 'x': fails when the file exists, so nothing is overwritten
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def _copy_new(self, src: str, dst: str) -> None:
+        source, target = self.path(src), self.path(dst)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(source, "rb") as fin, open(target, "xb") as fout:
+            shutil.copyfileobj(fin, fout, 1 << 20)
+            fout.flush()
+            os.fsync(fout.fileno())
+        shutil.copystat(source, target)
+
+    def delete(self, key: str) -> None:
+        path = self.path(key)
+        try:
+            path.unlink()
+        except IsADirectoryError:
+            raise FileNotFoundError(f"not a file: {key}") from None
+
+    def checksum(self, key: str) -> str:
+        digest = hashlib.md5()
+        with open(self.path(key), "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
