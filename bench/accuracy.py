@@ -1,0 +1,231 @@
+"""Accuracy of classification, similarity search and placeholder detection on real labelled images.
+
+    python -m bench.accuracy                 # all three; builds the sets first (see bench/datasets.py)
+    python -m bench.accuracy classify --write-weights   # refit segregator/classifier_weights.json on the whole set
+
+Classification is scored by 5-fold cross-validation: the linear weights are fitted on four folds and scored
+on the fifth, so every figure printed is on images the weights never saw. It prints balanced accuracy and
+the confusion per category.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import zlib
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from bench.datasets import build_all, data_root, unpacked, build_classify, build_placeholders, build_similarity
+from segregator.analysis import analyse_file
+from segregator.classify import classify_features
+from segregator.jobs import load_reference
+from segregator.settings import CATEGORIES, ClassifierSettings, Settings
+from segregator.similarity import find_similar
+
+WEIGHTS_FILE = Path(__file__).resolve().parent.parent / "segregator" / "classifier_weights.json"
+
+
+# ---------------------------------------------------------------- classification
+
+def _features(folder: Path, settings: Settings):
+    rows, labels, names = [], [], []
+    for i, category in enumerate(CATEGORIES):
+        for path in sorted((folder / category).glob("*.jpg")):
+            r = analyse_file(path, settings=settings)
+            if r.ok:
+                rows.append(r.features)
+                labels.append(i)
+                names.append(path.name)
+    return rows, np.array(labels), names
+
+
+def fit_linear(X: np.ndarray, y: np.ndarray, n_classes: int, l2: float = 0.02, steps: int = 3000,
+               emphasis: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Class-balanced multinomial logistic regression (full-batch gradient descent); returns W (f x c), b (c).
+    `emphasis` multiplies each sample's weight (full-frame photos count more than cut-outs)."""
+    n, f = X.shape
+    Y = np.eye(n_classes)[y]
+    emphasis = np.ones(n) if emphasis is None else emphasis
+    counts = np.bincount(y, weights=emphasis, minlength=n_classes)
+    sample_w = (emphasis * emphasis.sum() / (n_classes * np.maximum(counts, 1e-9))[y])[:, None] / emphasis.mean()
+    W = np.zeros((f, n_classes))
+    b = np.zeros(n_classes)
+    lr = 0.5
+    for _ in range(steps):
+        z = X @ W + b
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        g = (p - Y) * sample_w / n
+        W -= lr * (X.T @ g + l2 * W)
+        b -= lr * g.sum(axis=0)
+    return W, b
+
+
+PHOTO_EMPHASIS = 4.0
+
+
+def emphasis_of(names) -> np.ndarray:
+    """Full-frame photos weigh PHOTO_EMPHASIS times a cut-out on white (the stamps are cut-outs)."""
+    return np.array([1.0 if n.startswith(CUTOUT_PREFIXES) else PHOTO_EMPHASIS for n in names])
+
+
+CUTOUT_PREFIXES = ("cut_",)  # bench/datasets.py names cut-outs (stamps, portraits, icons) so
+
+
+def weights_dict(feats, y, names=None) -> dict[str, dict[str, float]]:
+    """Fit on standardised features, then fold the standardisation into plain per-feature weights."""
+    keys = sorted(feats[0].vector())
+    X = np.array([[f.vector()[k] for k in keys] for f in feats])
+    mean, scale = X.mean(axis=0), X.std(axis=0) + 1e-6
+    emphasis = emphasis_of(names) if names is not None else None
+    W, b = fit_linear((X - mean) / scale, y, len(CATEGORIES), emphasis=emphasis)
+    raw_W = W / scale[:, None]
+    raw_b = b - (mean / scale) @ W
+    out = {}
+    for c, category in enumerate(CATEGORIES):
+        out[category] = {"bias": round(float(raw_b[c]), 6)}
+        out[category].update({k: round(float(raw_W[i, c]), 6) for i, k in enumerate(keys)})
+    return out
+
+
+def _balanced(y, pred) -> float:
+    recalls = [np.mean(pred[y == c] == c) for c in np.unique(y)]
+    return float(np.mean(recalls))
+
+
+def _print_confusion(y, pred) -> None:
+    width = max(len(c) for c in CATEGORIES)
+    print(" " * (width + 2) + " ".join(f"{c[:5]:>5}" for c in CATEGORIES) + "  recall")
+    for i, c in enumerate(CATEGORIES):
+        row = [int(np.sum((y == i) & (pred == j))) for j in range(len(CATEGORIES))]
+        rec = np.mean(pred[y == i] == i) if np.any(y == i) else float("nan")
+        print(f"{c:>{width}}  " + " ".join(f"{v:5d}" for v in row) + f"  {rec:6.1%}")
+
+
+def bench_classify(write_weights: bool = False) -> float:
+    folder = build_classify(unpacked())
+    settings = Settings()
+    feats, y, names = _features(folder, settings)
+    print(f"classification: {len(y)} labelled images, {Counter(CATEGORIES[i] for i in y)}")
+    folds = np.array([zlib.crc32(n.encode()) % 5 for n in names])
+    pred = np.zeros_like(y)
+    for k in range(5):
+        train, test = folds != k, folds == k
+        w = weights_dict([f for f, t in zip(feats, train) if t], y[train], [n for n, t in zip(names, train) if t])
+        cs = ClassifierSettings(weights=w)
+        for i in np.nonzero(test)[0]:
+            pred[i] = CATEGORIES.index(classify_features(feats[i], cs).category)
+    ba = _balanced(y, pred)
+    print(f"5-fold cross-validated: balanced accuracy {ba:.1%}, plain accuracy {np.mean(pred == y):.1%} (chance {1/len(CATEGORIES):.1%})")
+    _print_confusion(y, pred)
+    photo = ~np.array([n.startswith(CUTOUT_PREFIXES) for n in names])
+    print(f"  of which full-frame photos and artwork only ({photo.sum()} images, {len(set(y[photo]))} categories): "
+          f"balanced accuracy {_balanced(y[photo], pred[photo]):.1%}")
+    shipped = np.array([CATEGORIES.index(classify_features(f, settings.classifier).category) for f in feats])
+    print(f"shipped weights on the whole set (seen in fitting, optimistic): balanced accuracy {_balanced(y, shipped):.1%}")
+    if write_weights:
+        data = {"about": "linear weights over segregator.features, fitted by `python -m bench.accuracy classify "
+                         "--write-weights` on the labelled set of bench/datasets.py",
+                "weights": weights_dict(feats, y, names)}
+        WEIGHTS_FILE.write_text(json.dumps(data, indent=1) + "\n")
+        print(f"wrote {WEIGHTS_FILE}")
+    return ba
+
+
+# ---------------------------------------------------------------- similarity
+
+def bench_similarity() -> tuple[float, float]:
+    folder = build_similarity(unpacked())
+    settings = Settings().with_overrides({"placeholder.ocr": False})
+    originals = sorted((folder / "originals").glob("*.jpg"))
+    copies = sorted((folder / "copies").glob("*.jpg"))
+    cands = [(p, p.stem.split("__")[0], p.stem.split("__")[1]) for p in copies] + [(p, p.stem, "original") for p in originals]
+    results = {p: analyse_file(p, settings=settings) for p, _, _ in cands}
+    fps = [results[p].fingerprint for p, _, _ in cands]
+    tp = fp = 0
+    per_edit: Counter = Counter()
+    per_edit_total: Counter = Counter()
+    t_search = 0.0
+    for ref in originals:
+        reference = load_reference(ref.read_bytes(), settings)
+        t0 = time.perf_counter()
+        sims = find_similar(reference, fps, settings.similarity)
+        t_search += time.perf_counter() - t0
+        for (p, owner, edit), s in zip(cands, sims):
+            if edit == "original" and owner == ref.stem:
+                continue  # the reference itself
+            if owner == ref.stem:
+                per_edit_total[edit] += 1
+                per_edit[edit] += s.match
+                tp += s.match
+            else:
+                fp += s.match
+    total = sum(per_edit_total.values())
+    recall = tp / total
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    print(f"similarity: {len(originals)} photos as references, {len(fps)} candidates each "
+          f"({len(fps) * len(originals)} comparisons, {t_search / len(originals) * 1000:.1f} ms per reference)")
+    for edit in sorted(per_edit_total):
+        print(f"  {edit:>10}: found {per_edit[edit]}/{per_edit_total[edit]} ({per_edit[edit] / per_edit_total[edit]:.0%})")
+    print(f"  recall {recall:.3f}, precision {precision:.3f} ({fp} false matches)")
+    return recall, precision
+
+
+# ---------------------------------------------------------------- placeholders
+
+def bench_placeholders(verbose: bool = False) -> float:
+    folder = build_placeholders(unpacked())
+    settings = Settings()
+    stats = Counter()
+    misses, false = [], []
+    for truth in ("yes", "no"):
+        for path in sorted((folder / truth).glob("*.png")):
+            r = analyse_file(path, settings=settings)
+            said = bool(r.ok and r.placeholder.is_placeholder)
+            stats[(truth, said)] += 1
+            if truth == "yes" and not said:
+                misses.append((path.name, r.placeholder.reasons if r.ok else r.error))
+            if truth == "no" and said:
+                false.append((path.name, r.placeholder.reasons))
+            if truth == "yes" and path.name.startswith("text_"):
+                stats["text_total"] += 1
+                stats["text_found"] += said
+    tp, fn, fp = stats[("yes", True)], stats[("yes", False)], stats[("no", True)]
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    ocr = "on" if r.placeholder is None or r.placeholder.ocr != "unavailable" else "off (Tesseract missing)"
+    print(f"placeholders: {tp + fn} placeholders, {fp + stats[('no', False)]} hard negatives, OCR {ocr}")
+    print(f"  precision {precision:.3f}, recall {recall:.3f}, F1 {f1:.3f}; "
+          f"text placeholders found {stats['text_found']}/{stats['text_total']}")
+    for name, why in misses:
+        print(f"  missed: {name}: {why}")
+    for name, why in false:
+        print(f"  false alarm: {name}: {why}")
+    return f1
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", nargs="*", choices=["classify", "similarity", "placeholders", []], default=[])
+    parser.add_argument("--write-weights", action="store_true")
+    args = parser.parse_args(argv)
+    what = args.what or ["classify", "similarity", "placeholders"]
+    print(f"data: {data_root()}")
+    if "classify" in what:
+        bench_classify(args.write_weights)
+    if "similarity" in what:
+        bench_similarity()
+    if "placeholders" in what:
+        bench_placeholders()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
