@@ -1,0 +1,120 @@
+"""Shared fixtures: real photos from tests/data, placeholders rendered with real fonts, broken files made from
+real photos, and an isolated session log for every test."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw, ImageEnhance, ImageFont
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+PHOTOS = DATA / "photos"
+FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+
+
+@pytest.fixture(autouse=True)
+def isolated_log(tmp_path, monkeypatch):
+    """Every test writes its session log in its own temp folder, never the repo's."""
+    path = tmp_path / "session_log.json"
+    monkeypatch.setenv("SEGREGATOR_LOG", str(path))
+    return path
+
+
+def photo_paths() -> list[Path]:
+    return sorted(PHOTOS.glob("*.jpg"))
+
+
+def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
+    path = FONT_DIR / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")
+    if not path.exists():
+        pytest.skip("fonts-dejavu-core is not installed (make test installs it)")
+    return ImageFont.truetype(str(path), size)
+
+
+def text_placeholder(text: str, size=(640, 480), bg=(255, 255, 255), fg=(140, 140, 140), bold=False) -> Image.Image:
+    """A listing-site text placeholder drawn with DejaVu Sans."""
+    im = Image.new("RGB", size, bg)
+    d = ImageDraw.Draw(im)
+    f = font(max(14, size[0] // 16), bold)
+    w = d.textlength(text, font=f)
+    d.text(((size[0] - w) / 2, size[1] / 2 - size[0] // 32), text, font=f, fill=fg)
+    return im
+
+
+def jpeg_bytes(im: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", **kw)
+    return buf.getvalue()
+
+
+def png_bytes(im: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "PNG", **kw)
+    return buf.getvalue()
+
+
+def photo(name: str = "chelsea") -> Image.Image:
+    return Image.open(PHOTOS / f"{name}.jpg").convert("RGB")
+
+
+def bomb_png(width: int = 50_000, height: int = 50_000) -> bytes:
+    """A tiny PNG whose header declares width x height pixels (a decompression bomb)."""
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    body = zlib.compress(b"\x00" * 1024)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+
+
+def bad_inputs() -> dict[str, bytes]:
+    """Broken and odd files, each made from a real photo where it has pixels at all."""
+    cat = photo("chelsea")
+    good = jpeg_bytes(cat, quality=90)
+    palette = cat.convert("P", palette=Image.Palette.ADAPTIVE, colors=64)
+    palette.info["transparency"] = 0
+    frames = [cat, ImageEnhance.Brightness(cat).enhance(0.5)]
+    gif = io.BytesIO()
+    frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    sixteen = Image.fromarray((__import__("numpy").asarray(cat.convert("L"), dtype="uint16") * 257))
+    return {
+        "zero.jpg": b"",
+        "truncated.jpg": good[: len(good) // 2],
+        "page.jpg": b"<!DOCTYPE html><html><body>404 Not Found</body></html>",
+        "bomb.png": bomb_png(),
+        "one_pixel.png": png_bytes(cat.resize((1, 1))),
+        "strip.png": png_bytes(cat.resize((20_000, 10))),
+        "cmyk.jpg": jpeg_bytes(cat.convert("CMYK")),
+        "sixteen_bit.png": png_bytes(sixteen),
+        "palette_alpha.png": png_bytes(palette),
+        "animated.gif": gif.getvalue(),
+    }
+
+
+@pytest.fixture
+def photo_folder(tmp_path) -> Path:
+    """A folder holding copies of the real test photos."""
+    folder = tmp_path / "photos"
+    shutil.copytree(PHOTOS, folder)
+    return folder
+
+
+@pytest.fixture
+def mixed_folder(tmp_path) -> Path:
+    """Photos, a real placeholder icon, a rendered text placeholder, a near copy and broken files, in subfolders."""
+    folder = tmp_path / "mixed"
+    (folder / "listing_7").mkdir(parents=True)
+    for p in photo_paths()[:5]:
+        shutil.copy2(p, folder / p.name)
+    shutil.copy2(PHOTOS / "coffee.jpg", folder / "listing_7" / "kitchen.jpg")
+    text_placeholder("No Image Available").save(folder / "listing_7" / "no_image.png")
+    shutil.copy2(DATA / "placeholders" / "avatar-default.png", folder / "agent.png")
+    (folder / "broken.jpg").write_bytes(bad_inputs()["truncated.jpg"])
+    (folder / "notes.txt").write_text("not an image and not listed")
+    return folder

@@ -1,0 +1,103 @@
+"""Each page through Streamlit's AppTest, on real folders."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import PHOTOS, REPO, jpeg_bytes, photo
+
+TIMEOUT = 120
+
+
+def page(path: str, folder: Path) -> AppTest:
+    at = AppTest.from_file(str(REPO / path), default_timeout=TIMEOUT)
+    at.session_state["source_folder"] = str(folder)
+    return at.run()
+
+
+def button(at: AppTest, label: str):
+    matches = [b for b in at.button if b.label.startswith(label)]
+    assert matches, f"no button {label!r} in {[b.label for b in at.button]}"
+    return matches[0]
+
+
+def test_classify_page_previews_then_moves(mixed_folder, isolated_log):
+    at = page("app.py", mixed_folder)
+    assert not at.exception
+    assert any("Analyse" in i.value for i in at.info)
+    button(at, "Analyse").click().run()
+    assert not at.exception
+    assert any("could not be analysed" in e.label for e in at.expander)
+    assert any(e.label.startswith("→ no_image/") for e in at.expander)
+    assert at.json  # the JSON preview
+    assert (mixed_folder / "chelsea.jpg").exists()  # nothing moved before confirming
+    button(at, "Confirm: Move").click().run()
+    assert not at.exception
+    assert any(s.value.startswith("Moved") for s in at.success)
+    assert (mixed_folder / "no_image" / "agent.png").exists()
+    assert not (mixed_folder / "chelsea.jpg").exists()
+    assert (mixed_folder / "broken.jpg").exists()  # unreadable files stay
+    assert "local_full_folder" in isolated_log.read_text()
+
+
+def test_classify_page_copy_mode(mixed_folder):
+    at = page("app.py", mixed_folder)
+    button(at, "Analyse").click().run()
+    at.checkbox(key="copy_classify").check().run()
+    button(at, "Confirm: Copy").click().run()
+    assert not at.exception
+    assert (mixed_folder / "chelsea.jpg").exists() and (mixed_folder / "no_image" / "agent.png").exists()
+
+
+def test_missing_folder_shows_an_error_not_a_traceback(tmp_path):
+    at = page("app.py", tmp_path / "nope")
+    assert not at.exception
+    assert any("Cannot use this folder" in e.value for e in at.error)
+
+
+def test_empty_folder(tmp_path):
+    at = page("app.py", tmp_path)
+    button(at, "Analyse").click().run()
+    assert not at.exception
+    assert any("No images" in w.value for w in at.warning)
+
+
+def test_by_reference_page_moves_only_matches(mixed_folder):
+    at = page("pages/1_By_Reference.py", mixed_folder)
+    assert not at.exception
+    at.file_uploader[0].set_value(("ref.jpg", jpeg_bytes(photo("coffee")), "image/jpeg")).run()
+    button(at, "Find similar").click().run()
+    assert not at.exception
+    assert any(h.value.startswith("Matches (1)") for h in at.subheader)
+    button(at, "Confirm: Move 1").click().run()
+    assert not at.exception
+    assert (mixed_folder / "similar" / "kitchen.jpg").exists()
+    assert (mixed_folder / "chelsea.jpg").exists() and (mixed_folder / "agent.png").exists()
+
+
+def test_by_reference_rejects_a_non_image_upload(mixed_folder):
+    at = page("pages/1_By_Reference.py", mixed_folder)
+    at.file_uploader[0].set_value(("ref.jpg", b"<html>not an image</html>", "image/jpeg")).run()
+    assert not at.exception
+    assert any("cannot be used" in e.value for e in at.error)
+
+
+def test_placeholders_page(mixed_folder):
+    at = page("pages/2_Placeholders.py", mixed_folder)
+    assert not at.exception
+    button(at, "Find placeholders").click().run()
+    assert not at.exception
+    heading = [h.value for h in at.subheader if h.value.startswith("Placeholders found")]
+    assert heading == ["Placeholders found (2)"]
+    button(at, "Confirm: Move 2").click().run()
+    assert sorted(p.name for p in (mixed_folder / "no_image").iterdir()) == ["agent.png", "no_image.png"]
+
+
+def test_sidebar_thresholds_reset_and_log_download(mixed_folder):
+    at = page("app.py", mixed_folder)
+    at.slider(key="t_hamming").set_value(20).run()
+    assert at.session_state["t_hamming"] == 20
+    button(at, "Reset thresholds").click().run()
+    assert at.session_state["t_hamming"] == 10
+    assert any(b.label == "Download session log" for b in at.get("download_button"))

@@ -1,0 +1,107 @@
+"""The CLI's output contract, run as a user runs it: `python -m segregator ...` in a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from segregator.settings import CATEGORIES
+from tests.conftest import PHOTOS, REPO
+
+
+def run(*args, stdin=None):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "segregator", *map(str, args)], capture_output=True, text=True,
+                          cwd=REPO, env=env, input=stdin, timeout=300)
+
+
+def test_classify_json_contract(mixed_folder):
+    p = run("classify", mixed_folder, "--json")
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    assert all(set(r) == {"key", "category", "confidence", "error"} for r in rows)
+    by_key = {r["key"]: r for r in rows}
+    assert "notes.txt" not in by_key
+    assert by_key["listing_7/no_image.png"]["category"] == "no_image"
+    assert by_key["broken.jpg"]["error"] == "truncated JPEG"
+    for r in rows:
+        if r["error"] is None:
+            assert r["category"] in CATEGORIES + ("no_image",)
+            assert 0 <= r["confidence"] <= 1
+    assert "analysing" in p.stderr  # progress bar on stderr, never on stdout
+
+
+def test_placeholders_json_contract(mixed_folder):
+    p = run("placeholders", mixed_folder, "--json", "--quiet")
+    assert p.returncode == 0, p.stderr
+    rows = {r["key"]: r for r in json.loads(p.stdout)}
+    assert all(set(r) == {"key", "placeholder", "reasons", "error"} for r in rows.values())
+    assert rows["agent.png"]["placeholder"] is True and rows["agent.png"]["reasons"]
+    assert rows["chelsea.jpg"]["placeholder"] is False
+    assert rows["broken.jpg"]["error"]
+
+
+def test_similar_json_contract_and_plan_apply(mixed_folder, tmp_path, isolated_log):
+    ref = tmp_path / "ref.jpg"
+    ref.write_bytes((PHOTOS / "coffee.jpg").read_bytes())
+    plan = tmp_path / "plan.json"
+    p = run("similar", mixed_folder, "--reference", ref, "--json", "--quiet", "--plan-out", plan, "--output", "cups")
+    assert p.returncode == 0, p.stderr
+    rows = {r["key"]: r for r in json.loads(p.stdout)}
+    assert all(set(r) == {"key", "match", "hamming", "pixel_similarity", "error"} for r in rows.values())
+    assert rows["listing_7/kitchen.jpg"]["match"] is True and rows["listing_7/kitchen.jpg"]["hamming"] == 0
+    assert rows["chelsea.jpg"]["match"] is False and isinstance(rows["chelsea.jpg"]["hamming"], int)
+    assert 0 <= rows["chelsea.jpg"]["pixel_similarity"] <= 1
+    assert (mixed_folder / "listing_7" / "kitchen.jpg").exists()  # --plan-out moves nothing
+
+    refused = run("apply", plan)  # no --yes and no terminal: refuses
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    assert (mixed_folder / "listing_7" / "kitchen.jpg").exists()
+
+    applied = run("apply", plan, "--yes", "--quiet")
+    assert applied.returncode == 0, applied.stderr
+    assert not (mixed_folder / "listing_7" / "kitchen.jpg").exists()
+    assert (mixed_folder / "cups" / "kitchen.jpg").read_bytes() == (PHOTOS / "coffee.jpg").read_bytes()
+    assert (mixed_folder / "chelsea.jpg").exists()
+    event = json.loads(isolated_log.read_text())[-1]
+    assert event["event_type"] == "local_by_reference" and event["results"]["moved_count"] == 1
+
+
+def test_classify_plan_then_apply_with_copy(mixed_folder, tmp_path):
+    plan = tmp_path / "plan.json"
+    assert run("classify", mixed_folder, "--plan-out", plan, "--quiet").returncode == 0
+    data = json.loads(plan.read_text())
+    assert data["kind"] == "classify" and data["items"]
+    p = run("apply", plan, "--yes", "--copy", "--json", "--quiet")
+    assert p.returncode == 0, p.stderr
+    report = json.loads(p.stdout)
+    assert report["summary"]["copied"] == sum(1 for i in data["items"] if i["action"] == "move" and i["source"] != i["destination"])
+    assert (mixed_folder / "chelsea.jpg").exists()  # copies keep the originals
+    assert (mixed_folder / "no_image" / "agent.png").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["classify", "/nonexistent/folder"], "cannot read source"),
+    (["similar", str(PHOTOS), "--reference", "/nonexistent.jpg"], "cannot read reference"),
+    (["classify", str(PHOTOS), "--set", "nope=1"], "unknown setting"),
+    (["apply", "/nonexistent/plan.json", "--yes"], "cannot read plan"),
+])
+def test_errors_are_one_line_and_non_zero(args, message):
+    p = run(*args)
+    assert p.returncode != 0
+    assert message in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in p.stderr
+
+
+def test_bad_arguments_exit_non_zero():
+    assert run("classify").returncode == 2
+    assert run("frobnicate").returncode == 2
+
+
+def test_reference_that_is_not_an_image(tmp_path):
+    bad = tmp_path / "ref.jpg"
+    bad.write_text("<html>")
+    p = run("similar", PHOTOS, "--reference", bad)
+    assert p.returncode == 1 and "not an image" in p.stderr
