@@ -1,0 +1,58 @@
+"""🔍 Local By Reference: move only the images that look like an uploaded reference image."""
+
+import streamlit as st
+
+from segregator import jobs, ui
+from segregator.loading import ImageLoadError
+
+st.set_page_config(page_title="By Reference", page_icon="🔍", layout="wide")
+st.title("🔍 Local By Reference")
+st.caption("Upload a reference image: the images that look like it move to the output folder; the rest stay.")
+
+folder = ui.sidebar()
+storage = ui.open_folder(folder)
+if storage is None:
+    st.stop()
+
+upload = st.file_uploader("Reference image", type=["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"],
+                          max_upload_size=ui.MAX_UPLOAD_MB, key="reference_upload")
+output = st.text_input("Output folder (inside the source folder)", value="similar", key="reference_output")
+if upload is None:
+    st.info("Upload a reference image to start.")
+    st.stop()
+try:
+    reference = jobs.load_reference(upload.getvalue(), ui.settings())
+except ImageLoadError as exc:
+    st.error(f"The reference cannot be used: {exc}.")
+    st.stop()
+st.image(upload.getvalue(), caption="Reference", width=200)
+
+if st.button("Find similar images", type="primary"):
+    ui.clear_results()
+    ui.analyse(storage, "reference", placeholders=False)
+results = st.session_state.get("result_reference_analysis")
+if results is None:
+    st.stop()
+if not results:
+    st.warning("No images found in this folder.")
+    st.stop()
+
+ui.show_errors(results)
+matches = jobs.match_reference(reference, results, ui.settings())
+plan = jobs.reference_plan(storage, matches, "", output or "similar")
+found = [m for m in matches if m.similarity and m.similarity.match]
+near = sorted((m for m in matches if m.similarity and not m.similarity.match),
+              key=lambda m: (m.similarity.hamming, -m.similarity.pixel_similarity))[:12]
+left, right = st.columns(2)
+with left:
+    st.subheader(f"Matches ({len(found)})")
+    for m in found:
+        ui.show_image(storage, m.result.key,
+                      f"{m.result.key} · distance {m.similarity.hamming} · pixels {m.similarity.pixel_similarity:.2f}")
+with right:
+    st.subheader("Nearest non-matches")
+    for m in near:
+        ui.show_image(storage, m.result.key,
+                      f"{m.result.key} · distance {m.similarity.hamming} · pixels {m.similarity.pixel_similarity:.2f}")
+ui.show_json_preview(plan, "reference_plan.json")
+ui.confirm_and_run(storage, plan, "reference")
