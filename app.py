@@ -25,6 +25,7 @@ if not results:
     st.warning("No images found in this folder.")
     st.stop()
 
+ui.show_report_if_done("classify")
 ui.show_errors(results)
 plan = jobs.classification_plan(storage, results)
 st.subheader("Plan")

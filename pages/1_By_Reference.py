@@ -37,6 +37,7 @@ if not results:
     st.warning("No images found in this folder.")
     st.stop()
 
+ui.show_report_if_done("reference")
 ui.show_errors(results)
 matches = jobs.match_reference(reference, results, ui.settings())
 plan = jobs.reference_plan(storage, matches, "", output or "similar")

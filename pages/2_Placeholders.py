@@ -36,6 +36,7 @@ if not results:
     st.warning("No images found in this folder.")
     st.stop()
 
+ui.show_report_if_done("placeholders")
 ui.show_errors(results)
 ocr_states = {r.placeholder.ocr for r in results if r.ok and r.placeholder}
 if "unavailable" in ocr_states:

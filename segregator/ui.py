@@ -82,7 +82,8 @@ def sidebar() -> str:
                     help=None if tesseract_available() else "Tesseract is not installed: OCR is off")
         st.button("Reset thresholds", on_click=_reset_thresholds)
         st.divider()
-        st.download_button("Download session log", session_log().export(), file_name="segregator_session_log.json",
+        # A callable: read when clicked, so the file includes events of the run that just happened.
+        st.download_button("Download session log", session_log().export, file_name="segregator_session_log.json",
                            mime="application/json")
     return ss["source_folder"]
 
@@ -168,13 +169,17 @@ def show_json_preview(plan: MovePlan, name: str) -> None:
     st.download_button("Download plan (JSON)", text, file_name=name, mime="application/json")
 
 
+def show_report_if_done(page: str) -> None:
+    """After a confirmed run, the page shows only its summary (the plan it came from is spent)."""
+    done = st.session_state.get(f"result_{page}_report")
+    if done:
+        show_report(*done)
+        st.stop()
+
+
 def confirm_and_run(storage: Storage, plan: MovePlan, page: str) -> None:
     """The confirm step: copy-or-move choice, a button naming the count, then progress and the summary."""
     moving = [i for i in plan.moves if i.source != i.destination]
-    result_key = f"result_{page}_report"
-    if result_key in st.session_state:
-        show_report(*st.session_state[result_key])
-        return
     if not moving:
         st.info("Nothing to move: every image stays where it is.")
         return
@@ -183,8 +188,8 @@ def confirm_and_run(storage: Storage, plan: MovePlan, page: str) -> None:
     if st.button(f"Confirm: {verb} {len(moving)} file(s)", type="primary", key=f"confirm_{page}"):
         tracker = progress_bar("Moving" if not copy else "Copying")
         report, event = jobs.run_plan(plan, storage, copy=copy, log=session_log(), progress=tracker)
-        st.session_state[result_key] = (report, event)
-        show_report(report, event)
+        st.session_state[f"result_{page}_report"] = (report, event)
+        st.rerun()
 
 
 def show_report(report, event: dict[str, Any]) -> None:
