@@ -131,12 +131,29 @@ def _work(item: tuple[str, int, bytes | None, str | None]) -> AnalysisResult:
     return analyse_bytes(key, data or b"", _WORKER["settings"], _WORKER["examples"], size, _WORKER["placeholders"])
 
 
+def _read_one(storage: Storage, obj: ObjectInfo) -> tuple[str, int, bytes | None, str | None]:
+    try:
+        return obj.key, obj.size, storage.read(obj.key), None
+    except OSError as exc:
+        return obj.key, obj.size, None, f"cannot read: {exc}"
+
+
 def _read_all(storage: Storage, objects: Sequence[ObjectInfo]) -> Iterator[tuple[str, int, bytes | None, str | None]]:
-    for obj in objects:
-        try:
-            yield obj.key, obj.size, storage.read(obj.key), None
-        except OSError as exc:
-            yield obj.key, obj.size, None, f"cannot read: {exc}"
+    """Each object's bytes, in order; network storages read in parallel threads with a bounded window,
+    so at most a few dozen images are held in memory at once."""
+    threads = storage.read_threads
+    if threads <= 1:
+        for obj in objects:
+            yield _read_one(storage, obj)
+        return
+    with cf.ThreadPoolExecutor(threads) as pool:
+        pending: list[cf.Future] = []
+        for obj in objects:
+            pending.append(pool.submit(_read_one, storage, obj))
+            if len(pending) >= threads * 2:
+                yield pending.pop(0).result()
+        for fut in pending:
+            yield fut.result()
 
 
 def _noop() -> None:

@@ -68,9 +68,17 @@ def _examples(args: argparse.Namespace, settings: Settings):
 def _analyse(args: argparse.Namespace, settings: Settings, placeholders: bool = True, examples=()) -> tuple[Any, list[AnalysisResult]]:
     storage, prefix = _open(args.src)
     bar = StderrBar("analysing") if not args.quiet else None
-    results = jobs.analyse_source(storage, prefix, settings, recursive=not args.flat, examples=examples,
-                                  progress=bar, workers=args.workers, placeholders=placeholders)
+    try:
+        results = jobs.analyse_source(storage, prefix, settings, recursive=not args.flat, examples=examples,
+                                      progress=bar, workers=args.workers, placeholders=placeholders)
+    except OSError as exc:  # listing failed: bucket gone, key revoked, endpoint down
+        raise CliError(f"cannot read source {args.src!r}: {exc}") from None
     return (storage, prefix), results
+
+
+def _relative(key: str, prefix: str) -> str:
+    """Keys in the JSON output are relative to SRC, for folders and buckets alike."""
+    return key[len(prefix):] if prefix and key.startswith(prefix) else key
 
 
 def _write_plan(plan: MovePlan, path: str | None) -> None:
@@ -96,9 +104,9 @@ def cmd_classify(args: argparse.Namespace) -> int:
     for r in results:
         if r.ok:
             confidence = r.placeholder.score if r.category == "no_image" else r.classification.confidence
-            rows.append({"key": r.key, "category": r.category, "confidence": round(float(confidence), 4), "error": None})
+            rows.append({"key": _relative(r.key, prefix), "category": r.category, "confidence": round(float(confidence), 4), "error": None})
         else:
-            rows.append({"key": r.key, "category": None, "confidence": 0.0, "error": r.error})
+            rows.append({"key": _relative(r.key, prefix), "category": None, "confidence": 0.0, "error": r.error})
     _emit(rows, args.json, ("key", "category", "confidence", "error"))
     _write_plan(jobs.classification_plan(storage, results, prefix, args.output), args.plan_out)
     return 0
@@ -110,9 +118,10 @@ def cmd_placeholders(args: argparse.Namespace) -> int:
     rows = []
     for r in results:
         if r.ok:
-            rows.append({"key": r.key, "placeholder": r.placeholder.is_placeholder, "reasons": r.placeholder.reasons, "error": None})
+            rows.append({"key": _relative(r.key, prefix), "placeholder": r.placeholder.is_placeholder,
+                         "reasons": r.placeholder.reasons, "error": None})
         else:
-            rows.append({"key": r.key, "placeholder": False, "reasons": [], "error": r.error})
+            rows.append({"key": _relative(r.key, prefix), "placeholder": False, "reasons": [], "error": r.error})
     _emit(rows, args.json, ("key", "placeholder", "reasons", "error"))
     _write_plan(jobs.placeholder_plan(storage, results, prefix, args.output or "no_image"), args.plan_out)
     return 0
@@ -131,10 +140,11 @@ def cmd_similar(args: argparse.Namespace) -> int:
     rows = []
     for m in matches:
         s = m.similarity
+        key = _relative(m.result.key, prefix)
         if s is None:
-            rows.append({"key": m.result.key, "match": False, "hamming": None, "pixel_similarity": None, "error": m.result.error})
+            rows.append({"key": key, "match": False, "hamming": None, "pixel_similarity": None, "error": m.result.error})
         else:
-            rows.append({"key": m.result.key, "match": s.match, "hamming": s.hamming,
+            rows.append({"key": key, "match": s.match, "hamming": s.hamming,
                          "pixel_similarity": s.pixel_similarity, "error": None})
     _emit(rows, args.json, ("key", "match", "hamming", "pixel_similarity", "error"))
     output = args.output or f"similar_to_{Path(args.reference).stem}"
@@ -160,9 +170,14 @@ def _preview(plan: MovePlan, copy: bool) -> str:
 def cmd_apply(args: argparse.Namespace) -> int:
     try:
         plan = MovePlan.from_json(Path(args.plan).read_text(encoding="utf-8"))
-        storage = jobs.storage_for_plan(plan)
     except OSError as exc:
         raise CliError(f"cannot read plan {args.plan!r}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        storage = jobs.storage_for_plan(plan)
+    except OSError as exc:
+        raise CliError(f"cannot open the plan's storage: {exc}") from None
     except ValueError as exc:
         raise CliError(str(exc)) from None
     print(_preview(plan, args.copy), file=sys.stderr)
@@ -193,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p: argparse.ArgumentParser, source: bool = True) -> None:
         if source:
-            p.add_argument("src", metavar="SRC", help="folder of images")
+            p.add_argument("src", metavar="SRC", help="folder of images, or r2://BUCKET/PREFIX")
             p.add_argument("--json", action="store_true", help="print one JSON array")
             p.add_argument("--plan-out", metavar="PLAN.json", help="write the move plan here (moves nothing)")
             p.add_argument("--output", metavar="PREFIX", help="output folder (default: under SRC)")

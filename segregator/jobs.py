@@ -15,28 +15,53 @@ from .plan import ExecutionReport, MovePlan, PlanItem, execute_plan
 from .session_log import SessionLog, make_event
 from .settings import CATEGORIES, NO_IMAGE, Settings
 from .similarity import Reference, SimilarityResult, find_similar
+from .r2 import R2Config, R2Storage, parse_r2_url
 from .storage import LocalStorage, Storage, normalise_prefix
 
 EVENT_NAMES = {"classify": "full_folder", "similar": "by_reference", "placeholders": "placeholders"}
+R2_EVENT_NAMES = {"classify": "full_bucket", "similar": "by_reference", "placeholders": "placeholders"}
 OUTPUT_FOLDERS = set(CATEGORIES) | {NO_IMAGE}
 
 
-def open_source(spec: str) -> tuple[Storage, str]:
-    """A storage and prefix for a CLI/UI source: a local folder path (its own root, prefix '')."""
+R2_NOT_CONFIGURED = "R2 is not configured: set R2_ENDPOINT, R2_ACCESS_KEY and R2_SECRET_KEY (see .env.example)"
+
+
+def open_source(spec: str, r2_config: R2Config | None = None) -> tuple[Storage, str]:
+    """A storage and prefix for a CLI/UI source: 'r2://BUCKET/PREFIX' (configuration from the environment
+    unless given), or a local folder path (its own root, prefix '')."""
+    if spec.startswith("r2://"):
+        bucket, prefix = parse_r2_url(spec)
+        config = r2_config or R2Config.from_env()
+        if config is None:
+            raise ValueError(R2_NOT_CONFIGURED)
+        storage = R2Storage(config, bucket)
+        storage.check_bucket()
+        return storage, prefix
     return LocalStorage(spec), ""
 
 
-def storage_for_plan(plan: MovePlan) -> Storage:
-    """Reopen the storage a plan was made on."""
+def storage_for_plan(plan: MovePlan, r2_config: R2Config | None = None) -> Storage:
+    """Reopen the storage a plan was made on. An R2 plan is refused on another endpoint than its own."""
     kind = plan.storage.get("kind")
     if kind == "local":
         return LocalStorage(plan.storage["root"])
+    if kind == "r2":
+        config = r2_config or R2Config.from_env()
+        if config is None:
+            raise ValueError(R2_NOT_CONFIGURED)
+        if plan.storage.get("endpoint_host") and plan.storage["endpoint_host"] != config.host:
+            raise ValueError(f"plan was made on {plan.storage['endpoint_host']}, but R2_ENDPOINT is {config.host}")
+        storage = R2Storage(config, plan.storage.get("bucket", ""))
+        storage.check_bucket()
+        return storage
     raise ValueError(f"plan names an unknown storage kind {kind!r}")
 
 
 def storage_record(storage: Storage) -> dict[str, str]:
     if isinstance(storage, LocalStorage):
         return {"kind": "local", "root": str(storage.root)}
+    if isinstance(storage, R2Storage):
+        return {"kind": "r2", "bucket": storage.bucket, "endpoint_host": storage.config.host}
     return {"kind": storage.kind, "bucket": storage.bucket}
 
 
@@ -196,10 +221,11 @@ def run_plan(
     progress: ProgressCallback | None = None,
 ) -> tuple[ExecutionReport, dict]:
     """Execute a plan and append its event to the session log; returns the report and the event."""
-    report = execute_plan(plan, storage, copy=copy, progress=progress)
+    report = execute_plan(plan, storage, copy=copy, progress=progress, workers=storage.move_threads)
     summary = report.summary()
     done = summary["copied"] if copy else summary["moved"]
-    event_type = f"{storage.kind}_{EVENT_NAMES.get(plan.kind, plan.kind)}"
+    names = R2_EVENT_NAMES if storage.kind == "r2" else EVENT_NAMES
+    event_type = f"{storage.kind}_{names.get(plan.kind, plan.kind)}"
     event = make_event(
         event_type,
         bucket=storage.bucket,

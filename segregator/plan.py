@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import json
 import posixpath
 from dataclasses import asdict, dataclass, field
@@ -149,19 +150,31 @@ def execute_plan(
     storage: Storage,
     copy: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> ExecutionReport:
     """Carry out every item: move (copy, verify, delete) or copy to a duplicate-safe name; 'keep'
-    items and items already in place are unchanged. One item's failure does not stop the rest."""
+    items and items already in place are unchanged. One item's failure does not stop the rest.
+    With workers > 1 items run in a bounded thread pool (safe: a copy never overwrites, so two items
+    aiming at one name get name and name_1); results keep the plan's order."""
     check_plan_keys(plan)
-    results: list[ItemResult] = []
     total = len(plan.items)
     if progress:
         progress(0, total)
-    for n, item in enumerate(plan.items, 1):
-        results.append(_execute_item(item, storage, copy))
-        if progress:
-            progress(n, total)
-    return ExecutionReport(results, copy_mode=copy)
+    if workers <= 1:
+        results = []
+        for n, item in enumerate(plan.items, 1):
+            results.append(_execute_item(item, storage, copy))
+            if progress:
+                progress(n, total)
+        return ExecutionReport(results, copy_mode=copy)
+    slots: list[ItemResult | None] = [None] * total
+    with cf.ThreadPoolExecutor(workers) as pool:
+        futures = {pool.submit(_execute_item, item, storage, copy): i for i, item in enumerate(plan.items)}
+        for n, fut in enumerate(cf.as_completed(futures), 1):
+            slots[futures[fut]] = fut.result()
+            if progress:
+                progress(n, total)
+    return ExecutionReport([r for r in slots if r is not None], copy_mode=copy)
 
 
 def _execute_item(item: PlanItem, storage: Storage, copy: bool) -> ItemResult:

@@ -78,7 +78,21 @@ class Storage(ABC):
         """Copy src to dst; FileExistsError when dst exists."""
 
     @abstractmethod
-    def delete(self, key: str) -> None: ...
+    def delete(self, key: str) -> None:
+        """Remove key; removing a key that is already gone is not an error (as on S3)."""
+
+    def delete_many(self, keys) -> list[tuple[str, str]]:
+        """Delete each key; returns (key, error) for those that failed."""
+        failed = []
+        for key in keys:
+            try:
+                self.delete(key)
+            except OSError as exc:
+                failed.append((key, str(exc)))
+        return failed
+
+    read_threads = 1  # parallel reads worth doing (network storages set more)
+    move_threads = 1  # parallel plan items worth running
 
     def exists(self, key: str) -> bool:
         try:
@@ -229,10 +243,9 @@ class LocalStorage(Storage):
 
     def delete(self, key: str) -> None:
         path = self.path(key)
-        try:
-            path.unlink()
-        except IsADirectoryError:
-            raise FileNotFoundError(f"not a file: {key}") from None
+        if path.is_dir():
+            raise IsADirectoryError(f"not a file: {key}")
+        path.unlink(missing_ok=True)
 
     def checksum(self, key: str) -> str:
         digest = hashlib.md5()

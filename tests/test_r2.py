@@ -1,0 +1,238 @@
+"""R2Storage against a real S3-compatible server (SeaweedFS on 127.0.0.1), and the jobs on a bucket via the CLI."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+
+import pytest
+
+from segregator import jobs
+from segregator.r2 import R2Config, R2Storage, client_config, list_buckets, make_client
+from tests.conftest import DATA, PHOTOS, text_placeholder, upload_folder
+from tests.test_cli import run
+
+
+def _put_many(storage: R2Storage, keys: list[str]) -> None:
+    with cf.ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda k: storage.client.put_object(Bucket=storage.bucket, Key=k, Body=k.encode()), keys))
+
+
+def _count_calls(storage: R2Storage, operation: str) -> Counter:
+    seen: Counter = Counter()
+    storage.client.meta.events.register(f"before-call.s3.{operation}", lambda **kw: seen.update([operation]))
+    return seen
+
+
+def test_client_is_configured_for_r2():
+    cfg = client_config()
+    # R2 rejects boto3's default CRC32 checksum trailers; a local server would not notice.
+    assert cfg.request_checksum_calculation == "when_required"
+    assert cfg.response_checksum_validation == "when_required"
+    assert cfg.region_name == "auto" and cfg.signature_version == "s3v4"
+    assert cfg.s3 == {"addressing_style": "path"} and cfg.retries["mode"] == "adaptive"
+    assert cfg.connect_timeout and cfg.read_timeout
+    assert make_client("http://127.0.0.1:1", "a", "b") is make_client("http://127.0.0.1:1", "a", "b")
+
+
+def test_config_from_env_never_shows_the_secret():
+    env = {"R2_ENDPOINT": "https://acct.r2.cloudflarestorage.com", "R2_ACCESS_KEY": "AKIA1234567890",
+           "R2_SECRET_KEY": "very-secret-value", "R2_BUCKET": "img"}
+    cfg = R2Config.from_env(env)
+    assert cfg.describe() == "connected to acct.r2.cloudflarestorage.com as AKIA…"
+    assert "very-secret" not in repr(cfg) and "AKIA1234567890" not in repr(cfg)
+    assert cfg.bucket == "img"
+    assert R2Config.from_env({"R2_ENDPOINT": "x"}) is None
+
+
+def test_pagination_lists_every_object(bucket):
+    keys = [f"big/{i // 500:02d}/{i:05d}.jpg" for i in range(2600)]
+    _put_many(bucket, keys)
+    pages = _count_calls(bucket, "ListObjectsV2")
+    listed = [o.key for o in bucket.list("big/")]
+    assert sorted(listed) == sorted(keys)
+    assert pages["ListObjectsV2"] >= 3  # 1,000 keys a page
+    assert bucket.list_folders("big/") == [f"big/{i:02d}/" for i in range(6)]
+    assert [o.key for o in bucket.list("big/", recursive=False)] == []
+    assert len(list(bucket.list("big/03/", recursive=False))) == 500
+
+
+def test_quick_scan_counts_images_with_bounded_pages(bucket):
+    _put_many(bucket, [f"imgs/a/{i}.jpg" for i in range(1200)] + [f"imgs/b/{i}.png" for i in range(5)]
+              + ["imgs/b/notes.txt", "imgs/top.jpg"])
+    scan = {s.prefix: s for s in bucket.quick_scan("imgs/", max_pages=1)}
+    assert scan["imgs/"].image_count == 1 and scan["imgs/"].complete
+    assert scan["imgs/b/"].image_count == 5 and len(scan["imgs/b/"].samples) == 3
+    assert scan["imgs/a/"].image_count == 1000 and not scan["imgs/a/"].complete  # stopped at one page
+    full = {s.prefix: s for s in bucket.quick_scan("imgs/", max_pages=5)}
+    assert full["imgs/a/"].image_count == 1200 and full["imgs/a/"].complete
+
+
+def test_batch_delete_of_1500_keys(bucket):
+    keys = [f"del/{i:05d}.jpg" for i in range(1500)]
+    _put_many(bucket, keys)
+    calls = _count_calls(bucket, "DeleteObjects")
+    assert bucket.delete_many(keys) == []
+    assert calls["DeleteObjects"] == 2  # batches of at most 1,000
+    assert list(bucket.list("del/")) == []
+
+
+def test_moves_are_server_side_and_verified(bucket):
+    data = (PHOTOS / "coffee.jpg").read_bytes()
+    bucket.write("in/coffee.jpg", data)
+    bucket.write("out/coffee.jpg", b"someone else's file")
+    gets, puts = _count_calls(bucket, "GetObject"), _count_calls(bucket, "PutObject")
+    copies = _count_calls(bucket, "CopyObject")
+    assert bucket.move("in/coffee.jpg", "out/coffee.jpg") == "out/coffee_1.jpg"
+    assert gets["GetObject"] == 0 and puts["PutObject"] == 0 and copies["CopyObject"] >= 1
+    assert bucket.read("out/coffee_1.jpg") == data and bucket.read("out/coffee.jpg") == b"someone else's file"
+    assert not bucket.exists("in/coffee.jpg")
+    assert bucket.info("out/coffee_1.jpg").etag == hashlib.md5(data).hexdigest()
+
+
+def test_presigned_url_works_then_expires(bucket):
+    bucket.write("p/cat.jpg", (PHOTOS / "chelsea.jpg").read_bytes())
+    url = bucket.presigned_url("p/cat.jpg", expires=2)
+    assert url.startswith("http://127.0.0.1:")
+    assert urllib.request.urlopen(url, timeout=10).read() == (PHOTOS / "chelsea.jpg").read_bytes()
+    time.sleep(3.5)
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(url, timeout=10)
+    assert err.value.code == 403
+    with pytest.raises(ValueError):
+        bucket.presigned_url("p/cat.jpg", expires=8 * 24 * 3600)
+
+
+def test_wrong_secret_gives_the_clear_error(r2_config, bucket):
+    wrong = R2Config(r2_config.endpoint, r2_config.access_key, "not-the-secret")
+    with pytest.raises(PermissionError, match="access denied: check R2_ACCESS_KEY/R2_SECRET_KEY"):
+        list(R2Storage(wrong, bucket.bucket).list())
+    with pytest.raises(PermissionError):
+        R2Storage(wrong, bucket.bucket).check_bucket()
+
+
+def test_missing_bucket_and_unreachable_endpoint(r2_config):
+    with pytest.raises(FileNotFoundError, match="bucket not found: no-such-bucket"):
+        R2Storage(r2_config, "no-such-bucket").check_bucket()
+    down = R2Config("http://127.0.0.1:9", "key", "secret")  # nothing listens on the discard port
+    with pytest.raises(ConnectionError, match="endpoint unreachable: 127.0.0.1:9"):
+        R2Storage(down, "b").check_bucket()
+
+
+def test_bucket_detection_and_scoped_key_fallback(r2_config, bucket):
+    names, note = list_buckets(r2_config)
+    assert bucket.bucket in names and note == ""
+    scoped = R2Config(r2_config.endpoint, r2_config.access_key, "cannot-list", bucket="img")
+    names, note = list_buckets(scoped)
+    assert names == ["img"] and "R2_BUCKET=img" in note
+    with pytest.raises(PermissionError, match="set R2_BUCKET"):
+        list_buckets(R2Config(r2_config.endpoint, r2_config.access_key, "cannot-list"))
+
+
+def _contents(storage: R2Storage) -> dict[str, str]:
+    return {o.key: hashlib.md5(storage.read(o.key)).hexdigest() for o in storage.list()}
+
+
+def _seed(bucket) -> dict[str, str]:
+    prefix = "images/masterImgs/"
+    for p in sorted(PHOTOS.glob("*.jpg"))[:6]:
+        bucket.write(prefix + p.name, p.read_bytes())
+    bucket.write(prefix + "listing 7/kitchen+1.jpg", (PHOTOS / "coffee.jpg").read_bytes())
+    bucket.write(prefix + "listing 7/no image.png", _png(text_placeholder("No Image Available")))
+    bucket.write(prefix + "agent.png", (DATA / "placeholders" / "avatar-default.png").read_bytes())
+    bucket.write(prefix + "broken.jpg", (PHOTOS / "china.jpg").read_bytes()[:3000])
+    bucket.write("elsewhere/keep.jpg", (PHOTOS / "beach.jpg").read_bytes())
+    return _contents(bucket)
+
+
+def _png(im) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _accounted(before: dict[str, str], after: dict[str, str], plan: dict) -> None:
+    """Every source object is either where it was or at its planned place; none lost, none duplicated."""
+    assert sorted(before.values()) == sorted(after.values())
+    planned = {i["source"]: i["destination"] for i in plan["items"]}
+    for key, digest in before.items():
+        dest = planned.get(key, key)
+        assert after.get(dest) == digest, f"{key} not at {dest}"
+
+
+def test_three_jobs_on_a_bucket_through_the_cli(bucket, r2_env, tmp_path, isolated_log):
+    before = _seed(bucket)
+    src = f"r2://{bucket.bucket}/images/masterImgs"
+
+    p = run("classify", src, "--json", "--quiet", "--plan-out", tmp_path / "classify.json")
+    assert p.returncode == 0, p.stderr
+    rows = {r["key"]: r for r in json.loads(p.stdout)}
+    assert set(rows) == {k[len("images/masterImgs/"):] for k in before if k.startswith("images/")}
+    assert rows["listing 7/no image.png"]["category"] == "no_image" and rows["broken.jpg"]["error"] == "truncated JPEG"
+    plan = json.loads((tmp_path / "classify.json").read_text())
+    assert plan["storage"] == {"kind": "r2", "bucket": bucket.bucket, "endpoint_host": r2_env.host}
+    assert all(i["destination"].startswith("images/masterImgs/") for i in plan["items"])
+    assert _contents(bucket) == before  # a plan moves nothing
+
+    p = run("apply", tmp_path / "classify.json", "--yes", "--quiet")
+    assert p.returncode == 0, p.stderr
+    after = _contents(bucket)
+    _accounted(before, after, plan)
+    assert "images/masterImgs/no_image/agent.png" in after and "images/masterImgs/broken.jpg" in after
+    event = json.loads(isolated_log.read_text())[-1]
+    assert event["event_type"] == "r2_full_bucket" and event["bucket"] == bucket.bucket
+    assert event["source_prefix"] == "images/masterImgs/" and event["output_prefix"] == "images/masterImgs/"
+    assert r2_env.secret_key not in isolated_log.read_text()
+
+
+def test_reference_and_placeholder_jobs_on_a_bucket(bucket, r2_env, tmp_path):
+    before = _seed(bucket)
+    src = f"r2://{bucket.bucket}/images/masterImgs/"
+    ref = tmp_path / "ref.jpg"
+    ref.write_bytes((PHOTOS / "coffee.jpg").read_bytes())
+    p = run("similar", src, "--reference", ref, "--json", "--quiet", "--plan-out", tmp_path / "sim.json",
+            "--output", "/matches/coffee")
+    assert p.returncode == 0, p.stderr
+    matched = sorted(r["key"] for r in json.loads(p.stdout) if r["match"])
+    assert matched == ["listing 7/kitchen+1.jpg"]
+    assert run("apply", tmp_path / "sim.json", "--yes", "--quiet").returncode == 0
+    after = _contents(bucket)
+    _accounted(before, after, json.loads((tmp_path / "sim.json").read_text()))
+    assert sorted(k for k in after if k.startswith("matches/coffee/")) == ["matches/coffee/kitchen+1.jpg"]
+
+    p = run("placeholders", src, "--plan-out", tmp_path / "ph.json", "--quiet")
+    assert p.returncode == 0, p.stderr
+    assert run("apply", tmp_path / "ph.json", "--yes", "--quiet").returncode == 0
+    final = _contents(bucket)
+    _accounted(after, final, json.loads((tmp_path / "ph.json").read_text()))
+    assert sorted(k for k in final if "/no_image/" in k) == ["images/masterImgs/no_image/agent.png",
+                                                             "images/masterImgs/no_image/no image.png"]
+
+
+def test_cli_errors_on_r2_are_clear_and_keep_the_secret(bucket, r2_env, monkeypatch):
+    monkeypatch.setenv("R2_SECRET_KEY", "wrong-secret-123")
+    p = run("classify", f"r2://{bucket.bucket}/", "--json")
+    assert p.returncode == 1 and "access denied: check R2_ACCESS_KEY/R2_SECRET_KEY" in p.stderr
+    assert "wrong-secret-123" not in p.stderr + p.stdout
+    monkeypatch.delenv("R2_ENDPOINT")
+    p = run("classify", "r2://any/")
+    assert p.returncode == 1 and "R2 is not configured" in p.stderr
+
+
+def test_apply_refuses_a_plan_from_another_endpoint(bucket, r2_env, tmp_path):
+    bucket.write("a/x.jpg", (PHOTOS / "china.jpg").read_bytes())
+    storage, _ = jobs.open_source(f"r2://{bucket.bucket}/a/")
+    plan = jobs.classification_plan(storage, jobs.analyse_source(storage, "a/", workers=1), "a/")
+    data = json.loads(plan.to_json())
+    data["storage"]["endpoint_host"] = "acct.r2.cloudflarestorage.com"
+    (tmp_path / "p.json").write_text(json.dumps(data))
+    p = run("apply", tmp_path / "p.json", "--yes")
+    assert p.returncode == 1 and "plan was made on acct.r2.cloudflarestorage.com" in p.stderr
+    assert bucket.exists("a/x.jpg")
