@@ -6,20 +6,22 @@ from segregator import jobs, ui
 
 st.set_page_config(page_title="AI Image Segregator", page_icon="🗂️", layout="wide")
 st.title("🗂️ AI Image Segregator")
-st.caption("📁 Local Full Folder: sort every image into a category folder; placeholders go to `no_image/`.")
 
-folder = ui.sidebar()
-storage = ui.open_folder(folder)
-if storage is None:
+source = ui.sidebar()
+if source is None:
     st.stop()
+storage, prefix = source
+st.caption(ui.mode_label(storage, "📁 Local Full Folder", "☁️ R2 Full Bucket")
+           + ": sort every image into a category folder; placeholders go to `no_image/`.")
 
 if st.button("Analyse", type="primary"):
     ui.clear_results()
-    ui.analyse(storage, "classify")
+    ui.analyse(storage, prefix, "classify")
 
 results = st.session_state.get("result_classify_analysis")
 if results is None:
-    st.info(f"Press **Analyse** to classify the images in `{folder}`. Nothing moves until you confirm.")
+    st.info(f"Press **Analyse** to classify the images in {storage.description}"
+            f"{f' under `{prefix}`' if prefix else ''}. Nothing moves until you confirm.")
     st.stop()
 if not results:
     st.warning("No images found in this folder.")
@@ -27,7 +29,7 @@ if not results:
 
 ui.show_report_if_done("classify")
 ui.show_errors(results)
-plan = jobs.classification_plan(storage, results)
+plan = jobs.classification_plan(storage, results, prefix)
 st.subheader("Plan")
 st.caption("Untick an image to keep it where it is, or pick another category for it.")
 edited = st.data_editor(

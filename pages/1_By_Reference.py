@@ -6,17 +6,19 @@ from segregator import jobs, ui
 from segregator.loading import ImageLoadError
 
 st.set_page_config(page_title="By Reference", page_icon="🔍", layout="wide")
-st.title("🔍 Local By Reference")
-st.caption("Upload a reference image: the images that look like it move to the output folder; the rest stay.")
+st.title("🔍 By Reference")
 
-folder = ui.sidebar()
-storage = ui.open_folder(folder)
-if storage is None:
+source = ui.sidebar()
+if source is None:
     st.stop()
+storage, prefix = source
+st.caption(ui.mode_label(storage, "🔍 Local By Reference", "☁️ R2 By Reference")
+           + ": upload a reference image; the images that look like it move to the output folder, the rest stay.")
 
 upload = st.file_uploader("Reference image", type=["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"],
                           max_upload_size=ui.MAX_UPLOAD_MB, key="reference_upload")
-output = st.text_input("Output folder (inside the source folder)", value="similar", key="reference_output")
+output = st.text_input("Output folder (inside the source; start with / for a path from the top)", value="similar",
+                       key="reference_output")
 if upload is None:
     st.info("Upload a reference image to start.")
     st.stop()
@@ -29,7 +31,7 @@ st.image(upload.getvalue(), caption="Reference", width=200)
 
 if st.button("Find similar images", type="primary"):
     ui.clear_results()
-    ui.analyse(storage, "reference", placeholders=False)
+    ui.analyse(storage, prefix, "reference", placeholders=False)
 results = st.session_state.get("result_reference_analysis")
 if results is None:
     st.stop()
@@ -40,7 +42,7 @@ if not results:
 ui.show_report_if_done("reference")
 ui.show_errors(results)
 matches = jobs.match_reference(reference, results, ui.settings())
-plan = jobs.reference_plan(storage, matches, "", output or "similar")
+plan = jobs.reference_plan(storage, matches, prefix, output or "similar")
 found = [m for m in matches if m.similarity and m.similarity.match]
 near = sorted((m for m in matches if m.similarity and not m.similarity.match),
               key=lambda m: (m.similarity.hamming, -m.similarity.pixel_similarity))[:12]

@@ -10,10 +10,10 @@ st.title("🚫 Placeholder images")
 st.caption("Text placeholders (\"No Image Available\", \"Coming Soon\", \"No Floor Plan\"), grey icons and blank "
            "images move to `no_image/`. Add examples of your own site's placeholders to catch those too.")
 
-folder = ui.sidebar()
-storage = ui.open_folder(folder)
-if storage is None:
+source = ui.sidebar()
+if source is None:
     st.stop()
+storage, prefix = source
 
 uploads = st.file_uploader("Known placeholder examples (optional)", accept_multiple_files=True,
                            type=["jpg", "jpeg", "png", "webp", "gif", "bmp"], max_upload_size=ui.MAX_UPLOAD_MB,
@@ -27,10 +27,11 @@ for up in uploads or []:
 
 if st.button("Find placeholders", type="primary"):
     ui.clear_results()
-    ui.analyse(storage, "placeholders", examples=examples)
+    ui.analyse(storage, prefix, "placeholders", examples=examples)
 results = st.session_state.get("result_placeholders_analysis")
 if results is None:
-    st.info(f"Press **Find placeholders** to check `{folder}`. Nothing moves until you confirm.")
+    st.info(f"Press **Find placeholders** to check {storage.description}"
+            f"{f' under `{prefix}`' if prefix else ''}. Nothing moves until you confirm.")
     st.stop()
 if not results:
     st.warning("No images found in this folder.")
@@ -41,7 +42,7 @@ ui.show_errors(results)
 ocr_states = {r.placeholder.ocr for r in results if r.ok and r.placeholder}
 if "unavailable" in ocr_states:
     st.info("OCR is off (Tesseract is not installed): placeholders are found by their look only.")
-plan = jobs.placeholder_plan(storage, results)
+plan = jobs.placeholder_plan(storage, results, prefix)
 found = [i for i in plan.items if i.action != "keep"]
 st.subheader(f"Placeholders found ({len(found)})")
 ui.show_thumbnails(storage, found, lambda i: f"{i.source} · {i.reason[:80]}")

@@ -105,24 +105,17 @@ class Storage(ABC):
         """A content hash used to verify copies."""
         return hashlib.md5(self.read(key)).hexdigest()
 
-    def free_key(self, key: str) -> str:
-        """key itself when unused, else the first unused key_1, key_2, ..."""
-        candidate, n = key, 0
-        while self.exists(candidate):
-            n += 1
-            candidate = numbered_name(key, n)
-        return candidate
-
     def copy(self, src: str, dst: str) -> str:
         """Copy to dst, or to a numbered name next to it when dst exists; returns the key written.
-        The copy is verified (size and content hash) before this returns."""
+        `_copy_new` refuses to overwrite, so a name taken meanwhile by someone else is skipped, never
+        replaced. The copy is verified (size and content hash) before this returns."""
         source = self.info(src)
-        for _ in range(1000):
-            target = self.free_key(dst)
+        for n in range(10_000):
+            target = dst if n == 0 else numbered_name(dst, n)
             try:
                 self._copy_new(src, target)
             except FileExistsError:
-                continue  # someone took the name between the check and the copy: try the next
+                continue
             self.verify_copy(source, src, target)
             return target
         raise FileExistsError(f"no free name near {dst}")

@@ -13,10 +13,11 @@ from typing import Any
 import streamlit as st
 
 from . import jobs
-from .demo import demo_folder, ensure_demo_folder
+from .demo import DEMO_PREFIX, demo_folder, ensure_demo_folder, seed_demo_bucket, start_demo_bucket
 from .placeholders import tesseract_available
 from .plan import MovePlan
 from .progress import ProgressState, ProgressTracker
+from .r2 import R2Config, list_buckets
 from .session_log import SessionLog
 from .settings import CATEGORIES, NO_IMAGE, Settings
 from .storage import Storage
@@ -48,31 +49,115 @@ def _reset_thresholds() -> None:
     st.session_state["t_ocr"] = True
 
 
-def _keep_source() -> None:
-    # Widget state is dropped on a page switch; keep the folder in a key of its own.
-    st.session_state["source_folder"] = st.session_state["source_folder_input"]
+def _keep(name: str):
+    """Widget values are dropped on a page switch; keep each in a session key of its own."""
+    def copy() -> None:
+        st.session_state[name] = st.session_state[f"{name}_input"]
+    return copy
 
 
-def sidebar() -> str:
-    """Draw the sidebar on every page; returns the chosen local folder."""
+@st.cache_resource(show_spinner="Starting the local demo bucket…")
+def _demo_bucket():
+    import atexit
+
+    server, config = start_demo_bucket()
+    atexit.register(server.stop)
+    return config
+
+
+def r2_config() -> R2Config | None:
+    """R2 from the environment / .env, else the local demo bucket; None (with a message) when neither works."""
+    config = R2Config.from_env()
+    if config is not None:
+        return config
+    try:
+        return _demo_bucket()
+    except (OSError, ValueError) as exc:
+        st.sidebar.error(f"R2 is not configured and the demo bucket could not start: {exc}")
+        return None
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _buckets(_config: R2Config, endpoint: str, refresh: int) -> tuple[list[str], str]:
+    return list_buckets(_config)
+
+
+def _r2_sidebar() -> tuple[Storage, str] | None:
+    ss = st.session_state
+    config = r2_config()
+    if config is None:
+        return None
+    st.caption(("🧪 " if config.demo else "☁️ ") + config.describe())
+    if config.demo:
+        st.caption("Local demo bucket seeded with the sample images: set R2_* in .env for your own account.")
+    try:
+        names, note = _buckets(config, config.endpoint, ss.get("bucket_refresh", 0))
+    except OSError as exc:
+        st.error(f"Cannot list buckets: {exc}")
+        return None
+    if note:
+        st.info(note)
+    if not names:
+        st.warning("No buckets found for this key.")
+        return None
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    if ss.get("bucket") and ss["bucket"] not in names:
+        names = names + [ss["bucket"]]  # chosen earlier (or made since the list was read): checked below
+    if not ss.get("bucket"):
+        ss["bucket"] = config.bucket if config.bucket in names else names[0]
+    ss["bucket_input"] = ss["bucket"]
+    left.selectbox("Bucket", names, key="bucket_input", on_change=_keep("bucket"))
+    if right.button("↻", help="Refresh the bucket list"):
+        ss["bucket_refresh"] = ss.get("bucket_refresh", 0) + 1
+        st.rerun()
+    ss.setdefault("source_prefix", DEMO_PREFIX if config.demo else "")
+    ss["source_prefix_input"] = ss["source_prefix"]
+    st.text_input("Source prefix", key="source_prefix_input", on_change=_keep("source_prefix"),
+                  help="A folder in the bucket, e.g. images/masterImgs/ (empty: the whole bucket)")
+    try:
+        storage, prefix = jobs.open_source(f"r2://{ss['bucket']}/{ss['source_prefix']}", config)
+    except (OSError, ValueError) as exc:
+        st.error(f"Cannot use this bucket: {exc}")
+        return None
+    if config.demo and st.button("Restore demo bucket", help="Empty the demo bucket and put the samples back"):
+        seed_demo_bucket(storage, reset=True)
+        clear_results()
+        st.rerun()
+    return storage, prefix
+
+
+def _local_sidebar() -> tuple[Storage, str] | None:
     ss = st.session_state
     if "source_folder" not in ss:
-        configured = os.environ.get("SEGREGATOR_SOURCE")
-        ss["source_folder"] = configured or str(ensure_demo_folder())
+        ss["source_folder"] = os.environ.get("SEGREGATOR_SOURCE") or str(ensure_demo_folder())
     ss["source_folder_input"] = ss["source_folder"]
+    st.text_input("Source folder", key="source_folder_input", on_change=_keep("source_folder"),
+                  help="A folder on this machine. The default is a copy of the sample images.")
+    if Path(ss["source_folder"]).resolve() == demo_folder().resolve():
+        st.caption("Demo folder: a working copy of the repo's sample images.")
+        if st.button("Restore demo images", help="Put the sample images back as they were"):
+            ensure_demo_folder(reset=True)
+            clear_results()
+            st.rerun()
+    try:
+        return jobs.open_source(ss["source_folder"])
+    except (OSError, ValueError) as exc:
+        st.error(f"Cannot use this folder: {exc}")
+        return None
+
+
+def sidebar() -> tuple[Storage, str] | None:
+    """Draw the sidebar on every page; returns the chosen storage and prefix, or None (the reason is shown)."""
+    ss = st.session_state
+    ss.setdefault("storage_mode", "local")
+    ss["storage_mode_input"] = ss["storage_mode"]
     for key, value in (("t_hamming", DEFAULTS.similarity.max_hamming), ("t_pixel", DEFAULTS.similarity.min_pixel_similarity),
                        ("t_sensitivity", DEFAULTS.placeholder.sensitivity), ("t_ocr", True)):
         ss.setdefault(key, value)
     with st.sidebar:
-        st.markdown("**Storage:** local folder")
-        st.text_input("Source folder", key="source_folder_input", on_change=_keep_source,
-                      help="A folder on this machine. The default is a copy of the sample images.")
-        if Path(ss["source_folder"]).resolve() == demo_folder().resolve():
-            st.caption("Demo folder: a working copy of the repo's sample images.")
-            if st.button("Restore demo images", help="Put the sample images back as they were"):
-                ensure_demo_folder(reset=True)
-                clear_results()
-                st.rerun()
+        st.radio("Storage", ["local", "r2"], key="storage_mode_input", on_change=_keep("storage_mode"), horizontal=True,
+                 format_func=lambda m: {"local": "📁 Local folder", "r2": "☁️ R2 bucket"}[m])
+        chosen = _r2_sidebar() if ss["storage_mode"] == "r2" else _local_sidebar()
         st.divider()
         st.markdown("**Thresholds**")
         st.slider("Max pHash distance", 0, 32, key="t_hamming", help="Distance accepted on its own as a match")
@@ -85,17 +170,15 @@ def sidebar() -> str:
         # A callable: read when clicked, so the file includes events of the run that just happened.
         st.download_button("Download session log", session_log().export, file_name="segregator_session_log.json",
                            mime="application/json")
-    return ss["source_folder"]
+    signature = (ss["storage_mode"], chosen[0].description, chosen[1]) if chosen else None
+    if ss.get("source_signature") != signature:  # another folder or bucket: earlier results do not apply
+        clear_results()
+        ss["source_signature"] = signature
+    return chosen
 
 
-def open_folder(folder: str) -> Storage | None:
-    """The storage for a folder, or None after showing why it cannot be used."""
-    try:
-        storage, _ = jobs.open_source(folder)
-    except (OSError, ValueError) as exc:
-        st.error(f"Cannot use this folder: {exc}")
-        return None
-    return storage
+def mode_label(storage: Storage, local: str, r2: str) -> str:
+    return r2 if storage.kind == "r2" else local
 
 
 def clear_results() -> None:
@@ -113,11 +196,15 @@ def progress_bar(label: str) -> ProgressTracker:
     return ProgressTracker(update)
 
 
-def analyse(storage: Storage, page: str, placeholders: bool = True, examples=()):
-    """Analyse the folder with a progress bar; results are kept in the session for this page."""
+def analyse(storage: Storage, prefix: str, page: str, placeholders: bool = True, examples=()):
+    """Analyse the source with a progress bar; results are kept in the session for this page."""
     tracker = progress_bar("Analysing")
-    results = jobs.analyse_source(storage, "", settings(), examples=examples, progress=tracker,
-                                  placeholders=placeholders)
+    try:
+        results = jobs.analyse_source(storage, prefix, settings(), examples=examples, progress=tracker,
+                                      placeholders=placeholders)
+    except OSError as exc:
+        st.error(f"Cannot read the source: {exc}")
+        st.stop()
     st.session_state[f"result_{page}_analysis"] = results
     return results
 

@@ -101,3 +101,52 @@ def test_sidebar_thresholds_reset_and_log_download(mixed_folder):
     button(at, "Reset thresholds").click().run()
     assert at.session_state["t_hamming"] == 10
     assert any(b.label == "Download session log" for b in at.get("download_button"))
+
+
+def r2_page(path: str, bucket_name: str, prefix: str) -> AppTest:
+    at = AppTest.from_file(str(REPO / path), default_timeout=TIMEOUT)
+    at.session_state["storage_mode"] = "r2"
+    at.session_state["bucket"] = bucket_name
+    at.session_state["source_prefix"] = prefix
+    return at.run()
+
+
+def test_r2_full_bucket_page(bucket, r2_env, isolated_log):
+    from tests.conftest import DATA, upload_folder
+
+    upload_folder(bucket, PHOTOS, "images/masterImgs/")
+    bucket.write("images/masterImgs/agent.png", (DATA / "placeholders" / "avatar-default.png").read_bytes())
+    at = r2_page("app.py", bucket.bucket, "images/masterImgs/")
+    assert not at.exception
+    assert any("R2 Full Bucket" in c.value for c in at.caption)
+    assert any(r2_env.host in c.value and r2_env.access_key[:4] + "…" in c.value for c in at.sidebar.caption)
+    assert not any(r2_env.secret_key in str(el.value) for el in at.sidebar.caption)
+    button(at, "Analyse").click().run()
+    assert not at.exception
+    assert any(e.label == "→ images/masterImgs/no_image/ (1)" for e in at.expander)
+    button(at, "Confirm: Move").click().run()
+    assert not at.exception
+    assert bucket.exists("images/masterImgs/no_image/agent.png") and not bucket.exists("images/masterImgs/agent.png")
+    keys = [o.key for o in bucket.list("images/masterImgs/")]
+    assert len(keys) == 12 and all(k.count("/") == 3 for k in keys)  # every image now in a category folder
+    event = __import__("json").loads(isolated_log.read_text())[-1]
+    assert event["event_type"] == "r2_full_bucket" and event["bucket"] == bucket.bucket
+
+
+def test_r2_by_reference_page(bucket, r2_env):
+    from tests.conftest import upload_folder
+
+    upload_folder(bucket, PHOTOS, "shop/")
+    at = r2_page("pages/1_By_Reference.py", bucket.bucket, "shop/")
+    at.file_uploader[0].set_value(("ref.jpg", jpeg_bytes(photo("beach").resize((200, 133))), "image/jpeg")).run()
+    button(at, "Find similar").click().run()
+    assert not at.exception, at.exception
+    button(at, "Confirm: Move 1").click().run()
+    assert bucket.exists("shop/similar/beach.jpg") and not bucket.exists("shop/beach.jpg")
+    assert bucket.exists("shop/coffee.jpg")
+
+
+def test_r2_wrong_bucket_shows_an_error(r2_env):
+    at = r2_page("app.py", "no-such-bucket", "")
+    assert not at.exception
+    assert any("Cannot use this bucket: bucket not found: no-such-bucket" in e.value for e in at.sidebar.error)
