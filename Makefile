@@ -45,6 +45,7 @@ test: system-test install
 
 bench: install
 	$(BIN)/python -m bench.accuracy
+	$(BIN)/python -m bench.r2_moves
 
 clean:
 	rm -rf $(VENV) demo_workspace
