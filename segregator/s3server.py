@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,8 @@ def weed_binary() -> str:
 
 
 def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when the parent process dies (Linux), so no server is left behind."""
+    """In the child before exec: get SIGTERM when the parent process dies (Linux), so no server is left behind.
+    Linux ties this to the thread that started the child, so it is only used from the main thread."""
     try:
         import ctypes
 
@@ -84,7 +86,8 @@ class LocalS3Server:
         env = {**os.environ, "AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
         log = open(self.data_dir / "weed.log", "ab")
         self.process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir,
-                                        start_new_session=True, preexec_fn=_die_with_parent)
+                                        start_new_session=True,
+                                        preexec_fn=_die_with_parent if threading.current_thread() is threading.main_thread() else None)
         log.close()
         self._wait_ready(timeout)
         return self
