@@ -18,7 +18,7 @@ import botocore.exceptions
 from botocore.config import Config
 
 from .loading import is_image_name
-from .storage import ObjectInfo, Storage, normalise_prefix
+from .storage import FolderSummary, ObjectInfo, Storage, normalise_prefix
 
 PRESIGN_SECONDS = 15 * 60
 DELETE_BATCH = 1000   # DeleteObjects takes at most 1,000 keys
@@ -55,6 +55,7 @@ class R2Config:
     secret_key: str = field(repr=False)
     bucket: str = ""
     demo: bool = False   # the local demo server, not a real account
+    presign_seconds: int = PRESIGN_SECONDS
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> "R2Config | None":
@@ -63,7 +64,11 @@ class R2Config:
         endpoint, key, secret = (env.get(n, "").strip() for n in ("R2_ENDPOINT", "R2_ACCESS_KEY", "R2_SECRET_KEY"))
         if not (endpoint and key and secret):
             return None
-        return cls(endpoint, key, secret, env.get("R2_BUCKET", "").strip())
+        try:
+            presign = int(env.get("R2_PRESIGN_SECONDS") or PRESIGN_SECONDS)
+        except ValueError:
+            raise ValueError("R2_PRESIGN_SECONDS must be a whole number of seconds") from None
+        return cls(endpoint, key, secret, env.get("R2_BUCKET", "").strip(), presign_seconds=presign)
 
     @property
     def host(self) -> str:
@@ -121,14 +126,6 @@ def list_buckets(config: R2Config) -> tuple[list[str], str]:
         if config.bucket:
             return [config.bucket], f"this key cannot list buckets; using R2_BUCKET={config.bucket}"
         raise PermissionError("this key cannot list buckets: set R2_BUCKET to the bucket it may use") from None
-
-
-@dataclass(frozen=True)
-class FolderSummary:
-    prefix: str                  # 'images/masterImgs/'
-    image_count: int             # images directly in it, counted over the pages read
-    samples: tuple[str, ...]     # a few image keys
-    complete: bool               # False when the page limit stopped the count
 
 
 class R2Storage(Storage):
@@ -267,8 +264,10 @@ class R2Storage(Storage):
             failed.extend((e.get("Key", ""), f"{e.get('Code', '')}: {e.get('Message', '')}") for e in reply.get("Errors", []))
         return failed
 
-    def presigned_url(self, key: str, expires: int = PRESIGN_SECONDS) -> str:
-        """A GET URL for previews that expires after `expires` seconds (1 s to 7 days)."""
+    def presigned_url(self, key: str, expires: int | None = None) -> str:
+        """A GET URL for previews that expires after `expires` seconds (default R2_PRESIGN_SECONDS or 15 minutes;
+        1 s to 7 days)."""
+        expires = self.config.presign_seconds if expires is None else expires
         if not 1 <= expires <= 7 * 24 * 3600:
             raise ValueError("expiry must be between 1 second and 7 days")
         with self._errors(key):

@@ -18,6 +18,14 @@ from typing import Iterator
 
 
 @dataclass(frozen=True)
+class FolderSummary:
+    prefix: str                  # 'images/masterImgs/'
+    image_count: int             # images directly in it (counted over the pages read, on buckets)
+    samples: tuple[str, ...]     # a few image keys
+    complete: bool               # False when a page limit stopped the count
+
+
+@dataclass(frozen=True)
 class ObjectInfo:
     key: str
     size: int
@@ -90,6 +98,17 @@ class Storage(ABC):
             except OSError as exc:
                 failed.append((key, str(exc)))
         return failed
+
+    def quick_scan(self, prefix: str = "", max_pages: int = 3, samples: int = 3) -> list[FolderSummary]:
+        """The prefix and its direct subfolders, each with its count of images and a few sample keys."""
+        from .loading import is_image_name
+
+        prefix = normalise_prefix(prefix)
+        out = []
+        for folder in [prefix] + self.list_folders(prefix):
+            keys = [o.key for o in self.list(folder, recursive=False) if is_image_name(o.key)]
+            out.append(FolderSummary(folder, len(keys), tuple(keys[:samples]), True))
+        return out
 
     read_threads = 1  # parallel reads worth doing (network storages set more)
     move_threads = 1  # parallel plan items worth running

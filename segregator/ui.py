@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import streamlit as st
+from dotenv import load_dotenv
 
 from . import jobs
 from .demo import DEMO_PREFIX, demo_folder, ensure_demo_folder, seed_demo_bucket, start_demo_bucket
@@ -22,6 +23,7 @@ from .session_log import SessionLog
 from .settings import CATEGORIES, NO_IMAGE, Settings
 from .storage import Storage
 
+load_dotenv()  # R2_* and SEGREGATOR_* from .env, as the CLI does
 DEFAULTS = Settings()
 THUMBS_PER_GROUP = 24
 MAX_UPLOAD_MB = 20
@@ -223,6 +225,23 @@ def show_image(storage: Storage, key: str, caption: str, width: int | str = 160)
         st.image(data, caption=caption, width=width)
     else:
         st.caption(f"{caption} (no preview)")
+
+
+def preview_url_or_bytes(storage: Storage, key: str):
+    """What st.image shows for a key: a short-lived presigned URL on R2 (the browser fetches it directly),
+    a small JPEG for local files."""
+    if hasattr(storage, "presigned_url"):
+        return storage.presigned_url(key)
+    return jobs.thumbnail_jpeg(storage, key)
+
+
+def use_folder(storage: Storage, prefix: str) -> None:
+    """Make a scanned folder the source of every page (callback of the scanner's buttons)."""
+    if storage.kind == "r2":
+        st.session_state["source_prefix"] = prefix
+    else:
+        st.session_state["source_folder"] = str(Path(storage.root) / prefix) if prefix else str(storage.root)
+    clear_results()
 
 
 def show_thumbnails(storage: Storage, items, caption) -> None:

@@ -150,3 +150,28 @@ def test_r2_wrong_bucket_shows_an_error(r2_env):
     at = r2_page("app.py", "no-such-bucket", "")
     assert not at.exception
     assert any("Cannot use this bucket: bucket not found: no-such-bucket" in e.value for e in at.sidebar.error)
+
+
+def test_scanner_on_a_folder_picks_a_subfolder(mixed_folder):
+    at = page("pages/3_Scanner.py", mixed_folder)
+    assert not at.exception
+    button(at, "⚡ Quick Scan").click().run()
+    assert not at.exception
+    texts = [m.value for m in at.markdown]
+    assert any("`listing_7/`" in t and "2 image(s)" in t for t in texts)
+    assert any("`/`" in t and "7 image(s)" in t for t in texts)  # broken.jpg counts: it is named as an image
+    at.button(key="use_1").click().run()
+    assert at.session_state["source_folder"] == str(mixed_folder / "listing_7")
+
+
+def test_scanner_on_a_bucket_sets_the_source_prefix(bucket, r2_env):
+    from tests.conftest import upload_folder
+
+    upload_folder(bucket, PHOTOS, "images/masterImgs/a/")
+    upload_folder(bucket, PHOTOS, "images/masterImgs/b/")
+    at = r2_page("pages/3_Scanner.py", bucket.bucket, "images/masterImgs/")
+    button(at, "⚡ Quick Scan").click().run()
+    assert not at.exception
+    assert any("`images/masterImgs/a/`" in m.value and "11 image(s)" in m.value for m in at.markdown)
+    at.button(key="use_2").click().run()
+    assert at.session_state["source_prefix"] == "images/masterImgs/b/"

@@ -1,0 +1,40 @@
+"""⚡ Scanner: the folders under a prefix with their image counts and samples; pick one as the source."""
+
+import streamlit as st
+
+from segregator import ui
+
+st.set_page_config(page_title="Scanner", page_icon="⚡", layout="wide")
+st.title("⚡ Folder scanner")
+st.caption("Quick Scan lists the folders directly under the source with how many images each holds "
+           "(on large buckets it reads a few pages per folder and says when it stopped early).")
+
+source = ui.sidebar()
+if source is None:
+    st.stop()
+storage, prefix = source
+
+if st.button("⚡ Quick Scan", type="primary"):
+    try:
+        st.session_state["result_scan"] = storage.quick_scan(prefix)
+    except OSError as exc:
+        st.error(f"Cannot scan: {exc}")
+scan = st.session_state.get("result_scan")
+if scan is None:
+    st.info(f"Press **Quick Scan** to look inside {storage.description}{f' under `{prefix}`' if prefix else ''}.")
+    st.stop()
+
+for i, folder in enumerate(scan):
+    count = f"{folder.image_count}{'' if folder.complete else '+'} image(s)"
+    with st.container(border=True):
+        left, middle, right = st.columns([3, 5, 2], vertical_alignment="center")
+        left.markdown(f"`{folder.prefix or '/'}`  \n{count}")
+        with middle:
+            cols = st.columns(3)
+            for col, key in zip(cols, folder.samples):
+                with col:
+                    preview = ui.preview_url_or_bytes(storage, key)
+                    if preview:
+                        st.image(preview, width=120)
+        right.button("Use this folder", key=f"use_{i}", on_click=ui.use_folder, args=(storage, folder.prefix),
+                     disabled=folder.prefix == prefix)
