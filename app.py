@@ -4,15 +4,9 @@ import streamlit as st
 
 from segregator import jobs, ui
 
-st.set_page_config(page_title="AI Image Segregator", page_icon="🗂️", layout="wide")
-st.title("🗂️ AI Image Segregator")
-
-source = ui.sidebar()
-if source is None:
-    st.stop()
-storage, prefix = source
-st.caption(ui.mode_label(storage, "📁 Local Full Folder", "☁️ R2 Full Bucket")
-           + ": sort every image into a category folder; placeholders go to `no_image/`.")
+storage, prefix = ui.page("AI Image Segregator", "🗂️", (
+    "📁 Local Full Folder: sort every image into a category folder; placeholders go to `no_image/`.",
+    "☁️ R2 Full Bucket: sort every image into a category folder; placeholders go to `no_image/`."))
 
 if st.button("Analyse", type="primary"):
     ui.clear_results()

@@ -5,15 +5,9 @@ import streamlit as st
 from segregator import jobs, ui
 from segregator.loading import ImageLoadError
 
-st.set_page_config(page_title="By Reference", page_icon="🔍", layout="wide")
-st.title("🔍 By Reference")
-
-source = ui.sidebar()
-if source is None:
-    st.stop()
-storage, prefix = source
-st.caption(ui.mode_label(storage, "🔍 Local By Reference", "☁️ R2 By Reference")
-           + ": upload a reference image; the images that look like it move to the output folder, the rest stay.")
+storage, prefix = ui.page("By Reference", "🔍", (
+    "🔍 Local By Reference: upload a reference image; the images that look like it move to the output folder.",
+    "☁️ R2 By Reference: upload a reference image; the images that look like it move to the output folder."))
 
 upload = st.file_uploader("Reference image", type=["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"],
                           max_upload_size=ui.MAX_UPLOAD_MB, key="reference_upload")

@@ -5,15 +5,10 @@ import streamlit as st
 from segregator import jobs, ui
 from segregator.loading import ImageLoadError
 
-st.set_page_config(page_title="Placeholders", page_icon="🚫", layout="wide")
-st.title("🚫 Placeholder images")
-st.caption("Text placeholders (\"No Image Available\", \"Coming Soon\", \"No Floor Plan\"), grey icons and blank "
-           "images move to `no_image/`. Add examples of your own site's placeholders to catch those too.")
-
-source = ui.sidebar()
-if source is None:
-    st.stop()
-storage, prefix = source
+storage, prefix = ui.page("Placeholders", "🚫",
+                          "Text placeholders (\"No Image Available\", \"Coming Soon\", \"No Floor Plan\"), grey "
+                          "icons and blank images move to `no_image/`. Add examples of your own site's placeholders "
+                          "to catch those too.")
 
 uploads = st.file_uploader("Known placeholder examples (optional)", accept_multiple_files=True,
                            type=["jpg", "jpeg", "png", "webp", "gif", "bmp"], max_upload_size=ui.MAX_UPLOAD_MB,

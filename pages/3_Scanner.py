@@ -4,15 +4,9 @@ import streamlit as st
 
 from segregator import ui
 
-st.set_page_config(page_title="Scanner", page_icon="⚡", layout="wide")
-st.title("⚡ Folder scanner")
-st.caption("Quick Scan lists the folders directly under the source with how many images each holds "
-           "(on large buckets it reads a few pages per folder and says when it stopped early).")
-
-source = ui.sidebar()
-if source is None:
-    st.stop()
-storage, prefix = source
+storage, prefix = ui.page("Scanner", "⚡", "Quick Scan lists the folders directly under the source with how many "
+                          "images each holds (on large buckets it reads a few pages per folder and marks counts "
+                          "that stopped early with +).")
 
 if st.button("⚡ Quick Scan", type="primary"):
     try:

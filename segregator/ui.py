@@ -183,6 +183,19 @@ def mode_label(storage: Storage, local: str, r2: str) -> str:
     return r2 if storage.kind == "r2" else local
 
 
+def page(title: str, icon: str, caption: str | tuple[str, str]) -> tuple[Storage, str]:
+    """The top of every page: config, title, sidebar, and a caption (or (local, R2) captions). Stops the
+    page when no source can be used (the sidebar says why)."""
+    st.set_page_config(page_title=title, page_icon=icon, layout="wide")
+    st.title(f"{icon} {title}")
+    source = sidebar()
+    if source is None:
+        st.stop()
+    storage, prefix = source
+    st.caption(mode_label(storage, *caption) if isinstance(caption, tuple) else caption)
+    return storage, prefix
+
+
 def clear_results() -> None:
     for key in [k for k in st.session_state if k.startswith("result_")]:
         del st.session_state[key]
