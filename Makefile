@@ -37,7 +37,7 @@ system-test:
 	$(call apt_install,$(APT_TEST),exit 1;)
 
 run: system-run install
-	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true \
+	SEGREGATOR_DEMO_BUCKET=1 $(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true \
 	  --browser.gatherUsageStats false
 
 test: system-test install

@@ -156,6 +156,8 @@ def sidebar() -> tuple[Storage, str] | None:
     for key, value in (("t_hamming", DEFAULTS.similarity.max_hamming), ("t_pixel", DEFAULTS.similarity.min_pixel_similarity),
                        ("t_sensitivity", DEFAULTS.placeholder.sensitivity), ("t_ocr", True)):
         ss.setdefault(key, value)
+    if os.environ.get("SEGREGATOR_DEMO_BUCKET") == "1" and R2Config.from_env() is None:
+        _demo_bucket()  # `make run`: the demo bucket is up from the first page, ready for the R2 modes
     with st.sidebar:
         st.radio("Storage", ["local", "r2"], key="storage_mode_input", on_change=_keep("storage_mode"), horizontal=True,
                  format_func=lambda m: {"local": "📁 Local folder", "r2": "☁️ R2 bucket"}[m])
