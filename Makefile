@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8501
 APT_RUN  := tesseract-ocr tesseract-ocr-eng fonts-dejavu-core
-APT_TEST := $(APT_RUN) chromium
+APT_TEST := $(APT_RUN) chromium fonts-noto-color-emoji
 
 .PHONY: run test bench install system-run system-test clean
 

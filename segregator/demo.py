@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -44,7 +45,6 @@ def demo_data_dir() -> Path:
 
 def _demo_credentials(folder: Path) -> tuple[str, str]:
     """A key pair made once for this machine's demo server (so its signatures are really checked)."""
-    import json
     import secrets
 
     path = folder / "credentials.json"
@@ -80,6 +80,7 @@ def start_demo_bucket():
     key, secret = _demo_credentials(folder)
     server = LocalS3Server(folder / "weed", key, secret).start()
     config = R2Config(server.endpoint, key, secret, bucket=DEMO_BUCKET, demo=True)
+    (folder / "endpoint.json").write_text(json.dumps({"endpoint": server.endpoint, "pid": server.process.pid}))
     marker = folder / "seeded"
     if not marker.exists():
         client = config.client()

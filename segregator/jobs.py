@@ -18,8 +18,9 @@ from .similarity import Reference, SimilarityResult, find_similar
 from .r2 import R2Config, R2Storage, parse_r2_url
 from .storage import LocalStorage, Storage, normalise_prefix
 
-EVENT_NAMES = {"classify": "full_folder", "similar": "by_reference", "placeholders": "placeholders"}
-R2_EVENT_NAMES = {"classify": "full_bucket", "similar": "by_reference", "placeholders": "placeholders"}
+EVENT_NAMES = {"classify": "full_folder", "similar": "by_reference", "placeholders": "placeholders", "trash": "delete"}
+R2_EVENT_NAMES = {**EVENT_NAMES, "classify": "full_bucket"}
+TRASH = "_trash/"
 OUTPUT_FOLDERS = set(CATEGORIES) | {NO_IMAGE}
 
 
@@ -95,7 +96,7 @@ def analyse_source(
     placeholders: bool = True,
 ) -> list[AnalysisResult]:
     """List the images under prefix (skipping the trash) and analyse them all."""
-    objects = image_objects(storage, prefix, recursive, exclude=[normalise_prefix(prefix) + "_trash/"])
+    objects = image_objects(storage, prefix, recursive, exclude=[TRASH, normalise_prefix(prefix) + TRASH])
     return analyse_objects(storage, objects, settings, examples, workers, progress, placeholders)
 
 
@@ -182,6 +183,27 @@ def placeholder_plan(
             items.append(PlanItem(r.key, r.key, "keep", "not a placeholder", None, r.placeholder.score,
                                   {"placeholder_score": r.placeholder.score}))
     return MovePlan("placeholders", storage_record(storage), normalise_prefix(source_prefix), output, items)
+
+
+def trash_plan(storage: Storage, keys: Sequence[str], source_prefix: str = "") -> MovePlan:
+    """'Delete' as a move into _trash/<UTC time>/ at the top of the folder or bucket, keeping each key's path,
+    so that a delete can be looked at and undone."""
+    from datetime import datetime, timezone
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    output = f"{TRASH}{stamp}/"
+    items = [PlanItem(k, output + k, "move", "deleted by the user (to the trash)") for k in keys]
+    return MovePlan("trash", storage_record(storage), normalise_prefix(source_prefix), output, items)
+
+
+def gallery_listing(storage: Storage, folder: str) -> tuple[list[str], list[str]]:
+    """(subfolders, image keys) directly in a folder, for browsing; the trash is not shown."""
+    from .loading import is_image_name
+
+    folder = normalise_prefix(folder)
+    subfolders = [f for f in storage.list_folders(folder) if f != TRASH and not f.endswith("/" + TRASH)]
+    images = [o.key for o in storage.list(folder, recursive=False) if is_image_name(o.key)]
+    return subfolders, images
 
 
 def edit_plan(plan: MovePlan, keep: Sequence[str] = (), recategorise: dict[str, str] | None = None) -> MovePlan:

@@ -213,12 +213,12 @@ def progress_bar(label: str) -> ProgressTracker:
     return ProgressTracker(update)
 
 
-def analyse(storage: Storage, prefix: str, page: str, placeholders: bool = True, examples=()):
+def analyse(storage: Storage, prefix: str, page: str, placeholders: bool = True, examples=(), recursive: bool = True):
     """Analyse the source with a progress bar; results are kept in the session for this page."""
     tracker = progress_bar("Analysing")
     try:
-        results = jobs.analyse_source(storage, prefix, settings(), examples=examples, progress=tracker,
-                                      placeholders=placeholders)
+        results = jobs.analyse_source(storage, prefix, settings(), recursive=recursive, examples=examples,
+                                      progress=tracker, placeholders=placeholders)
     except OSError as exc:
         st.error(f"Cannot read the source: {exc}")
         st.stop()
@@ -235,19 +235,27 @@ def show_errors(results) -> None:
 
 def show_image(storage: Storage, key: str, caption: str, width: int | str = 160) -> None:
     """A thumbnail of one object, or just its caption when it cannot be decoded."""
-    data = jobs.thumbnail_jpeg(storage, key)
+    data = preview_url_or_bytes(storage, key)
     if data:
         st.image(data, caption=caption, width=width)
     else:
         st.caption(f"{caption} (no preview)")
 
 
+@st.cache_data(ttl=300, max_entries=5000, show_spinner=False)
+def _preview(_storage: Storage, where: str, key: str):
+    if hasattr(_storage, "presigned_url"):
+        return _storage.presigned_url(key)  # cached for 5 minutes of its 15, so the browser can cache it too
+    return jobs.thumbnail_jpeg(_storage, key)
+
+
 def preview_url_or_bytes(storage: Storage, key: str):
     """What st.image shows for a key: a short-lived presigned URL on R2 (the browser fetches it directly),
-    a small JPEG for local files."""
-    if hasattr(storage, "presigned_url"):
-        return storage.presigned_url(key)
-    return jobs.thumbnail_jpeg(storage, key)
+    a small JPEG for local files; None when there is nothing to show."""
+    try:
+        return _preview(storage, storage.description, key)
+    except (OSError, ValueError):
+        return None
 
 
 def use_folder(storage: Storage, prefix: str) -> None:
@@ -322,6 +330,8 @@ def show_report(report, event: dict[str, Any]) -> None:
         st.dataframe(report.errors, hide_index=True)
     with st.expander("Session log event"):
         st.json(event)
+    st.download_button("Download segregation report (JSON)", json.dumps({"event": event, **report.to_dict()}, indent=2),
+                       file_name="segregation_report.json", mime="application/json", key="report_download")
     if st.button("Start over", key="start_over"):
         clear_results()
         st.rerun()

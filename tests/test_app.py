@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from segregator import jobs
 from tests.conftest import PHOTOS, REPO, jpeg_bytes, photo
 
 TIMEOUT = 120
@@ -175,3 +176,60 @@ def test_scanner_on_a_bucket_sets_the_source_prefix(bucket, r2_env):
     assert any("`images/masterImgs/a/`" in m.value and "11 image(s)" in m.value for m in at.markdown)
     at.button(key="use_2").click().run()
     assert at.session_state["source_prefix"] == "images/masterImgs/b/"
+
+
+def test_gallery_browses_folders_and_sorts_one_by_reference(mixed_folder):
+    at = page("pages/4_Gallery.py", mixed_folder)
+    assert not at.exception
+    assert any("7 image(s) · 1 subfolder(s)" in m.value for m in at.markdown)
+    assert len(at.checkbox) >= 7 + 1  # one per image (+ the sidebar's OCR box)
+    button(at, "📁 listing_7").click().run()
+    assert any("`listing_7/`" in m.value and "2 image(s)" in m.value for m in at.markdown)
+    at.file_uploader[0].set_value(("ref.jpg", jpeg_bytes(photo("coffee")), "image/jpeg")).run()
+    button(at, "Find similar in this folder").click().run()
+    assert not at.exception
+    assert any(m.value.startswith("**1 match(es)** of 2 image(s)") for m in at.markdown)
+    button(at, "Confirm: Move 1").click().run()
+    assert not at.exception
+    assert (mixed_folder / "listing_7" / "similar" / "kitchen.jpg").exists()
+    assert any(s.value.startswith("Moved 1") for s in at.success)
+    button(at, "⬆ Up").click().run()
+    assert any("`/`" in m.value for m in at.markdown)
+
+
+def test_gallery_pages_large_folders(tmp_path):
+    import shutil
+
+    for i in range(30):
+        shutil.copy2(PHOTOS / "flower.jpg", tmp_path / f"f{i:02d}.jpg")
+    at = page("pages/4_Gallery.py", tmp_path)
+    assert not at.exception
+    image_boxes = [c for c in at.checkbox if c.label.endswith(".jpg")]
+    assert len(image_boxes) == 24
+    at.number_input(key="gallery_page").set_value(2).run()
+    assert sorted(c.label for c in at.checkbox if c.label.endswith(".jpg")) == [f"f{i:02d}.jpg" for i in range(24, 30)]
+
+
+def test_gallery_delete_asks_first(mixed_folder):
+    at = page("pages/4_Gallery.py", mixed_folder)
+    at.checkbox(key="sel::beach.jpg").check().run()
+    at.checkbox(key="sel::chelsea.jpg").check().run()
+    button(at, "🗑️ Delete selected (2)").click().run()
+    assert not at.exception
+    assert (mixed_folder / "beach.jpg").exists()  # nothing happens before the dialog's confirm
+
+
+def test_trash_plan_moves_to_trash_and_is_logged(mixed_folder, isolated_log):
+    import json
+
+    from segregator.storage import LocalStorage
+
+    storage = LocalStorage(mixed_folder)
+    plan = jobs.trash_plan(storage, ["beach.jpg", "listing_7/kitchen.jpg"])
+    report, event = jobs.run_plan(plan, storage)
+    assert report.summary()["moved"] == 2
+    trashed = sorted(p.relative_to(mixed_folder).as_posix() for p in (mixed_folder / "_trash").rglob("*.jpg"))
+    assert [t.split("/", 2)[2] for t in trashed] == ["beach.jpg", "listing_7/kitchen.jpg"]
+    assert event["event_type"] == "local_delete"
+    assert json.loads(isolated_log.read_text())[-1]["extra"]["moved"] == 2
+    assert all("_trash" not in r.key for r in jobs.analyse_source(storage, workers=1, placeholders=False))

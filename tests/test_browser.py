@@ -40,11 +40,27 @@ def folder(tmp_path_factory) -> Path:
     return root
 
 
+ARTIFACTS = REPO / "tests" / "artifacts"
+
+
+def shot(page, name: str) -> None:
+    """Each flow leaves a screenshot in tests/artifacts/ (ignored by git)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
 @pytest.fixture(scope="module")
-def server(folder, tmp_path_factory):
+def demo_data(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("demo-bucket")
+
+
+@pytest.fixture(scope="module")
+def server(folder, demo_data, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("log") / "session_log.json"
-    env = {**os.environ, "SEGREGATOR_SOURCE": str(folder), "SEGREGATOR_LOG": str(log), "PYTHONPATH": str(REPO)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("R2_")}  # no R2 account: the demo bucket
+    env.update({"SEGREGATOR_SOURCE": str(folder), "SEGREGATOR_LOG": str(log), "PYTHONPATH": str(REPO),
+                "SEGREGATOR_DEMO_BUCKET": "1", "SEGREGATOR_DEMO_DATA": str(demo_data)})
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
@@ -107,5 +123,91 @@ def test_classify_preview_confirm_moves_files_on_disk(server, browser, folder):
         page.get_by_role("button", name="Download session log").click()
     events = json.loads(Path(download.value.path()).read_text())
     assert events[-1]["event_type"] == "local_full_folder" and events[-1]["results"]["moved_count"] == 5
-    page.screenshot(path=str(Path(os.environ.get("SEGREGATOR_SCREENSHOTS", "/tmp")) / "classify_done.png"), full_page=True)
+    shot(page, "1_classify_local_done")
     context.close()
+
+
+def bucket_keys(server_url: str, demo_data: Path) -> set[str]:
+    """List the demo bucket through the app's own engine, with the demo key."""
+    import subprocess as sp
+
+    creds = json.loads((demo_data / "credentials.json").read_text())
+    endpoint = json.loads((demo_data / "endpoint.json").read_text())["endpoint"]
+    env = {**os.environ, "R2_ENDPOINT": endpoint, "R2_ACCESS_KEY": creds["access_key"],
+           "R2_SECRET_KEY": creds["secret_key"], "PYTHONPATH": str(REPO)}
+    code = "from segregator import jobs; s,_=jobs.open_source('r2://demo/'); print('\\n'.join(o.key for o in s.list()))"
+    out = sp.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    return set(out.split())
+
+
+def test_by_reference_on_the_demo_bucket_moves_only_matches(server, browser, demo_data):
+    from playwright.sync_api import expect
+
+    url, log = server
+    page = browser.new_context().new_page()
+    page.goto(url)
+    settle(page)
+    page.get_by_text("R2 bucket").click()
+    settle(page)
+    expect(page.get_by_text("local demo bucket at").first).to_be_visible(timeout=60_000)
+    before = bucket_keys(url, demo_data)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="By Reference").click()
+    settle(page)
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(REPO / "samples" / "chelsea.jpg"))
+    expect(page.get_by_role("button", name="Find similar images")).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Find similar images").click()
+    settle(page)
+    expect(page.get_by_text("Matches (3)")).to_be_visible(timeout=60_000)
+    shot(page, "2_by_reference_demo_bucket_preview")
+    page.get_by_role("button", name="Confirm: Move 3 file(s)").click()
+    settle(page)
+    expect(page.get_by_text("Moved 3, unchanged")).to_be_visible(timeout=60_000)
+    shot(page, "3_by_reference_demo_bucket_done")
+    after = bucket_keys(url, demo_data)
+    moved = {"images/masterImgs/chelsea.jpg", "images/masterImgs/chelsea_cropped.jpg",
+             "images/masterImgs/listing_1042/chelsea_small.jpg"}
+    assert before - after == moved
+    assert after - before == {"images/masterImgs/similar/" + k.rsplit("/", 1)[1] for k in moved}
+    page.context.close()
+
+
+def test_gallery_delete_is_cancelled_then_confirmed(server, browser, demo_data):
+    from playwright.sync_api import expect
+
+    url, log = server
+    page = browser.new_context().new_page()
+    page.goto(url)
+    settle(page)
+    page.get_by_text("R2 bucket").click()
+    settle(page)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Gallery").click()
+    settle(page)
+    expect(page.get_by_text("beach.jpg")).to_be_visible(timeout=60_000)
+    for name in ("beach.jpg", "coffee.jpg"):
+        page.get_by_test_id("stCheckbox").filter(has_text=name).locator("label").click()
+        settle(page)
+    page.get_by_role("button", name="🗑️ Delete selected (2)").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible(timeout=30_000)
+    expect(dialog.get_by_text("images/masterImgs/beach.jpg")).to_be_visible()
+    shot(page, "4_gallery_delete_confirmation")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden(timeout=30_000)
+    settle(page)
+    keys = bucket_keys(url, demo_data)
+    assert {"images/masterImgs/beach.jpg", "images/masterImgs/coffee.jpg"} <= keys  # kept after cancel
+
+    page.get_by_role("button", name="🗑️ Delete selected (2)").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="Delete 2 file(s)").click()
+    expect(dialog).to_be_hidden(timeout=30_000)
+    settle(page)
+    expect(page.get_by_text("Moved 2 file(s) to")).to_be_visible(timeout=30_000)
+    shot(page, "5_gallery_deleted")
+    keys = bucket_keys(url, demo_data)
+    assert not {"images/masterImgs/beach.jpg", "images/masterImgs/coffee.jpg"} & keys
+    trashed = sorted(k.split("/", 2)[2] for k in keys if k.startswith("_trash/"))
+    assert trashed == ["images/masterImgs/beach.jpg", "images/masterImgs/coffee.jpg"]
+    events = json.loads(log.read_text())
+    assert events[-1]["event_type"] == "r2_delete" and events[-1]["results"]["moved_count"] == 2
+    page.context.close()
