@@ -233,3 +233,25 @@ def test_trash_plan_moves_to_trash_and_is_logged(mixed_folder, isolated_log):
     assert event["event_type"] == "local_delete"
     assert json.loads(isolated_log.read_text())[-1]["extra"]["moved"] == 2
     assert all("_trash" not in r.key for r in jobs.analyse_source(storage, workers=1, placeholders=False))
+
+
+def test_bad_r2_credentials_show_a_clear_message(r2_config, monkeypatch):
+    monkeypatch.setenv("R2_ENDPOINT", r2_config.endpoint)
+    monkeypatch.setenv("R2_ACCESS_KEY", r2_config.access_key)
+    monkeypatch.setenv("R2_SECRET_KEY", "wrong-secret-value")
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
+    at.session_state["storage_mode"] = "r2"
+    at.run()
+    assert not at.exception
+    errors = [e.value for e in at.sidebar.error]
+    assert any("set R2_BUCKET" in e or "access denied" in e for e in errors), errors
+    assert not any("wrong-secret-value" in str(el.value) for el in list(at.sidebar.caption) + list(at.sidebar.error))
+
+
+def test_reference_decompression_bomb_is_refused_clearly(mixed_folder):
+    from tests.conftest import bomb_png
+
+    at = page("pages/1_By_Reference.py", mixed_folder)
+    at.file_uploader[0].set_value(("huge.png", bomb_png(), "image/png")).run()
+    assert not at.exception
+    assert any("decompression bomb" in e.value for e in at.error)
