@@ -110,3 +110,6 @@ if upload is not None:
         ui.show_thumbnails(storage, [i for i in plan.items if i.action != "keep"], lambda i: i.reason)
         ui.show_json_preview(plan, "gallery_plan.json")
         ui.confirm_and_run(storage, plan, "gallery")
+
+st.divider()
+ui.runs_panel(storage)

@@ -181,17 +181,16 @@ def cmd_apply(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(str(exc)) from None
     print(_preview(plan, args.copy), file=sys.stderr)
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise CliError("not confirmed: run again with --yes to apply the plan")
-        answer = input("Apply this plan? [y/N] ").strip().lower()
-        if answer not in ("y", "yes"):
-            raise CliError("not confirmed: nothing changed")
+    _confirm("Apply this plan?", args.yes)
     bar = StderrBar("applying") if not args.quiet else None
     try:
         report, event = jobs.run_plan(plan, storage, copy=args.copy, log=SessionLog(args.log) if args.log else None, progress=bar)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
+    return _finish(args, report, event)
+
+
+def _finish(args: argparse.Namespace, report, event: dict) -> int:
     if args.json:
         json.dump(report.to_dict(), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
@@ -199,6 +198,66 @@ def cmd_apply(args: argparse.Namespace) -> int:
     print(f"moved {s['moved']}, copied {s['copied']}, unchanged {s['unchanged']}, failed {s['failed']}", file=sys.stderr)
     for err in report.errors:
         print(f"  failed: {err['key']}: {err['error']}", file=sys.stderr)
+    if s["failed"]:
+        print(f"run {event['extra']['run_id']} is unfinished: fix the cause, then `python -m segregator resume`",
+              file=sys.stderr)
+    return 0
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise CliError("not confirmed: run again with --yes")
+    if input(f"{question} [y/N] ").strip().lower() not in ("y", "yes"):
+        raise CliError("not confirmed: nothing changed")
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    bar = StderrBar("resuming") if not args.quiet else None
+    try:
+        report, event = jobs.resume(args.journal, log=SessionLog(args.log) if args.log else None, progress=bar)
+    except (ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    return _finish(args, report, event)
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    try:
+        plan, storage, state = jobs.undo_plan(args.journal)
+    except (ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"undo of run {state.run_id}:", file=sys.stderr)
+    print(_preview(plan, False), file=sys.stderr)
+    _confirm("Undo this run?", args.yes)
+    bar = StderrBar("undoing") if not args.quiet else None
+    try:
+        report, event = jobs.run_plan(plan, storage, log=SessionLog(args.log) if args.log else None, progress=bar,
+                                      undo_of=state.run_id)
+    except (ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    return _finish(args, report, event)
+
+
+def cmd_empty_trash(args: argparse.Namespace) -> int:
+    storage, _ = _open(args.src)
+    try:
+        keys = jobs.trash_keys(storage)
+    except OSError as exc:
+        raise CliError(str(exc)) from None
+    if not keys:
+        print("the trash is empty", file=sys.stderr)
+        return 0
+    print(f"{len(keys)} object(s) in {storage.description} under _trash/ will be deleted for good", file=sys.stderr)
+    if args.yes < 2:  # twice confirmed: --yes --yes, or two answers
+        if args.yes == 0:
+            _confirm(f"Delete {len(keys)} object(s) permanently?", False)
+        if not sys.stdin.isatty():
+            raise CliError("not confirmed twice: emptying the trash needs --yes --yes")
+        if input("This cannot be undone. Type EMPTY to go on: ").strip() != "EMPTY":
+            raise CliError("not confirmed: nothing deleted")
+    event = jobs.empty_trash(storage, log=SessionLog(args.log) if args.log else None)
+    print(f"deleted {event['extra']['deleted']}, failed {len(event['extra']['failed'])}", file=sys.stderr)
     return 0
 
 
@@ -244,6 +303,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the per-item results as JSON")
     common(p, source=False)
     p.set_defaults(func=cmd_apply, no_ocr=False)
+
+    p = sub.add_parser("resume", help="finish an interrupted run (default: the most recent unfinished one)")
+    p.add_argument("journal", nargs="?", metavar="JOURNAL")
+    p.add_argument("--json", action="store_true", help="print the per-item results as JSON")
+    common(p, source=False)
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("undo", help="put a finished run back (default: the most recent one)")
+    p.add_argument("journal", nargs="?", metavar="JOURNAL")
+    p.add_argument("--yes", action="store_true", help="do not ask")
+    p.add_argument("--json", action="store_true", help="print the per-item results as JSON")
+    common(p, source=False)
+    p.set_defaults(func=cmd_undo)
+
+    p = sub.add_parser("empty-trash", help="delete everything under _trash/ for good (asks twice)")
+    p.add_argument("src", metavar="SRC", help="folder, or r2://BUCKET")
+    p.add_argument("--yes", action="count", default=0, help="give twice to skip both questions")
+    common(p, source=False)
+    p.set_defaults(func=cmd_empty_trash)
     return parser
 
 

@@ -76,11 +76,21 @@ def start_demo_bucket():
     from .r2 import R2Config, R2Storage
     from .s3server import LocalS3Server
 
+    from .s3server import ports_free
+
     folder = demo_data_dir()
     key, secret = _demo_credentials(folder)
-    server = LocalS3Server(folder / "weed", key, secret).start()
+    server = LocalS3Server(folder / "weed", key, secret)
+    try:  # the same ports as last time, when free: plans and journals name the endpoint
+        last = json.loads((folder / "endpoint.json").read_text()).get("ports", {})
+        if last and ports_free(last.values()):
+            server.ports = last
+    except (OSError, ValueError):
+        pass
+    server.start()
     config = R2Config(server.endpoint, key, secret, bucket=DEMO_BUCKET, demo=True)
-    (folder / "endpoint.json").write_text(json.dumps({"endpoint": server.endpoint, "pid": server.process.pid}))
+    (folder / "endpoint.json").write_text(json.dumps({"endpoint": server.endpoint, "pid": server.process.pid,
+                                                      "ports": server.ports}))
     marker = folder / "seeded"
     if not marker.exists():
         client = config.client()

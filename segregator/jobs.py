@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 from .analysis import AnalysisResult, ProgressCallback, analyse_objects, image_objects
 from .loading import load_image
+from .journal import JournalState, JournalWriter, journal_dir, latest, new_run_id, read_journal
+from .locking import RunLock
 from .plan import ExecutionReport, MovePlan, PlanItem, execute_plan
 from .session_log import SessionLog, make_event
 from .settings import CATEGORIES, NO_IMAGE, Settings
@@ -18,7 +21,8 @@ from .similarity import Reference, SimilarityResult, find_similar
 from .r2 import R2Config, R2Storage, parse_r2_url
 from .storage import LocalStorage, Storage, normalise_prefix
 
-EVENT_NAMES = {"classify": "full_folder", "similar": "by_reference", "placeholders": "placeholders", "trash": "delete"}
+EVENT_NAMES = {"classify": "full_folder", "similar": "by_reference", "placeholders": "placeholders", "trash": "delete",
+               "undo": "undo"}
 R2_EVENT_NAMES = {**EVENT_NAMES, "classify": "full_bucket"}
 TRASH = "_trash/"
 OUTPUT_FOLDERS = set(CATEGORIES) | {NO_IMAGE}
@@ -241,13 +245,35 @@ def run_plan(
     copy: bool = False,
     log: SessionLog | None = None,
     progress: ProgressCallback | None = None,
+    *,
+    resume_from: JournalState | None = None,
+    undo_of: str | None = None,
 ) -> tuple[ExecutionReport, dict]:
-    """Execute a plan and append its event to the session log; returns the report and the event."""
-    report = execute_plan(plan, storage, copy=copy, progress=progress, workers=storage.move_threads)
+    """Execute a plan under the storage's run lock, journaled, and append its event to the session log;
+    returns the report and the event. With `resume_from` (a journal read back) it finishes that run."""
+    if resume_from is not None:
+        run_id, path, prior = resume_from.run_id, resume_from.path, resume_from.items
+        writer = JournalWriter(path)
+        writer.write({"type": "reopen", "at": _now()})
+    else:
+        run_id = new_run_id()
+        path, prior = journal_dir() / f"{run_id}.jsonl", {}
+        writer = JournalWriter(path)
+        writer.write({"type": "run", "run_id": run_id, "started": _now(), "copy": copy,
+                      "kind": "undo" if undo_of else "run", "undo_of": undo_of, "plan": plan.to_dict()})
+    try:
+        with RunLock(storage, run_id):
+            report = execute_plan(plan, storage, copy=copy, progress=progress, workers=storage.move_threads,
+                                  journal=writer, prior=prior)
+        writer.write({"type": "end", "summary": report.summary()})
+    finally:
+        writer.close()
     summary = report.summary()
     done = summary["copied"] if copy else summary["moved"]
     names = R2_EVENT_NAMES if storage.kind == "r2" else EVENT_NAMES
     event_type = f"{storage.kind}_{names.get(plan.kind, plan.kind)}"
+    if resume_from is not None:
+        event_type += "_resumed"
     event = make_event(
         event_type,
         bucket=storage.bucket,
@@ -264,7 +290,93 @@ def run_plan(
             "total_processed": summary["total"],
             "mode": "copy" if copy else "move",
             "plan_created_at": plan.created_at,
+            "run_id": run_id,
+            "journal": str(path),
+            **({"undo_of": undo_of} if undo_of else {}),
         },
     )
     (log or SessionLog()).append(event)
     return report, event
+
+
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _journal(path: str | None, unfinished: bool) -> JournalState:
+    chosen = Path(path) if path else latest(unfinished=unfinished)
+    if chosen is None:
+        raise ValueError("no unfinished run to resume" if unfinished else "no finished run to undo")
+    try:
+        return read_journal(chosen)
+    except OSError as exc:
+        raise ValueError(f"cannot read journal {chosen}: {exc.strerror or exc}") from None
+
+
+def resume(journal: str | None = None, log: SessionLog | None = None, progress: ProgressCallback | None = None,
+           r2_config: R2Config | None = None) -> tuple[ExecutionReport, dict]:
+    """Finish an interrupted run (the most recent unfinished one when no journal is named): every source
+    ends at its destination or where it was, never in both places and never nowhere."""
+    state = _journal(journal, unfinished=True)
+    if state.finished_ok:
+        raise ValueError(f"run {state.run_id} has already finished")
+    plan = MovePlan.from_dict(state.plan)
+    storage = storage_for_plan(plan, r2_config)
+    return run_plan(plan, storage, copy=state.copy, log=log, progress=progress, resume_from=state,
+                    undo_of=state.undo_of)
+
+
+def undo_plan(journal: str | None = None, r2_config: R2Config | None = None) -> tuple[MovePlan, Storage, JournalState]:
+    """The plan that puts a finished run back (the most recent one when no journal is named): moved objects
+    go back to where they were (duplicate-safe), copies go to the trash. Refused when the run is unfinished
+    or when an object it wrote has changed since."""
+    state = _journal(journal, unfinished=False)
+    if not state.ended:
+        raise ValueError(f"run {state.run_id} is unfinished: resume it first")
+    original = MovePlan.from_dict(state.plan)
+    storage = storage_for_plan(original, r2_config)
+    stamp = new_run_id().split("-")[0]
+    items, changed = [], []
+    for i, st in sorted(state.items.items()):
+        if not st.done or st.done["status"] not in ("moved", "copied") or not st.copied:
+            continue
+        target, source = st.copied["target"], original.items[i].source
+        try:
+            info = storage.info(target)
+            same = info.size == st.copied["size"] and storage.content_id(info) == st.copied["etag"]
+        except FileNotFoundError:
+            same = False
+        if not same:
+            changed.append(target)
+        elif st.done["status"] == "moved":
+            items.append(PlanItem(target, source, "move", f"undo of run {state.run_id}"))
+        else:
+            items.append(PlanItem(target, f"{TRASH}{stamp}/{target}", "move", f"undo of run {state.run_id}: copy to the trash"))
+    if changed:
+        shown = ", ".join(changed[:5]) + (" ..." if len(changed) > 5 else "")
+        raise ValueError(f"cannot undo run {state.run_id}: {len(changed)} object(s) changed or gone since: {shown}")
+    plan = MovePlan("undo", storage_record(storage), "", "", items, extra={"undo_of": state.run_id})
+    return plan, storage, state
+
+
+def undo(journal: str | None = None, log: SessionLog | None = None, progress: ProgressCallback | None = None,
+         r2_config: R2Config | None = None) -> tuple[ExecutionReport, dict]:
+    plan, storage, state = undo_plan(journal, r2_config)
+    return run_plan(plan, storage, log=log, progress=progress, undo_of=state.run_id)
+
+
+def trash_keys(storage: Storage) -> list[str]:
+    return [o.key for o in storage.list(TRASH)]
+
+
+def empty_trash(storage: Storage, log: SessionLog | None = None) -> dict:
+    """Delete everything under _trash/ for good (batch deletes); logged. Callers confirm twice first."""
+    keys = trash_keys(storage)
+    failed = storage.delete_many(keys)
+    event = make_event(f"{storage.kind}_empty_trash", storage.bucket, TRASH, "", 0, 0,
+                       extra={"deleted": len(keys) - len(failed), "failed": [{"key": k, "error": e} for k, e in failed]},
+                       deleted_count=len(keys) - len(failed), failed_count=len(failed))
+    (log or SessionLog()).append(event)
+    return event

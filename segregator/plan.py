@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import threading
 import posixpath
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -151,25 +152,48 @@ def execute_plan(
     copy: bool = False,
     progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
+    journal=None,
+    prior: dict | None = None,
 ) -> ExecutionReport:
     """Carry out every item: move (copy, verify, delete) or copy to a duplicate-safe name; 'keep'
     items and items already in place are unchanged. One item's failure does not stop the rest.
+
+    With a `journal` (segregator.journal.JournalWriter) each step is recorded before and after it happens;
+    `prior` (item index -> journal.ItemState, from an interrupted run) makes this finish that run: items done
+    are skipped, a verified copy whose source was not yet deleted is completed, anything else is run again
+    (a copy that had landed is recognised by its bytes, so nothing is duplicated).
     With workers > 1 items run in a bounded thread pool (safe: a copy never overwrites, so two items
     aiming at one name get name and name_1); results keep the plan's order."""
     check_plan_keys(plan)
+    prior = prior or {}
     total = len(plan.items)
+    unreachable = threading.Event()  # once the storage is unreachable, the rest is left for `resume`
+
+    def run(i: int, item: PlanItem) -> ItemResult:
+        state = prior.get(i)
+        if state is not None and state.done and state.done["status"] != "failed":
+            return ItemResult(item.source, state.done["target"], state.done["status"])
+        if unreachable.is_set() and item.action != "keep" and item.source != item.destination:
+            return ItemResult(item.source, None, "failed", "not attempted: the storage was unreachable")
+        result = _execute_item(i, item, storage, copy, journal, state)
+        if result.status == "failed" and result.error and result.error.startswith("endpoint unreachable"):
+            unreachable.set()
+        if journal is not None:
+            journal.done(i, result.status, result.destination, result.error)
+        return result
+
     if progress:
         progress(0, total)
     if workers <= 1:
         results = []
-        for n, item in enumerate(plan.items, 1):
-            results.append(_execute_item(item, storage, copy))
+        for n, (i, item) in enumerate(enumerate(plan.items), 1):
+            results.append(run(i, item))
             if progress:
                 progress(n, total)
         return ExecutionReport(results, copy_mode=copy)
     slots: list[ItemResult | None] = [None] * total
     with cf.ThreadPoolExecutor(workers) as pool:
-        futures = {pool.submit(_execute_item, item, storage, copy): i for i, item in enumerate(plan.items)}
+        futures = {pool.submit(run, i, item): i for i, item in enumerate(plan.items)}
         for n, fut in enumerate(cf.as_completed(futures), 1):
             slots[futures[fut]] = fut.result()
             if progress:
@@ -177,12 +201,29 @@ def execute_plan(
     return ExecutionReport([r for r in slots if r is not None], copy_mode=copy)
 
 
-def _execute_item(item: PlanItem, storage: Storage, copy: bool) -> ItemResult:
+def _execute_item(i: int, item: PlanItem, storage: Storage, copy: bool, journal, state) -> ItemResult:
     if item.action == "keep" or item.source == item.destination:
         return ItemResult(item.source, item.source, "unchanged")
+    copy_mode = copy or item.action == "copy"
     try:
-        if copy or item.action == "copy":
-            return ItemResult(item.source, storage.copy(item.source, item.destination), "copied")
-        return ItemResult(item.source, storage.move(item.source, item.destination), "moved")
+        if state is not None and state.copied:
+            # Interrupted after the verified copy was recorded: only the delete (for a move) is left.
+            if not copy_mode:
+                storage.delete(item.source)
+            return ItemResult(item.source, state.copied["target"], "copied" if copy_mode else "moved")
+
+        def on_attempt(target: str) -> None:
+            if journal is not None:
+                journal.intent(i, target)
+
+        def on_copied(info) -> None:
+            if journal is not None:
+                journal.copied(i, info.key, info.size, storage.content_id(info))
+
+        if copy_mode:
+            info = storage.copy_verified(item.source, item.destination, on_attempt)
+            on_copied(info)
+            return ItemResult(item.source, info.key, "copied")
+        return ItemResult(item.source, storage.move(item.source, item.destination, on_attempt, on_copied), "moved")
     except OSError as exc:
         return ItemResult(item.source, None, "failed", str(exc) or type(exc).__name__)

@@ -112,6 +112,10 @@ def translate_errors(bucket: str, key: str = "", host: str = ""):
         raise ConnectionError(f"endpoint unreachable: {host or 'R2'} ({type(exc).__name__})") from None
     except botocore.exceptions.NoCredentialsError:
         raise PermissionError("no credentials: set R2_ACCESS_KEY and R2_SECRET_KEY") from None
+    except botocore.exceptions.HTTPClientError as exc:  # resets, broken pipes, protocol errors
+        raise ConnectionError(f"endpoint unreachable: {host or 'R2'} ({type(exc).__name__})") from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise OSError(f"R2 client error: {type(exc).__name__}") from None
 
 
 def list_buckets(config: R2Config) -> tuple[list[str], str]:
@@ -237,12 +241,23 @@ class R2Storage(Storage):
         with self._errors(dst):
             self.client.copy_object(Bucket=self._bucket, Key=dst, CopySource=source)
 
+    def content_id(self, info: ObjectInfo) -> str:
+        return info.etag
+
+    def same_content(self, a: ObjectInfo, b: ObjectInfo) -> bool:
+        if a.size != b.size:
+            return False
+        if a.etag and b.etag and "-" not in a.etag and "-" not in b.etag:
+            return a.etag == b.etag
+        return self.checksum(a.key) == self.checksum(b.key)  # multipart ETags say nothing of content
+
     def verify_copy(self, source: ObjectInfo, src: str, dst: str) -> None:
         """Same size, and the same ETag where both are plain MD5s (multipart ETags are not content hashes)."""
         copied = self.info(dst)
         plain = "-" not in source.etag and "-" not in copied.etag and source.etag and copied.etag
         if copied.size != source.size or (plain and copied.etag != source.etag):
             raise OSError(f"copy of {src} to {dst} does not match the source; source kept")
+        return copied
 
     def delete(self, key: str) -> None:
         with self._errors(key):

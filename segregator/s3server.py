@@ -45,6 +45,11 @@ def _port_free(port: int) -> bool:
             return False
 
 
+def ports_free(ports) -> bool:
+    """True when each port and its gRPC twin (+10000) can be bound on 127.0.0.1."""
+    return all(_port_free(p) and _port_free(p + 10000) for p in ports)
+
+
 def free_port_pair(used: set[int]) -> int:
     """A port p such that p and p + 10000 (weed's gRPC port) are both free on 127.0.0.1."""
     for _ in range(500):
@@ -66,6 +71,7 @@ class LocalS3Server:
     secret_key: str = field(repr=False)
     process: subprocess.Popen | None = field(default=None, repr=False)
     s3_port: int = 0
+    ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def endpoint(self) -> str:
@@ -74,7 +80,9 @@ class LocalS3Server:
     def start(self, timeout: float = 60.0) -> "LocalS3Server":
         self.data_dir.mkdir(parents=True, exist_ok=True)
         used: set[int] = set()
-        ports = {name: free_port_pair(used) for name in ("master", "volume", "filer", "s3", "admin")}
+        if not self.ports:  # a restart keeps its ports, so the endpoint stays the same
+            self.ports = {name: free_port_pair(used) for name in ("master", "volume", "filer", "s3", "admin")}
+        ports = self.ports
         self.s3_port = ports["s3"]
         args = [
             weed_binary(), "mini", f"-dir={self.data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
@@ -119,6 +127,12 @@ class LocalS3Server:
             time.sleep(0.3)
         self.stop()
         raise OSError(f"local S3 server not ready after {timeout:.0f}s: {last}")
+
+    def kill(self) -> None:
+        """Stop at once (SIGKILL), as a crash or power loss would."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -124,34 +124,58 @@ class Storage(ABC):
         """A content hash used to verify copies."""
         return hashlib.md5(self.read(key)).hexdigest()
 
-    def copy(self, src: str, dst: str) -> str:
-        """Copy to dst, or to a numbered name next to it when dst exists; returns the key written.
-        `_copy_new` refuses to overwrite, so a name taken meanwhile by someone else is skipped, never
-        replaced. The copy is verified (size and content hash) before this returns."""
+    def content_id(self, info: ObjectInfo) -> str:
+        """What identifies an object's content, recorded in journals: the MD5 here, the ETag on buckets."""
+        return self.checksum(info.key)
+
+    def same_content(self, a: ObjectInfo, b: ObjectInfo) -> bool:
+        """True when two objects hold the same bytes."""
+        return a.size == b.size and self.checksum(a.key) == self.checksum(b.key)
+
+    def copy_verified(self, src: str, dst: str, on_attempt=None) -> ObjectInfo:
+        """Copy to dst, or to a numbered name next to it when dst holds something else; returns the copy's
+        info. Nothing is ever overwritten (`_copy_new` refuses); a name that already holds the same bytes (an
+        earlier attempt of this very copy, cut off before it could be recorded) is taken as the copy.
+        `on_attempt(target)` is called before each attempt (the journal's intent). The copy is verified (size
+        and content) before this returns."""
         source = self.info(src)
         for n in range(10_000):
             target = dst if n == 0 else numbered_name(dst, n)
+            if on_attempt:
+                on_attempt(target)
             try:
                 self._copy_new(src, target)
             except FileExistsError:
+                try:
+                    existing = self.info(target)
+                except FileNotFoundError:
+                    continue
+                if self.same_content(source, existing):
+                    return existing
                 continue
-            self.verify_copy(source, src, target)
-            return target
+            return self.verify_copy(source, src, target)
         raise FileExistsError(f"no free name near {dst}")
 
-    def verify_copy(self, source: ObjectInfo, src: str, dst: str) -> None:
+    def copy(self, src: str, dst: str) -> str:
+        """copy_verified(), returning the key that holds the copy."""
+        return self.copy_verified(src, dst).key
+
+    def verify_copy(self, source: ObjectInfo, src: str, dst: str) -> ObjectInfo:
         copied = self.info(dst)
         if copied.size != source.size or self.checksum(dst) != self.checksum(src):
             raise OSError(f"copy of {src} to {dst} does not match the source; source kept")
+        return copied
 
-    def move(self, src: str, dst: str) -> str:
-        """Copy, verify, then delete the source; returns the key written. When the copy fails the
-        source is not deleted."""
+    def move(self, src: str, dst: str, on_attempt=None, on_copied=None) -> str:
+        """Copy, verify, then delete the source; returns the key written. When the copy fails the source is
+        not deleted. `on_copied(info)` runs between the verified copy and the delete (the journal)."""
         if src == dst:
             return src
-        target = self.copy(src, dst)
+        copied = self.copy_verified(src, dst, on_attempt)
+        if on_copied:
+            on_copied(copied)
         self.delete(src)
-        return target
+        return copied.key
 
 
 class LocalStorage(Storage):

@@ -337,6 +337,82 @@ def show_report(report, event: dict[str, Any]) -> None:
         st.rerun()
 
 
+def _r2_for_runs() -> R2Config | None:
+    """The R2 configuration runs should reopen their bucket with (the account's, or the demo bucket's)."""
+    config = R2Config.from_env()
+    if config is None and st.session_state.get("storage_mode") == "r2":
+        config = r2_config()
+    return config
+
+
+@st.dialog("Undo the last run?")
+def _confirm_undo(path: str) -> None:
+    try:
+        plan, storage, state = jobs.undo_plan(path, _r2_for_runs())
+    except (OSError, ValueError) as exc:
+        st.error(str(exc))
+        return
+    st.write(f"Run `{state.run_id}` on {storage.description}: **{len(plan.items)} object(s)** go back where they "
+             "were (copies go to the trash). Nothing is overwritten.")
+    st.code("\n".join(f"{i.source} → {i.destination}" for i in plan.items[:20]) or "(nothing to put back)", language=None)
+    if st.button(f"Undo {len(plan.items)} move(s)", type="primary", disabled=not plan.items):
+        st.session_state["result_runs"] = jobs.run_plan(plan, storage, log=session_log(), undo_of=state.run_id)
+        st.rerun()
+    if st.button("Cancel"):
+        st.rerun()
+
+
+@st.dialog("Empty the trash?")
+def _confirm_empty_trash(storage: Storage, count: int) -> None:
+    st.write(f"**{count} object(s)** under `_trash/` in {storage.description} will be deleted for good. "
+             "This cannot be undone.")
+    sure = st.checkbox("I understand that these files cannot be recovered")
+    typed = st.text_input("Type EMPTY to confirm")
+    if st.button(f"Delete {count} object(s) for good", type="primary", disabled=not (sure and typed == "EMPTY")):
+        st.session_state["result_trash_emptied"] = jobs.empty_trash(storage, log=session_log())
+        st.rerun()
+
+
+def runs_panel(storage: Storage) -> None:
+    """Resume an interrupted run, undo the last one, empty the trash."""
+    from .journal import latest, read_journal
+
+    st.subheader("↩ Runs and trash")
+    done = st.session_state.pop("result_runs", None)
+    if done:
+        report, event = done
+        s = report.summary()
+        st.success(f"{event['event_type']}: moved {s['moved']}, unchanged {s['unchanged']}, failed {s['failed']}.")
+    emptied = st.session_state.pop("result_trash_emptied", None)
+    if emptied:
+        st.success(f"Deleted {emptied['extra']['deleted']} object(s) from the trash for good.")
+    unfinished = latest(unfinished=True)
+    if unfinished:
+        state = read_journal(unfinished)
+        ok = sum(1 for it in state.items.values() if it.done and it.done["status"] != "failed")
+        st.warning(f"Run `{state.run_id}` stopped before it finished: {ok} of {len(state.plan['items'])} item(s) done.")
+        if st.button("⏯ Resume it", type="primary"):
+            try:
+                st.session_state["result_runs"] = jobs.resume(str(unfinished), log=session_log(),
+                                                              progress=progress_bar("Resuming"),
+                                                              r2_config=_r2_for_runs())
+            except (OSError, ValueError) as exc:
+                st.error(f"Cannot resume: {exc}")
+            else:
+                st.rerun()
+    finished = latest(unfinished=False)
+    if finished and st.button("↩ Undo the last run"):
+        _confirm_undo(str(finished))
+    try:
+        trash = jobs.trash_keys(storage)
+    except OSError as exc:
+        st.error(f"Cannot list the trash: {exc}")
+        return
+    st.caption(f"Trash: {len(trash)} object(s) under `_trash/`.")
+    if trash and st.button(f"🗑️ Empty trash ({len(trash)})"):
+        _confirm_empty_trash(storage, len(trash))
+
+
 def category_options() -> list[str]:
     return list(CATEGORIES) + [NO_IMAGE]
 

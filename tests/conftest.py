@@ -18,12 +18,24 @@ PHOTOS = DATA / "photos"
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 
 
+SECRETS: set[str] = set()  # secret keys of the servers the tests start: they must appear nowhere
+
+
+def assert_no_secret(text: str, where: str) -> None:
+    for secret in SECRETS:
+        assert secret not in text, f"a secret key appears in {where}"
+
+
 @pytest.fixture(autouse=True)
 def isolated_log(tmp_path, monkeypatch):
-    """Every test writes its session log in its own temp folder, never the repo's."""
+    """Every test writes its session log and journals in its own temp folder, never the repo's; afterwards
+    they (and any plan files) are searched for the secret keys."""
     path = tmp_path / "session_log.json"
     monkeypatch.setenv("SEGREGATOR_LOG", str(path))
-    return path
+    yield path
+    for f in tmp_path.rglob("*"):
+        if f.is_file() and (f.suffix == ".jsonl" or f.name == "session_log.json" or f.name.endswith("plan.json")):
+            assert_no_secret(f.read_text(errors="replace"), str(f))
 
 
 def photo_paths() -> list[Path]:
@@ -130,8 +142,9 @@ def s3_server(tmp_path_factory):
     from segregator.s3server import LocalS3Server
 
     server = LocalS3Server(tmp_path_factory.mktemp("s3"), "segregator-test", secrets.token_hex(16)).start()
+    SECRETS.add(server.secret_key)
     yield server
-    server.stop()
+    server.kill()  # its data is thrown away: no need to wait for a graceful stop
 
 
 @pytest.fixture(scope="session")

@@ -255,3 +255,23 @@ def test_reference_decompression_bomb_is_refused_clearly(mixed_folder):
     at.file_uploader[0].set_value(("huge.png", bomb_png(), "image/png")).run()
     assert not at.exception
     assert any("decompression bomb" in e.value for e in at.error)
+
+
+def test_gallery_resumes_an_unfinished_run(mixed_folder, tmp_path, monkeypatch):
+    from segregator.plan import MovePlan, PlanItem
+    from segregator.storage import LocalStorage
+
+    monkeypatch.setenv("SEGREGATOR_JOURNAL_DIR", str(tmp_path / "journals"))
+    storage = LocalStorage(mixed_folder)
+    plan = MovePlan("classify", jobs.storage_record(storage), "", "",
+                    [PlanItem("beach.jpg", "x/beach.jpg"), PlanItem("later.jpg", "x/later.jpg")])
+    report, _ = jobs.run_plan(plan, storage)
+    assert [r.status for r in report.results] == ["moved", "failed"]  # later.jpg is not there yet
+    (mixed_folder / "later.jpg").write_bytes((PHOTOS / "china.jpg").read_bytes())
+    at = page("pages/4_Gallery.py", mixed_folder)
+    assert any("stopped before it finished: 1 of 2" in w.value for w in at.warning)
+    button(at, "⏯ Resume it").click().run()
+    assert not at.exception
+    assert (mixed_folder / "x" / "later.jpg").exists() and not (mixed_folder / "later.jpg").exists()
+    assert any("resumed" in s.value for s in at.success)
+    assert any(b.label == "↩ Undo the last run" for b in at.button)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DATA, PHOTOS, REPO, text_placeholder
+from tests.conftest import DATA, PHOTOS, REPO, SECRETS, assert_no_secret, text_placeholder
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (make test installs it)")
@@ -44,14 +44,19 @@ ARTIFACTS = REPO / "tests" / "artifacts"
 
 
 def shot(page, name: str) -> None:
-    """Each flow leaves a screenshot in tests/artifacts/ (ignored by git)."""
+    """Each flow leaves a screenshot in tests/artifacts/ (ignored by git); the page's HTML never holds a secret."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    assert_no_secret(page.content(), f"the page of {name}")
 
 
 @pytest.fixture(scope="module")
 def demo_data(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("demo-bucket")
+    folder = tmp_path_factory.mktemp("demo-bucket")
+    yield folder
+    # The demo server made its key pair here; it must not have reached any page, log or journal.
+    creds = folder / "credentials.json"
+    assert creds.exists()
 
 
 @pytest.fixture(scope="module")
@@ -150,9 +155,15 @@ def test_by_reference_on_the_demo_bucket_moves_only_matches(server, browser, dem
     page.get_by_text("R2 bucket").click()
     settle(page)
     expect(page.get_by_text("local demo bucket at").first).to_be_visible(timeout=60_000)
+    SECRETS.add(json.loads((demo_data / "credentials.json").read_text())["secret_key"])
     before = bucket_keys(url, demo_data)
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="By Reference").click()
     settle(page)
+    huge = Path(log).parent / "huge.jpg"
+    huge.write_bytes(os.urandom(21 * 1024 * 1024))  # over the 20 MB upload cap
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(huge))
+    expect(page.get_by_text("20.0MB or smaller").first).to_be_visible(timeout=30_000)
+    shot(page, "2a_reference_upload_too_large")
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(REPO / "samples" / "chelsea.jpg"))
     expect(page.get_by_role("button", name="Find similar images")).to_be_visible(timeout=30_000)
     page.get_by_role("button", name="Find similar images").click()
@@ -210,4 +221,41 @@ def test_gallery_delete_is_cancelled_then_confirmed(server, browser, demo_data):
     assert trashed == ["images/masterImgs/beach.jpg", "images/masterImgs/coffee.jpg"]
     events = json.loads(log.read_text())
     assert events[-1]["event_type"] == "r2_delete" and events[-1]["results"]["moved_count"] == 2
+
+    # Undo brings them back from the trash.
+    page.get_by_role("button", name="↩ Undo the last run").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_role("button", name="Undo 2 move(s)")).to_be_visible(timeout=30_000)
+    dialog.get_by_role("button", name="Undo 2 move(s)").click()
+    expect(dialog).to_be_hidden(timeout=30_000)
+    settle(page)
+    keys = bucket_keys(url, demo_data)
+    assert {"images/masterImgs/beach.jpg", "images/masterImgs/coffee.jpg"} <= keys
+    assert not any(k.startswith("_trash/") for k in keys)
+
+    # Delete again, then empty the trash: it asks twice (a box to tick and EMPTY to type).
+    for name in ("beach.jpg", "coffee.jpg"):
+        page.get_by_test_id("stCheckbox").filter(has_text=name).locator("label").click()
+        settle(page)
+    page.get_by_role("button", name="🗑️ Delete selected (2)").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete 2 file(s)").click()
+    expect(page.get_by_role("dialog")).to_be_hidden(timeout=30_000)
+    settle(page)
+    page.get_by_role("button", name="🗑️ Empty trash (2)").click()
+    dialog = page.get_by_role("dialog")
+    final = dialog.get_by_role("button", name="Delete 2 object(s) for good")
+    expect(final).to_be_disabled(timeout=30_000)
+    dialog.get_by_test_id("stCheckbox").locator("label").click()
+    dialog.get_by_role("textbox").fill("EMPTY")
+    dialog.get_by_role("textbox").press("Enter")
+    expect(final).to_be_enabled(timeout=30_000)
+    shot(page, "6_empty_trash_twice_confirmed")
+    final.click()
+    expect(dialog).to_be_hidden(timeout=30_000)
+    settle(page)
+    keys = bucket_keys(url, demo_data)
+    assert not any(k.startswith("_trash/") for k in keys)
+    assert not {"images/masterImgs/beach.jpg", "images/masterImgs/coffee.jpg"} & keys
+    assert json.loads(log.read_text())[-1]["event_type"] == "r2_empty_trash"
+    assert_no_secret(log.read_text(), "the session log")
     page.context.close()

@@ -8,13 +8,16 @@ import sys
 import pytest
 
 from segregator.settings import CATEGORIES
-from tests.conftest import PHOTOS, REPO
+from tests.conftest import PHOTOS, REPO, assert_no_secret
 
 
 def run(*args, stdin=None):
+    """The CLI as a user runs it; its output never holds a secret key."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "segregator", *map(str, args)], capture_output=True, text=True,
-                          cwd=REPO, env=env, input=stdin, timeout=300)
+    p = subprocess.run([sys.executable, "-m", "segregator", *map(str, args)], capture_output=True, text=True,
+                       cwd=REPO, env=env, input=stdin, timeout=300)
+    assert_no_secret(p.stdout + p.stderr, f"the output of {' '.join(map(str, args))}")
+    return p
 
 
 def test_classify_json_contract(mixed_folder):

@@ -44,8 +44,11 @@ def test_write_never_overwrites(store):
 def test_copy_picks_a_free_name(store):
     assert numbered_name("d/photo.jpg", 2) == "d/photo_2.jpg" and numbered_name("noext", 1) == "noext_1"
     assert store.copy("a/one.jpg", "top.jpg") == "top_1.jpg"
-    assert store.copy("a/one.jpg", "top.jpg") == "top_2.jpg"
-    assert store.read("top.jpg") == b"top" and store.read("top_2.jpg") == b"one"
+    # The same bytes already at a name count as the copy (a retried or resumed copy makes no duplicate) ...
+    assert store.copy("a/one.jpg", "top.jpg") == "top_1.jpg"
+    # ... while other bytes get the next free name.
+    assert store.copy("a/b/two.jpg", "top.jpg") == "top_2.jpg"
+    assert store.read("top.jpg") == b"top" and store.read("top_1.jpg") == b"one" and store.read("top_2.jpg") == b"two"
 
 
 def test_move_copies_verifies_then_deletes(store):
