@@ -197,8 +197,9 @@ def analyse_objects(
     progress: ProgressCallback | None = None,
     placeholders: bool = True,
 ) -> list[AnalysisResult]:
-    """Analyse the given objects, in input order. Reads stream through a bounded window, so memory
-    stays flat however many objects there are. Extension-less keys that are not images are dropped."""
+    """Analyse the given objects: one result per object, in input order (extension-less keys that turn out
+    not to be images come back with `skipped` set). Reads stream through a bounded window, so memory stays
+    flat however many objects there are."""
     total = len(objects)
     workers = default_workers() if workers is None else max(1, workers)
     results: list[AnalysisResult] = []
@@ -225,4 +226,4 @@ def analyse_objects(
                 results.append(fut.result())
                 if progress:
                     progress(len(results), total)
-    return [r for r in results if not r.skipped]
+    return results

@@ -70,7 +70,8 @@ def _analyse(args: argparse.Namespace, settings: Settings, placeholders: bool = 
     bar = StderrBar("analysing") if not args.quiet else None
     try:
         results = jobs.analyse_source(storage, prefix, settings, recursive=not args.flat, examples=examples,
-                                      progress=bar, workers=args.workers, placeholders=placeholders)
+                                      progress=bar, workers=args.workers, placeholders=placeholders,
+                                      cache=not args.no_cache)
     except OSError as exc:  # listing failed: bucket gone, key revoked, endpoint down
         raise CliError(f"cannot read source {args.src!r}: {exc}") from None
     return (storage, prefix), results
@@ -275,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--workers", type=int, default=None, help="analysis processes (default: one per core)")
             p.add_argument("--set", action="append", metavar="NAME=VALUE", help="change a setting, e.g. similarity.max_hamming=12")
             p.add_argument("--no-ocr", action="store_true", help="do not run Tesseract")
+            p.add_argument("--no-cache", action="store_true", help="analyse every image again (no analysis cache)")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
         p.add_argument("--log", metavar="PATH", help="session log file (default: $SEGREGATOR_LOG or ./segregator_session_log.json)")
 

@@ -98,10 +98,30 @@ def analyse_source(
     progress: ProgressCallback | None = None,
     workers: int | None = None,
     placeholders: bool = True,
+    cache: bool = True,
 ) -> list[AnalysisResult]:
-    """List the images under prefix (skipping the trash) and analyse them all."""
+    """List the images under prefix (skipping the trash) and analyse them all. With `cache`, results of
+    objects unchanged since an earlier pass with the same settings come from the analysis cache."""
     objects = image_objects(storage, prefix, recursive, exclude=[TRASH, normalise_prefix(prefix) + TRASH])
-    return analyse_objects(storage, objects, settings, examples, workers, progress, placeholders)
+    if not cache or not objects:
+        results = analyse_objects(storage, objects, settings, examples, workers, progress, placeholders)
+        return [r for r in results if not r.skipped]
+    from .cache import AnalysisCache, settings_digest, storage_id
+
+    store, sid = AnalysisCache(), storage_id(storage)
+    digest = settings_digest(settings, examples, placeholders)
+    hits = store.get_many(sid, objects, digest)
+    misses = [o for o in objects if o.key not in hits]
+    total = len(objects)
+
+    def shifted(done: int, _total: int) -> None:
+        if progress:
+            progress(len(hits) + done, total)
+
+    fresh = analyse_objects(storage, misses, settings, examples, workers, shifted, placeholders)
+    store.put_many(sid, zip(misses, fresh), digest)
+    by_key = {**hits, **{o.key: r for o, r in zip(misses, fresh)}}
+    return [by_key[o.key] for o in objects if not by_key[o.key].skipped]
 
 
 def _keep(result: AnalysisResult, reason: str) -> PlanItem:

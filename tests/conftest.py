@@ -32,6 +32,7 @@ def isolated_log(tmp_path, monkeypatch):
     they (and any plan files) are searched for the secret keys."""
     path = tmp_path / "session_log.json"
     monkeypatch.setenv("SEGREGATOR_LOG", str(path))
+    monkeypatch.setenv("SEGREGATOR_CACHE_DIR", str(tmp_path / "cache"))
     yield path
     for f in tmp_path.rglob("*"):
         if f.is_file() and (f.suffix == ".jsonl" or f.name == "session_log.json" or f.name.endswith("plan.json")):

@@ -65,7 +65,9 @@ def server(folder, demo_data, tmp_path_factory):
     log = tmp_path_factory.mktemp("log") / "session_log.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("R2_")}  # no R2 account: the demo bucket
     env.update({"SEGREGATOR_SOURCE": str(folder), "SEGREGATOR_LOG": str(log), "PYTHONPATH": str(REPO),
-                "SEGREGATOR_DEMO_BUCKET": "1", "SEGREGATOR_DEMO_DATA": str(demo_data)})
+                "SEGREGATOR_DEMO_BUCKET": "1", "SEGREGATOR_DEMO_DATA": str(demo_data),
+                "SEGREGATOR_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
+                "SEGREGATOR_JOURNAL_DIR": str(tmp_path_factory.mktemp("journals"))})
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
