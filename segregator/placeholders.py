@@ -141,10 +141,10 @@ def detect_placeholder(
                 score = max(score, 0.95)
                 break
 
-    # 2. Cheap visual signals.
-    fg = _foreground(image)
-    plain = features.background_share >= settings.min_background - 0.2 * (s - 0.5) or (
-        features.border_uniformity > 0.9 and fg.share < 0.45)
+    # 2. Cheap visual signals. Most photos stop at the first test, before the pixel work of _foreground.
+    plain_colour = features.background_share >= settings.min_background - 0.2 * (s - 0.5)
+    fg = _foreground(image) if plain_colour or features.border_uniformity > 0.9 else _Foreground(1.0, 1.0, False, 99)
+    plain = plain_colour or (features.border_uniformity > 0.9 and fg.share < 0.45)
     calm = features.edge_density <= settings.max_edge_density + 0.1 * (s - 0.5)
     grey_fg = fg.saturation <= settings.max_object_saturation + 0.2 * (s - 0.5)
     if plain:
