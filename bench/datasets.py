@@ -354,6 +354,29 @@ def build_photos_3mp(x: Path, count: int = 200) -> Path:
     return out
 
 
+SIZES = {"1mp": (1152, 864), "3mp": (2048, 1536), "12mp": (4000, 3000)}
+
+
+def build_corpus(name: str, count: int = 40) -> Path:
+    """`count` real photos re-encoded as JPEGs of one size of SIZES (quality 88), for the speed benches."""
+    out = data_root() / "sets" / f"corpus_{name}"
+    if (out / ".done").exists() and len(list(out.glob("*.jpg"))) >= count:
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    pool = photo_pool(unpacked())
+    size = SIZES[name]
+    for i in range(count):
+        src = pool[i % len(pool)]
+        im = Image.open(src)
+        im.draft("RGB", size)
+        im = ImageOps.fit(im.convert("RGB"), size, Image.Resampling.BICUBIC)
+        if i >= len(pool):
+            im = ImageOps.mirror(im)
+        im.save(out / f"{i:04d}_{_label(src)}.jpg", "JPEG", quality=88)
+    (out / ".done").write_text("ok")
+    return out
+
+
 def build_all() -> dict[str, Path]:
     x = unpacked()
     return {"classify": build_classify(x), "similarity": build_similarity(x), "placeholders": build_placeholders(x),

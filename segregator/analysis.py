@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures as cf
 import contextlib
 import multiprocessing
 import os
 import posixpath
 import sys
+import threading
 import time
 import types
 from dataclasses import dataclass
@@ -120,15 +122,26 @@ def image_objects(storage: Storage, prefix: str = "", recursive: bool = True,
 _WORKER: dict = {}
 
 
-def _init_worker(settings: Settings, examples: Sequence[Reference], placeholders: bool) -> None:
-    _WORKER.update(settings=settings, examples=examples, placeholders=placeholders)
+def _init_worker(settings: Settings, examples: Sequence[Reference], placeholders: bool,
+                 storage: Storage | None = None) -> None:
+    _WORKER.update(settings=settings, examples=examples, placeholders=placeholders, storage=storage)
 
 
 def _work(item: tuple[str, int, bytes | None, str | None]) -> AnalysisResult:
     key, size, data, error = item
+    if data is None and error is None and _WORKER.get("storage") is not None:
+        key, size, data, error = _read_one(_WORKER["storage"], ObjectInfo(key, size))  # the worker reads itself
     if error is not None:
         return AnalysisResult(key=key, size=size, error=error)
     return analyse_bytes(key, data or b"", _WORKER["settings"], _WORKER["examples"], size, _WORKER["placeholders"])
+
+
+def _work_batch(storage: Storage | None, items: list) -> list[AnalysisResult]:
+    _WORKER["storage"] = storage  # local folders: the worker reads the files itself
+    return [_work(item) for item in items]
+
+
+BATCH = 8  # images per task sent to a worker: fewer round trips
 
 
 def _read_one(storage: Storage, obj: ObjectInfo) -> tuple[str, int, bytes | None, str | None]:
@@ -184,6 +197,34 @@ def _start_pool(workers: int, settings: Settings, examples: Sequence[Reference],
     return pool
 
 
+_POOLS: dict = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(workers: int, settings: Settings, examples: Sequence[Reference], placeholders: bool) -> cf.ProcessPoolExecutor:
+    """A started worker pool, kept for the next pass with the same settings (the app analyses again and
+    again; starting workers and their imports costs about half a second)."""
+    key = (workers, repr(settings), tuple(e.fingerprint.thumb.tobytes() for e in examples), placeholders)
+    with _POOLS_LOCK:
+        pool = _POOLS.get(key)
+        if pool is None:
+            for old in _POOLS.values():
+                old.shutdown(wait=False, cancel_futures=True)
+            _POOLS.clear()
+            pool = _POOLS[key] = _start_pool(workers, settings, examples, placeholders)
+        return pool
+
+
+def shutdown_pools() -> None:
+    with _POOLS_LOCK:
+        for pool in _POOLS.values():
+            pool.shutdown(wait=True, cancel_futures=True)
+        _POOLS.clear()
+
+
+atexit.register(shutdown_pools)
+
+
 def default_workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
@@ -212,18 +253,35 @@ def analyse_objects(
             if progress:
                 progress(len(results), total)
     else:
-        window = workers * 4
-        with _start_pool(workers, settings, examples, placeholders) as pool:
-            pending: list[cf.Future] = []
-            source = iter(_read_all(storage, objects))
-            for item in source:
-                pending.append(pool.submit(_work, item))
-                while len(pending) >= window:
-                    results.append(pending.pop(0).result())
+        # Local folders: workers read the files themselves (no image bytes through pipes). Buckets: this
+        # process reads with threads and sends the bytes.
+        worker_reads = storage.read_threads <= 1
+        items = (((o.key, o.size, None, None) for o in objects) if worker_reads else _read_all(storage, objects))
+        pool = _pool(workers, settings, examples, placeholders)
+        pending: list[cf.Future] = []
+        try:
+            for chunk in _chunked(items, BATCH):
+                pending.append(pool.submit(_work_batch, storage if worker_reads else None, chunk))
+                while len(pending) >= workers * 2:
+                    results.extend(pending.pop(0).result())
                     if progress:
                         progress(len(results), total)
             for fut in pending:
-                results.append(fut.result())
+                results.extend(fut.result())
                 if progress:
                     progress(len(results), total)
+        except cf.process.BrokenProcessPool:
+            shutdown_pools()  # a worker died (out of memory?): the next pass starts a new pool
+            raise
     return results
+
+
+def _chunked(items, size: int):
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

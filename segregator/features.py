@@ -62,7 +62,7 @@ def _gradients(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return gx * 0.5, gy * 0.5
 
 
-FEATURE_SIZE = 128  # colour and edge statistics need no more pixels than this
+FEATURE_SIZE = 96  # colour and edge statistics need no more pixels than this
 
 
 def extract_features(image: Image.Image, aspect_ratio: float | None = None) -> Features:
@@ -72,9 +72,11 @@ def extract_features(image: Image.Image, aspect_ratio: float | None = None) -> F
         image = image.convert("RGB")
     if aspect_ratio is None:
         aspect_ratio = image.width / max(image.height, 1)
-    factor = max(image.size) // FEATURE_SIZE
-    if factor >= 2:
-        image = image.reduce(factor)  # box filter: cheap, and it keeps colour statistics
+    longest = max(image.size)
+    if longest > FEATURE_SIZE:  # box filter: cheap, and it keeps colour statistics
+        scale = FEATURE_SIZE / longest
+        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                             Image.Resampling.BOX)
     rgb = np.asarray(image, dtype=np.float32) / 255.0
     hsv = np.asarray(image.convert("HSV"), dtype=np.float32) / 255.0
     h, s, v = hsv[..., 0], hsv[..., 1], hsv[..., 2]

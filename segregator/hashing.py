@@ -37,6 +37,28 @@ def _to_int(h: imagehash.ImageHash) -> int:
     return int(str(h), 16)
 
 
+_N = 32
+_DCT = 2 * np.cos(np.pi * np.arange(_N).reshape(-1, 1) * (2 * np.arange(_N) + 1) / (2 * _N))  # scipy's DCT-II
+
+
+def _bits_to_int(bits: np.ndarray) -> int:
+    return int.from_bytes(np.packbits(bits.ravel()).tobytes(), "big")
+
+
+def phash_of(grey: Image.Image) -> int:
+    """imagehash.phash's algorithm (32 x 32 LANCZOS, 2-D DCT, the 8 x 8 low frequencies against their median),
+    with the DCT as two small matrix products."""
+    px = np.asarray(grey.resize((_N, _N), Image.Resampling.LANCZOS), dtype=np.float64)
+    low = (_DCT @ px @ _DCT.T)[:8, :8]
+    return _bits_to_int(low > np.median(low))
+
+
+def dhash_of(grey: Image.Image) -> int:
+    """imagehash.dhash's algorithm: 9 x 8 LANCZOS, each pixel brighter than its left neighbour."""
+    px = np.asarray(grey.resize((9, 8), Image.Resampling.LANCZOS), dtype=np.int16)
+    return _bits_to_int(px[:, 1:] > px[:, :-1])
+
+
 @dataclass(frozen=True)
 class Fingerprint:
     """What similarity search keeps of one image: two hashes and a small normalised grey thumbnail."""
@@ -52,11 +74,12 @@ def grey_thumbnail(image: Image.Image, size: int) -> np.ndarray:
 
 
 def fingerprint(image: Image.Image, thumb_size: int = 48) -> Fingerprint:
-    """Hashes and thumbnail of an RGB working image."""
+    """Hashes and thumbnail of an RGB working image (one grey conversion for all three)."""
+    grey = image.convert("L")
     return Fingerprint(
-        phash=PerceptualHash("phash", _to_int(imagehash.phash(image))),
-        dhash=PerceptualHash("dhash", _to_int(imagehash.dhash(image))),
-        thumb=grey_thumbnail(image, thumb_size),
+        phash=PerceptualHash("phash", phash_of(grey)),
+        dhash=PerceptualHash("dhash", dhash_of(grey)),
+        thumb=grey_thumbnail(grey, thumb_size),
     )
 
 

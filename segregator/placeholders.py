@@ -6,6 +6,7 @@ import difflib
 import functools
 import re
 import shutil
+import subprocess
 from dataclasses import dataclass, field
 from typing import Callable, Sequence, Union
 
@@ -31,15 +32,13 @@ class PlaceholderResult:
 
 @functools.lru_cache(maxsize=1)
 def tesseract_available() -> bool:
-    """True when the Tesseract binary can be run through pytesseract."""
-    if shutil.which("tesseract") is None:
+    """True when the Tesseract binary runs (checked without importing pytesseract, which is slow to import)."""
+    binary = shutil.which("tesseract")
+    if binary is None:
         return False
     try:
-        import pytesseract
-
-        pytesseract.get_tesseract_version()
-        return True
-    except Exception:
+        return subprocess.run([binary, "--version"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
         return False
 
 

@@ -91,3 +91,17 @@ def test_results_follow_candidate_order_and_threshold():
     none = find_similar(reference, cands, SimilaritySettings(max_hamming=-1, min_pixel_similarity=1.01))
     assert not any(r.match for r in none)
     assert find_similar(reference, []) == []
+
+
+def test_fast_hashes_follow_imagehash():
+    import imagehash
+
+    from segregator.hashing import _to_int, dhash_of, phash_of
+
+    agree = total = 0
+    for path in photo_paths():
+        grey = load_image(path, 256).image.convert("L")
+        for ours, theirs in ((phash_of(grey), _to_int(imagehash.phash(grey))), (dhash_of(grey), _to_int(imagehash.dhash(grey)))):
+            total += 1
+            agree += (ours ^ theirs).bit_count() <= 1  # a median tie may flip one bit
+    assert agree == total

@@ -1,0 +1,101 @@
+"""The full analysis pipeline (load, features, classification, hashes, placeholder check) over many JPEGs, all
+cores, versus the naive baseline (one process: full decode, imagehash.phash, the same feature code on the full
+image), and versus the floor: JPEG draft-mode decode alone with the same workers.
+
+    python -m bench.analyse [--sizes 1mp 3mp 12mp] [--images 400] [--baseline-images 24]
+
+Real photos re-encoded at about 1, 3 and 12 megapixels (bench/datasets.py, cached outside the repo). For each
+size the three run in this one process, alternating, and it prints images/s, ratio=<ours/baseline> and ours as
+a fraction of the floor. Both pools are started and warm before the clock starts (the app keeps its workers
+between passes; a one-off CLI run pays about half a second more).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import io
+import multiprocessing
+import os
+import time
+from pathlib import Path
+
+import imagehash
+from PIL import Image
+
+from bench.datasets import SIZES, build_corpus
+from segregator.analysis import analyse_objects, default_workers
+from segregator.features import extract_features
+from segregator.settings import Settings
+from segregator.storage import LocalStorage
+
+
+def _objects(folder: Path, n: int):
+    storage = LocalStorage(folder)
+    files = sorted((o for o in storage.list() if o.key.endswith(".jpg")), key=lambda o: o.key)
+    return storage, [files[i % len(files)] for i in range(n)]
+
+
+def ours(folder: Path, n: int, workers: int) -> float:
+    storage, objects = _objects(folder, n)
+    analyse_objects(storage, objects[: workers * 8], Settings(), workers=workers)  # workers started and warm
+    t0 = time.perf_counter()
+    results = analyse_objects(storage, objects, Settings(), workers=workers)
+    elapsed = time.perf_counter() - t0
+    assert all(r.ok for r in results)
+    return n / elapsed
+
+
+def baseline(folder: Path, n: int) -> float:
+    files = sorted(folder.glob("*.jpg"))
+    t0 = time.perf_counter()
+    for i in range(n):
+        im = Image.open(files[i % len(files)]).convert("RGB")
+        imagehash.phash(im)
+        extract_features(im)
+    return n / (time.perf_counter() - t0)
+
+
+def _draft(path: str) -> int:
+    with open(path, "rb") as fh:
+        data = fh.read()
+    im = Image.open(io.BytesIO(data))
+    im.draft("RGB", (256, 256 * im.height // im.width))
+    im.load()
+    return im.width
+
+
+def floor(folder: Path, n: int, workers: int) -> float:
+    files = [str(p) for p in sorted(folder.glob("*.jpg"))]
+    paths = [files[i % len(files)] for i in range(n)]
+    with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        list(pool.map(_draft, paths[: workers * 8], chunksize=8))  # workers started and warm
+        t0 = time.perf_counter()
+        list(pool.map(_draft, paths, chunksize=8))
+        return n / (time.perf_counter() - t0)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument("--images", type=int, default=1200)
+    parser.add_argument("--baseline-images", type=int, default=24)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args(argv)
+    workers = default_workers()
+    print(f"{os.cpu_count()} cores, {workers} workers; {args.images} images per run, baseline {args.baseline_images}")
+    for size in args.sizes:
+        folder = build_corpus(size)
+        rates: dict[str, list[float]] = {"baseline": [], "ours": [], "floor": []}
+        for _ in range(args.rounds):  # alternate, so machine noise hits all three alike
+            rates["baseline"].append(baseline(folder, args.baseline_images))
+            rates["ours"].append(ours(folder, args.images, workers))
+            rates["floor"].append(floor(folder, args.images, workers))
+        b, o, f = (sum(rates[k]) / len(rates[k]) for k in ("baseline", "ours", "floor"))
+        print(f"{size}: ours {o:.0f} img/s, baseline {b:.1f} img/s, draft-decode floor {f:.0f} img/s; "
+              f"ratio={o / b:.1f} floor_fraction={o / f:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
