@@ -44,8 +44,12 @@ test: system-test install
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 bench: install
-	$(BIN)/python -m bench.accuracy
+	$(BIN)/python -m bench.analyse
+	$(BIN)/python -m bench.search
 	$(BIN)/python -m bench.r2_moves
+	$(BIN)/python -m bench.memory
+	$(BIN)/python -m bench.rescan
+	$(BIN)/python -m bench.accuracy
 
 clean:
 	rm -rf $(VENV) demo_workspace

@@ -81,11 +81,14 @@ def main(argv=None) -> int:
     parser.add_argument("--images", type=int, default=1200)
     parser.add_argument("--baseline-images", type=int, default=24)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--corpus", type=Path, help="a folder of JPEGs to use instead (one 'size')")
     args = parser.parse_args(argv)
+    if args.corpus:
+        args.sizes = ["custom"]
     workers = default_workers()
     print(f"{os.cpu_count()} cores, {workers} workers; {args.images} images per run, baseline {args.baseline_images}")
     for size in args.sizes:
-        folder = build_corpus(size)
+        folder = args.corpus if size == "custom" else build_corpus(size)
         rates: dict[str, list[float]] = {"baseline": [], "ours": [], "floor": []}
         for _ in range(args.rounds):  # alternate, so machine noise hits all three alike
             rates["baseline"].append(baseline(folder, args.baseline_images))

@@ -1,6 +1,6 @@
 """Moves on the local S3 server: our plan executor versus a sequential get -> put -> delete loop with boto3.
 
-    python -m bench.r2_moves [--count 1000] [--size-kb 200]
+    python -m bench.r2_moves [--count 2000] [--size-kb 200]
 
 Both run in this one process against the same SeaweedFS server (127.0.0.1), alternating, on objects of the
 same size; it prints moves/s for each and ratio=<ours/baseline>.
@@ -51,9 +51,9 @@ def baseline(storage: R2Storage, keys: list[str], dest: str) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--size-kb", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         server = LocalS3Server(Path(tmp), "bench", secrets.token_hex(16)).start()

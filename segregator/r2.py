@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
@@ -225,13 +226,13 @@ class R2Storage(Storage):
         with self._errors(key):
             self.client.put_object(Bucket=self._bucket, Key=key, Body=data, IfNoneMatch="*")
 
-    def _copy_new(self, src: str, dst: str) -> None:
+    def _copy_new(self, src: str, dst: str) -> str | None:
         source = {"Bucket": self._bucket, "Key": src}
         if self._conditional:
             try:
                 with self._errors(dst):
-                    self.client.copy_object(Bucket=self._bucket, Key=dst, CopySource=source, IfNoneMatch="*")
-                return
+                    reply = self.client.copy_object(Bucket=self._bucket, Key=dst, CopySource=source, IfNoneMatch="*")
+                return reply.get("CopyObjectResult", {}).get("ETag", "").strip('"') or None
             except OSError as exc:
                 if "NotImplemented" not in str(exc) and "InvalidArgument" not in str(exc):
                     raise
@@ -239,7 +240,8 @@ class R2Storage(Storage):
         if self.exists(dst):
             raise FileExistsError(f"already exists: {self._bucket}/{dst}")
         with self._errors(dst):
-            self.client.copy_object(Bucket=self._bucket, Key=dst, CopySource=source)
+            reply = self.client.copy_object(Bucket=self._bucket, Key=dst, CopySource=source)
+        return reply.get("CopyObjectResult", {}).get("ETag", "").strip('"') or None
 
     def content_id(self, info: ObjectInfo) -> str:
         return info.etag
@@ -251,8 +253,11 @@ class R2Storage(Storage):
             return a.etag == b.etag
         return self.checksum(a.key) == self.checksum(b.key)  # multipart ETags say nothing of content
 
-    def verify_copy(self, source: ObjectInfo, src: str, dst: str) -> None:
-        """Same size, and the same ETag where both are plain MD5s (multipart ETags are not content hashes)."""
+    def verify_copy(self, source: ObjectInfo, src: str, dst: str, etag: str | None = None) -> ObjectInfo:
+        """Same size, and the same ETag where both are plain MD5s (multipart ETags are not content hashes).
+        When the copy's reply already carries the source's plain-MD5 ETag, that is the proof: no HEAD."""
+        if etag and source.etag and "-" not in source.etag and etag == source.etag:
+            return ObjectInfo(dst, source.size, time.time(), etag)
         copied = self.info(dst)
         plain = "-" not in source.etag and "-" not in copied.etag and source.etag and copied.etag
         if copied.size != source.size or (plain and copied.etag != source.etag):

@@ -82,8 +82,8 @@ class Storage(ABC):
         """Create key; FileExistsError when it exists (never overwrite)."""
 
     @abstractmethod
-    def _copy_new(self, src: str, dst: str) -> None:
-        """Copy src to dst; FileExistsError when dst exists."""
+    def _copy_new(self, src: str, dst: str) -> str | None:
+        """Copy src to dst; FileExistsError when dst exists. Returns the copy's ETag when the server says it."""
 
     @abstractmethod
     def delete(self, key: str) -> None:
@@ -144,7 +144,7 @@ class Storage(ABC):
             if on_attempt:
                 on_attempt(target)
             try:
-                self._copy_new(src, target)
+                etag = self._copy_new(src, target)
             except FileExistsError:
                 try:
                     existing = self.info(target)
@@ -153,14 +153,14 @@ class Storage(ABC):
                 if self.same_content(source, existing):
                     return existing
                 continue
-            return self.verify_copy(source, src, target)
+            return self.verify_copy(source, src, target, etag)
         raise FileExistsError(f"no free name near {dst}")
 
     def copy(self, src: str, dst: str) -> str:
         """copy_verified(), returning the key that holds the copy."""
         return self.copy_verified(src, dst).key
 
-    def verify_copy(self, source: ObjectInfo, src: str, dst: str) -> ObjectInfo:
+    def verify_copy(self, source: ObjectInfo, src: str, dst: str, etag: str | None = None) -> ObjectInfo:
         copied = self.info(dst)
         if copied.size != source.size or self.checksum(dst) != self.checksum(src):
             raise OSError(f"copy of {src} to {dst} does not match the source; source kept")

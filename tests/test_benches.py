@@ -1,0 +1,39 @@
+"""A small smoke run of each benchmark (the real runs are `make bench`; timing has no place in tests).
+They print their figures; here only that they run and print what they promise is checked."""
+
+import subprocess
+import sys
+
+from tests.conftest import PHOTOS, REPO
+
+
+def bench(*args) -> str:
+    p = subprocess.run([sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True, timeout=600,
+                       env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def test_analyse_bench_smoke():
+    out = bench("bench.analyse", "--corpus", str(PHOTOS), "--images", "24", "--baseline-images", "4", "--rounds", "1")
+    assert "ratio=" in out and "floor_fraction=" in out
+
+
+def test_search_bench_smoke():
+    out = bench("bench.search", "--hashes", "100000", "--group", "5000")
+    assert out.count("ratio=") == 2
+
+
+def test_r2_moves_bench_smoke():
+    out = bench("bench.r2_moves", "--count", "40", "--size-kb", "20")
+    assert "ratio=" in out
+
+
+def test_memory_bench_smoke():
+    out = bench("bench.memory", "--corpus", str(PHOTOS), "--counts", "20", "60", "--where", "local")
+    assert "growth=" in out
+
+
+def test_rescan_bench_smoke():
+    out = bench("bench.rescan", "--corpus", str(PHOTOS), "--images", "60", "--where", "local", "r2")
+    assert out.count("ratio=") == 2
