@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .analysis import AnalysisResult, ProgressCallback, analyse_objects, image_objects
-from .loading import load_image
+from .loading import is_image_name, load_image
 from .journal import JournalState, JournalWriter, journal_dir, latest, new_run_id, read_journal
 from .locking import RunLock
 from .plan import ExecutionReport, MovePlan, PlanItem, execute_plan
@@ -222,8 +222,6 @@ def trash_plan(storage: Storage, keys: Sequence[str], source_prefix: str = "") -
 
 def gallery_listing(storage: Storage, folder: str) -> tuple[list[str], list[str]]:
     """(subfolders, image keys) directly in a folder, for browsing; the trash is not shown."""
-    from .loading import is_image_name
-
     folder = normalise_prefix(folder)
     subfolders = [f for f in storage.list_folders(folder) if f != TRASH and not f.endswith("/" + TRASH)]
     images = [o.key for o in storage.list(folder, recursive=False) if is_image_name(o.key)]
