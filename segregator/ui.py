@@ -45,10 +45,12 @@ def settings() -> Settings:
 
 
 def _reset_thresholds() -> None:
-    st.session_state["t_hamming"] = DEFAULTS.similarity.max_hamming
-    st.session_state["t_pixel"] = DEFAULTS.similarity.min_pixel_similarity
-    st.session_state["t_sensitivity"] = DEFAULTS.placeholder.sensitivity
-    st.session_state["t_ocr"] = True
+    for key, value in _THRESHOLD_DEFAULTS.items():
+        st.session_state[key] = value
+
+
+_THRESHOLD_DEFAULTS = {"t_hamming": DEFAULTS.similarity.max_hamming, "t_pixel": DEFAULTS.similarity.min_pixel_similarity,
+                       "t_sensitivity": DEFAULTS.placeholder.sensitivity, "t_ocr": True}
 
 
 def _keep(name: str):
@@ -153,8 +155,7 @@ def sidebar() -> tuple[Storage, str] | None:
     ss = st.session_state
     ss.setdefault("storage_mode", "local")
     ss["storage_mode_input"] = ss["storage_mode"]
-    for key, value in (("t_hamming", DEFAULTS.similarity.max_hamming), ("t_pixel", DEFAULTS.similarity.min_pixel_similarity),
-                       ("t_sensitivity", DEFAULTS.placeholder.sensitivity), ("t_ocr", True)):
+    for key, value in _THRESHOLD_DEFAULTS.items():
         ss.setdefault(key, value)
     if os.environ.get("SEGREGATOR_DEMO_BUCKET") == "1" and R2Config.from_env() is None:
         _demo_bucket()  # `make run`: the demo bucket is up from the first page, ready for the R2 modes
@@ -164,10 +165,15 @@ def sidebar() -> tuple[Storage, str] | None:
         chosen = _r2_sidebar() if ss["storage_mode"] == "r2" else _local_sidebar()
         st.divider()
         st.markdown("**Thresholds**")
-        st.slider("Max pHash distance", 0, 32, key="t_hamming", help="Distance accepted on its own as a match")
-        st.slider("Pixel similarity to confirm", 0.5, 1.0, key="t_pixel", step=0.01)
-        st.slider("Placeholder sensitivity", 0.0, 1.0, key="t_sensitivity", step=0.05)
-        st.checkbox("OCR for placeholders", key="t_ocr", disabled=not tesseract_available(),
+        # Widgets keep their state per page; the values live in keys of their own and are copied in and out.
+        for key in ("t_hamming", "t_pixel", "t_sensitivity", "t_ocr"):
+            ss[f"{key}_input"] = ss[key]
+        st.slider("Max pHash distance", 0, 32, key="t_hamming_input", on_change=_keep("t_hamming"),
+                  help="Distance accepted on its own as a match")
+        st.slider("Pixel similarity to confirm", 0.5, 1.0, key="t_pixel_input", step=0.01, on_change=_keep("t_pixel"))
+        st.slider("Placeholder sensitivity", 0.0, 1.0, key="t_sensitivity_input", step=0.05,
+                  on_change=_keep("t_sensitivity"))
+        st.checkbox("OCR for placeholders", key="t_ocr_input", on_change=_keep("t_ocr"), disabled=not tesseract_available(),
                     help=None if tesseract_available() else "Tesseract is not installed: OCR is off")
         st.button("Reset thresholds", on_click=_reset_thresholds)
         st.divider()

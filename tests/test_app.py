@@ -97,10 +97,16 @@ def test_placeholders_page(mixed_folder):
 
 def test_sidebar_thresholds_reset_and_log_download(mixed_folder):
     at = page("app.py", mixed_folder)
-    at.slider(key="t_hamming").set_value(20).run()
+    at.slider(key="t_hamming_input").set_value(20).run()
     assert at.session_state["t_hamming"] == 20
+    # The value survives a switch to another page (widget state alone would not).
+    other = AppTest.from_file(str(REPO / "pages/3_Scanner.py"), default_timeout=TIMEOUT)
+    for key in ("source_folder", "t_hamming", "t_pixel", "t_sensitivity", "t_ocr"):
+        other.session_state[key] = at.session_state[key]
+    other.run()
+    assert other.slider(key="t_hamming_input").value == 20
     button(at, "Reset thresholds").click().run()
-    assert at.session_state["t_hamming"] == 10
+    assert at.session_state["t_hamming"] == 10 and at.slider(key="t_hamming_input").value == 10
     assert any(b.label == "Download session log" for b in at.get("download_button"))
 
 

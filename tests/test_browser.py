@@ -161,6 +161,9 @@ def test_by_reference_on_the_demo_bucket_moves_only_matches(server, browser, dem
     before = bucket_keys(url, demo_data)
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="By Reference").click()
     settle(page)
+    # The sidebar keeps its values across the page switch (thresholds at their defaults, R2 still chosen).
+    expect(page.get_by_test_id("stSlider").first).to_contain_text("10", timeout=30_000)
+    expect(page.get_by_text("local demo bucket at").first).to_be_visible()
     huge = Path(log).parent / "huge.jpg"
     huge.write_bytes(os.urandom(21 * 1024 * 1024))  # over the 20 MB upload cap
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(huge))
