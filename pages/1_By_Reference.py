@@ -23,18 +23,8 @@ except ImageLoadError as exc:
     st.stop()
 st.image(upload.getvalue(), caption="Reference", width=200)
 
-if st.button("Find similar images", type="primary"):
-    ui.clear_results()
-    ui.analyse(storage, prefix, "reference", placeholders=False)
-results = st.session_state.get("result_reference_analysis")
-if results is None:
-    st.stop()
-if not results:
-    st.warning("No images found in this folder.")
-    st.stop()
-
-ui.show_report_if_done("reference")
-ui.show_errors(results)
+results = ui.analysis_step(storage, prefix, "reference", "Find similar images", "compare it with the images in",
+                           placeholders=False)
 matches = jobs.match_reference(reference, results, ui.settings())
 plan = jobs.reference_plan(storage, matches, prefix, output or "similar")
 found = [m for m in matches if m.similarity and m.similarity.match]

@@ -20,20 +20,7 @@ for up in uploads or []:
     except ImageLoadError as exc:
         st.warning(f"Example {up.name} is not usable: {exc}.")
 
-if st.button("Find placeholders", type="primary"):
-    ui.clear_results()
-    ui.analyse(storage, prefix, "placeholders", examples=examples)
-results = st.session_state.get("result_placeholders_analysis")
-if results is None:
-    st.info(f"Press **Find placeholders** to check {storage.description}"
-            f"{f' under `{prefix}`' if prefix else ''}. Nothing moves until you confirm.")
-    st.stop()
-if not results:
-    st.warning("No images found in this folder.")
-    st.stop()
-
-ui.show_report_if_done("placeholders")
-ui.show_errors(results)
+results = ui.analysis_step(storage, prefix, "placeholders", "Find placeholders", "check", examples=examples)
 ocr_states = {r.placeholder.ocr for r in results if r.ok and r.placeholder}
 if "unavailable" in ocr_states:
     st.info("OCR is off (Tesseract is not installed): placeholders are found by their look only.")

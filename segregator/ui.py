@@ -232,6 +232,41 @@ def analyse(storage: Storage, prefix: str, page: str, placeholders: bool = True,
     return results
 
 
+def analysis_step(storage: Storage, prefix: str, page: str, button: str, what: str, **options):
+    """The analyse button, then the kept results; stops the page before (with a hint) and when there is
+    nothing, and shows only the summary after a confirmed run. `options` go to analyse()."""
+    if st.button(button, type="primary"):
+        clear_results()
+        analyse(storage, prefix, page, **options)
+    results = st.session_state.get(f"result_{page}_analysis")
+    if results is None:
+        st.info(f"Press **{button}** to {what} {storage.description}"
+                f"{f' under `{prefix}`' if prefix else ''}. Nothing moves until you confirm.")
+        st.stop()
+    if not results:
+        st.warning("No images found here.")
+        st.stop()
+    show_report_if_done(page)
+    show_errors(results)
+    return results
+
+
+def edit_plan_table(plan: MovePlan, key: str) -> MovePlan:
+    """The plan as a table where an image can be unticked or given another category; returns the edited plan."""
+    edited = st.data_editor(
+        as_rows(plan), key=key, hide_index=True, disabled=["file", "confidence", "reason"],
+        column_config={
+            "move": st.column_config.CheckboxColumn("Move"),
+            "category": st.column_config.SelectboxColumn("Category", options=category_options()),
+            "confidence": st.column_config.ProgressColumn("Confidence", min_value=0.0, max_value=1.0, format="%.2f"),
+        },
+    )
+    keep = [row["file"] for row in edited if not row["move"]]
+    changed = {row["file"]: row["category"] for row, item in zip(edited, plan.items)
+               if item.action != "keep" and row["category"] and row["category"] != item.category}
+    return jobs.edit_plan(plan, keep=keep, recategorise=changed)
+
+
 def show_errors(results) -> None:
     bad = [r for r in results if r.error]
     if bad:

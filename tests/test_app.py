@@ -61,7 +61,7 @@ def test_empty_folder(tmp_path):
     at = page("app.py", tmp_path)
     button(at, "Analyse").click().run()
     assert not at.exception
-    assert any("No images" in w.value for w in at.warning)
+    assert any("No images found" in w.value for w in at.warning)
 
 
 def test_by_reference_page_moves_only_matches(mixed_folder):

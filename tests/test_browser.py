@@ -147,10 +147,10 @@ def bucket_keys(server_url: str, demo_data: Path) -> set[str]:
     return set(out.split())
 
 
-def test_by_reference_on_the_demo_bucket_moves_only_matches(server, browser, demo_data):
+def open_demo_bucket(browser, url: str, demo_data: Path):
+    """A new session on the app, switched to the R2 storage: the local demo bucket."""
     from playwright.sync_api import expect
 
-    url, log = server
     page = browser.new_context().new_page()
     page.goto(url)
     settle(page)
@@ -158,6 +158,14 @@ def test_by_reference_on_the_demo_bucket_moves_only_matches(server, browser, dem
     settle(page)
     expect(page.get_by_text("local demo bucket at").first).to_be_visible(timeout=60_000)
     SECRETS.add(json.loads((demo_data / "credentials.json").read_text())["secret_key"])
+    return page
+
+
+def test_by_reference_on_the_demo_bucket_moves_only_matches(server, browser, demo_data):
+    from playwright.sync_api import expect
+
+    url, log = server
+    page = open_demo_bucket(browser, url, demo_data)
     before = bucket_keys(url, demo_data)
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="By Reference").click()
     settle(page)
@@ -191,11 +199,7 @@ def test_gallery_delete_is_cancelled_then_confirmed(server, browser, demo_data):
     from playwright.sync_api import expect
 
     url, log = server
-    page = browser.new_context().new_page()
-    page.goto(url)
-    settle(page)
-    page.get_by_text("R2 bucket").click()
-    settle(page)
+    page = open_demo_bucket(browser, url, demo_data)
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Gallery").click()
     settle(page)
     expect(page.get_by_text("beach.jpg")).to_be_visible(timeout=60_000)
