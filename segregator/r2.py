@@ -140,6 +140,7 @@ class R2Storage(Storage):
     kind = "r2"
     read_threads = 16
     move_threads = 16
+    batch_deletes = True
 
     def __init__(self, config: R2Config, bucket: str):
         if not bucket:

@@ -112,6 +112,7 @@ class Storage(ABC):
 
     read_threads = 1  # parallel reads worth doing (network storages set more)
     move_threads = 1  # parallel plan items worth running
+    batch_deletes = False  # delete_many() costs one request per many keys
 
     def exists(self, key: str) -> bool:
         try:
