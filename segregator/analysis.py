@@ -122,9 +122,8 @@ def image_objects(storage: Storage, prefix: str = "", recursive: bool = True,
 _WORKER: dict = {}
 
 
-def _init_worker(settings: Settings, examples: Sequence[Reference], placeholders: bool,
-                 storage: Storage | None = None) -> None:
-    _WORKER.update(settings=settings, examples=examples, placeholders=placeholders, storage=storage)
+def _init_worker(settings: Settings, examples: Sequence[Reference], placeholders: bool) -> None:
+    _WORKER.update(settings=settings, examples=examples, placeholders=placeholders, storage=None)
 
 
 def _work(item: tuple[str, int, bytes | None, str | None]) -> AnalysisResult:

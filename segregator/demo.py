@@ -74,9 +74,7 @@ def start_demo_bucket():
     """Start the local S3 server as the demo bucket, seeded once with the samples; returns (server, config).
     Its data stays under .data/demo-bucket between runs."""
     from .r2 import R2Config, R2Storage
-    from .s3server import LocalS3Server
-
-    from .s3server import ports_free
+    from .s3server import LocalS3Server, ports_free
 
     folder = demo_data_dir()
     key, secret = _demo_credentials(folder)

@@ -13,7 +13,7 @@ from typing import Any, Callable, Literal
 from .storage import Storage, normalise_prefix
 
 Action = Literal["move", "copy", "keep"]
-Status = Literal["moved", "copied", "unchanged", "failed"]
+Status = Literal["moved", "copied", "unchanged", "failed"]  # ("deleting" only inside execute_plan)
 PLAN_VERSION = 1
 
 
