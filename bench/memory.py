@@ -3,7 +3,8 @@
 
     python -m bench.memory [--counts 1000 10000] [--where local r2]
 
-Each measurement runs in a fresh process (`python -m bench.memory --child ...`) and reports its own peak RSS
+This process builds each folder or fills the bucket; the classification itself runs in a fresh process
+(`python -m bench.memory --child ...`), as `python -m segregator classify` would, and reports its own peak RSS
 (the workers' memory is bounded separately: each holds a few images at a time). Prints peak MB per count and
 growth=<10k/1k - 1>.
 """
@@ -23,61 +24,86 @@ from pathlib import Path
 from bench.datasets import build_corpus
 
 
-def child(where: str, n: int, tmp: Path, corpus_dir: str | None = None) -> None:
+def child(where: str, location: str) -> None:
+    """Classify, keeping what `classify` keeps: each result becomes its plan item as it arrives."""
     from segregator import jobs
     from segregator.storage import LocalStorage
 
-    corpus = sorted((Path(corpus_dir) if corpus_dir else build_corpus("1mp")).glob("*.jpg"))
     if where == "local":
-        folder = tmp / "photos"
-        for i in range(n):
-            sub = folder / f"l{i // 200:03d}"
-            sub.mkdir(parents=True, exist_ok=True)
-            os.link(corpus[i % len(corpus)], sub / f"{i:05d}.jpg")
-        storage, prefix, server = LocalStorage(folder), "", None
+        storage, prefix = LocalStorage(location), ""
     else:
         from segregator.r2 import R2Config, R2Storage
-        from segregator.s3server import LocalS3Server
 
-        server = LocalS3Server(tmp / "s3", "bench", secrets.token_hex(16)).start()
-        config = R2Config(server.endpoint, server.access_key, server.secret_key)
-        config.client().create_bucket(Bucket="mem")
-        storage, prefix = R2Storage(config, "mem"), "imgs/"
-        data = [p.read_bytes() for p in corpus]
-        with cf.ThreadPoolExecutor(16) as pool:
-            list(pool.map(lambda i: storage.client.put_object(Bucket="mem", Key=f"imgs/{i:05d}.jpg",
-                                                              Body=data[i % len(data)]), range(n)))
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    try:
-        results = jobs.analyse_source(storage, prefix, cache=False)
-        plan = jobs.classification_plan(storage, results, prefix)
-        assert len(plan.items) == n
-    finally:
-        if server:
-            server.stop()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"{peak / 1024:.1f} {base / 1024:.1f}")
+        endpoint, bucket = location.rsplit("/", 1)
+        config = R2Config(endpoint, os.environ["BENCH_ACCESS_KEY"], os.environ["BENCH_SECRET_KEY"])
+        storage, prefix = R2Storage(config, bucket), "imgs/"
+    base = _peak_kb()
+    plan = jobs.classification_plan(storage, jobs.iter_analysis(storage, prefix, cache=False), prefix)
+    print(f"{_peak_kb() / 1024:.1f} {base / 1024:.1f} {len(plan.items)}")
+
+
+def _peak_kb() -> int:
+    """This process's peak RSS (VmHWM). Not getrusage's ru_maxrss: Linux carries that over exec from the
+    parent, so a child would report the parent's peak."""
+    if os.path.exists("/proc/self/status"):
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _measure(where: str, location: str, n: int, env: dict | None = None) -> tuple[float, float]:
+    out = subprocess.run([sys.executable, "-m", "bench.memory", "--child", where, location], check=True,
+                         capture_output=True, text=True, env={**os.environ, **(env or {})}).stdout.split()
+    assert int(out[2]) == n, f"the plan has {out[2]} items, not {n}"
+    return float(out[0]), float(out[1])
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--counts", nargs="+", type=int, default=[1000, 10000])
     parser.add_argument("--where", nargs="+", default=["local", "r2"], choices=["local", "r2"])
-    parser.add_argument("--child", nargs=2, metavar=("WHERE", "N"))
+    parser.add_argument("--child", nargs=2, metavar=("WHERE", "LOCATION"))
     parser.add_argument("--corpus", help="a folder of JPEGs to use instead of the 1 MP bench corpus")
     args = parser.parse_args(argv)
     if args.child:
-        with tempfile.TemporaryDirectory() as tmp:
-            child(args.child[0], int(args.child[1]), Path(tmp), args.corpus)
+        child(*args.child)
         return 0
+    corpus = sorted((Path(args.corpus) if args.corpus else build_corpus("1mp")).glob("*.jpg"))
     for where in args.where:
         peaks = {}
-        for n in args.counts:
-            extra = ["--corpus", str(args.corpus)] if args.corpus else []
-            out = subprocess.run([sys.executable, "-m", "bench.memory", "--child", where, str(n), *extra], check=True,
-                                 capture_output=True, text=True).stdout.split()
-            peaks[n] = float(out[0])
-            print(f"{where}: {n} images, peak RSS {peaks[n]:.0f} MB (before analysis {float(out[1]):.0f} MB)")
+        with tempfile.TemporaryDirectory() as tmp:
+            server = None
+            try:
+                if where == "r2":
+                    from segregator.r2 import R2Config
+                    from segregator.s3server import LocalS3Server
+
+                    server = LocalS3Server(Path(tmp) / "s3", "bench", secrets.token_hex(16)).start()
+                    client = R2Config(server.endpoint, server.access_key, server.secret_key).client()
+                    data = [p.read_bytes() for p in corpus]
+                for n in args.counts:
+                    if where == "local":
+                        location = str(Path(tmp) / f"photos{n}")
+                        for i in range(n):
+                            sub = Path(location) / f"l{i // 200:03d}"
+                            sub.mkdir(parents=True, exist_ok=True)
+                            os.link(corpus[i % len(corpus)], sub / f"{i:05d}.jpg")
+                        env = None
+                    else:
+                        bucket = f"mem{n}"
+                        client.create_bucket(Bucket=bucket)
+                        with cf.ThreadPoolExecutor(16) as pool:
+                            list(pool.map(lambda i: client.put_object(Bucket=bucket, Key=f"imgs/{i:05d}.jpg",
+                                                                      Body=data[i % len(data)]), range(n)))
+                        location = f"{server.endpoint}/{bucket}"
+                        env = {"BENCH_ACCESS_KEY": server.access_key, "BENCH_SECRET_KEY": server.secret_key}
+                    peak, before = _measure(where, location, n, env)
+                    peaks[n] = peak
+                    print(f"{where}: {n} images, peak RSS {peak:.0f} MB (before analysis {before:.0f} MB)")
+            finally:
+                if server:
+                    server.stop()
         lo, hi = min(args.counts), max(args.counts)
         print(f"{where}: growth={peaks[hi] / peaks[lo] - 1:.1%} from {lo} to {hi}")
     return 0

@@ -66,15 +66,28 @@ def _examples(args: argparse.Namespace, settings: Settings):
 
 
 def _analyse(args: argparse.Namespace, settings: Settings, placeholders: bool = True, examples=()) -> tuple[Any, list[AnalysisResult]]:
-    storage, prefix = _open(args.src)
-    bar = StderrBar("analysing") if not args.quiet else None
+    (storage, prefix), stream = _analysis_stream(args, settings, placeholders, examples)
     try:
-        results = jobs.analyse_source(storage, prefix, settings, recursive=not args.flat, examples=examples,
-                                      progress=bar, workers=args.workers, placeholders=placeholders,
-                                      cache=not args.no_cache)
+        return (storage, prefix), list(stream)
     except OSError as exc:  # listing failed: bucket gone, key revoked, endpoint down
         raise CliError(f"cannot read source {args.src!r}: {exc}") from None
-    return (storage, prefix), results
+
+
+def _analysis_stream(args: argparse.Namespace, settings: Settings, placeholders: bool = True, examples=()):
+    """The results as they come (see jobs.iter_analysis); listing errors surface when it is first read."""
+    storage, prefix = _open(args.src)
+    bar = StderrBar("analysing") if not args.quiet else None
+    stream = jobs.iter_analysis(storage, prefix, settings, recursive=not args.flat, examples=examples,
+                                progress=bar, workers=args.workers, placeholders=placeholders,
+                                cache=not args.no_cache)
+    return (storage, prefix), stream
+
+
+def _build_plan(args: argparse.Namespace, build, stream):
+    try:
+        return build(stream)
+    except OSError as exc:  # listing failed: bucket gone, key revoked, endpoint down
+        raise CliError(f"cannot read source {args.src!r}: {exc}") from None
 
 
 def _relative(key: str, prefix: str) -> str:
@@ -99,32 +112,35 @@ def _emit(rows: list[dict], as_json: bool, columns: Sequence[str]) -> None:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
+    """Streams: each result becomes its plan item at once, so memory stays flat on large folders."""
     settings = _settings(args)
-    (storage, prefix), results = _analyse(args, settings, examples=_examples(args, settings))
+    (storage, prefix), stream = _analysis_stream(args, settings, examples=_examples(args, settings))
+    plan = _build_plan(args, lambda results: jobs.classification_plan(storage, results, prefix, args.output), stream)
     rows = []
-    for r in results:
-        if r.ok:
-            confidence = r.placeholder.score if r.category == "no_image" else r.classification.confidence
-            rows.append({"key": _relative(r.key, prefix), "category": r.category, "confidence": round(float(confidence), 4), "error": None})
+    for item in plan.items:
+        key = _relative(item.source, prefix)
+        if item.error is None:
+            rows.append({"key": key, "category": item.category, "confidence": round(float(item.confidence), 4), "error": None})
         else:
-            rows.append({"key": _relative(r.key, prefix), "category": None, "confidence": 0.0, "error": r.error})
+            rows.append({"key": key, "category": None, "confidence": 0.0, "error": item.error})
     _emit(rows, args.json, ("key", "category", "confidence", "error"))
-    _write_plan(jobs.classification_plan(storage, results, prefix, args.output), args.plan_out)
+    _write_plan(plan, args.plan_out)
     return 0
 
 
 def cmd_placeholders(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    (storage, prefix), results = _analyse(args, settings, examples=_examples(args, settings))
+    (storage, prefix), stream = _analysis_stream(args, settings, examples=_examples(args, settings))
+    plan = _build_plan(args, lambda results: jobs.placeholder_plan(storage, results, prefix, args.output or "no_image"), stream)
     rows = []
-    for r in results:
-        if r.ok:
-            rows.append({"key": _relative(r.key, prefix), "placeholder": r.placeholder.is_placeholder,
-                         "reasons": r.placeholder.reasons, "error": None})
+    for item in plan.items:
+        key = _relative(item.source, prefix)
+        if item.error is None:
+            rows.append({"key": key, "placeholder": item.action != "keep", "reasons": list(item.scores.get("reasons", [])), "error": None})
         else:
-            rows.append({"key": _relative(r.key, prefix), "placeholder": False, "reasons": [], "error": r.error})
+            rows.append({"key": key, "placeholder": False, "reasons": [], "error": item.error})
     _emit(rows, args.json, ("key", "placeholder", "reasons", "error"))
-    _write_plan(jobs.placeholder_plan(storage, results, prefix, args.output or "no_image"), args.plan_out)
+    _write_plan(plan, args.plan_out)
     return 0
 
 

@@ -6,9 +6,10 @@ The UI and the CLI both call these; neither holds job logic of its own.
 from __future__ import annotations
 
 import posixpath
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from .analysis import AnalysisResult, ProgressCallback, analyse_objects, image_objects
 from .loading import is_image_name, load_image
@@ -19,7 +20,7 @@ from .session_log import SessionLog, make_event
 from .settings import CATEGORIES, NO_IMAGE, Settings
 from .similarity import Reference, SimilarityResult, find_similar
 from .r2 import R2Config, R2Storage, parse_r2_url
-from .storage import LocalStorage, Storage, normalise_prefix
+from .storage import LocalStorage, ObjectInfo, Storage, normalise_prefix
 
 EVENT_NAMES = {"classify": "full_folder", "similar": "by_reference", "placeholders": "placeholders", "trash": "delete",
                "undo": "undo"}
@@ -89,7 +90,17 @@ def load_reference(data: bytes, settings: Settings = Settings()) -> Reference:
     return Reference.from_image(loaded.image, settings.similarity.thumb_size)
 
 
-def analyse_source(
+def analyse_source(storage: Storage, prefix: str = "", *args, **kwargs) -> list[AnalysisResult]:
+    """List the images under prefix (skipping the trash) and analyse them all: iter_analysis() (same
+    arguments) as a list. Results of objects unchanged since an earlier pass with the same settings come
+    from the analysis cache unless cache=False."""
+    return list(iter_analysis(storage, prefix, *args, **kwargs))
+
+
+CHUNK = 1000  # objects looked up in the cache, analysed and cached together
+
+
+def iter_analysis(
     storage: Storage,
     prefix: str = "",
     settings: Settings = Settings(),
@@ -99,29 +110,55 @@ def analyse_source(
     workers: int | None = None,
     placeholders: bool = True,
     cache: bool = True,
-) -> list[AnalysisResult]:
-    """List the images under prefix (skipping the trash) and analyse them all. With `cache`, results of
-    objects unchanged since an earlier pass with the same settings come from the analysis cache."""
+) -> Iterator[AnalysisResult]:
+    """analyse_source() as a stream, in listing order: a chunk at a time is analysed, so a caller that keeps
+    only what it needs of each result (a plan item) holds memory flat however large the folder or bucket."""
     objects = image_objects(storage, prefix, recursive, exclude=[TRASH, normalise_prefix(prefix) + TRASH])
-    if not cache or not objects:
-        results = analyse_objects(storage, objects, settings, examples, workers, progress, placeholders)
-        return [r for r in results if not r.skipped]
-    from .cache import AnalysisCache, settings_digest, storage_id
-
-    store, sid = AnalysisCache(), storage_id(storage)
-    digest = settings_digest(settings, examples, placeholders)
-    hits = store.get_many(sid, objects, digest)
-    misses = [o for o in objects if o.key not in hits]
     total = len(objects)
+    if progress:
+        progress(0, total)
+    store = sid = digest = None
+    if cache and objects:
+        from .cache import AnalysisCache, settings_digest, storage_id
 
-    def shifted(done: int, _total: int) -> None:
+        store, sid = AnalysisCache(), storage_id(storage)
+        digest = settings_digest(settings, examples, placeholders)
+    done = 0
+    while objects:
+        chunk = objects[:CHUNK]
+        del objects[:CHUNK]  # what is done leaves memory
+        hits = store.get_many(sid, chunk, digest) if store else {}
+        misses = [o for o in chunk if o.key not in hits]
+        base = done + len(hits)
+
+        def shifted(n: int, _total: int, base=base) -> None:
+            if progress and n:
+                progress(base + n, total)
+
+        fresh = analyse_objects(storage, misses, settings, examples, workers, shifted, placeholders) if misses else []
+        if store and misses:
+            store.put_many(sid, zip(misses, fresh), digest)
+        done += len(chunk)
         if progress:
-            progress(len(hits) + done, total)
+            progress(done, total)
+        by_key = {**hits, **{o.key: r for o, r in zip(misses, fresh)}}
+        del hits, fresh
+        for o in chunk:
+            r = by_key.pop(o.key)
+            if not r.skipped:
+                yield _with_etag(r, o)
 
-    fresh = analyse_objects(storage, misses, settings, examples, workers, shifted, placeholders)
-    store.put_many(sid, zip(misses, fresh), digest)
-    by_key = {**hits, **{o.key: r for o, r in zip(misses, fresh)}}
-    return [by_key[o.key] for o in objects if not by_key[o.key].skipped]
+
+def _with_etag(result: AnalysisResult, obj: ObjectInfo) -> AnalysisResult:
+    result.etag = obj.etag
+    return result
+
+
+def _item(r: AnalysisResult, destination: str, reason: str, category: str | None = None,
+          confidence: float | None = None, scores: dict | None = None) -> PlanItem:
+    """A move of an analysed object, carrying its listed ETag so that the copy's reply can verify it."""
+    return PlanItem(r.key, destination, "move", reason, category, confidence, dict(scores or {}),
+                    source_etag=r.etag or None, source_size=r.size if r.etag else None)
 
 
 def _keep(result: AnalysisResult, reason: str) -> PlanItem:
@@ -149,9 +186,13 @@ def classification_plan(
         else:
             reason = f"classified {folder} ({r.classification.confidence:.0%})"
             confidence = r.classification.confidence
-        items.append(PlanItem(r.key, _dest(output, folder, r.key), "move", reason, folder, confidence,
-                              dict(r.classification.scores)))
+        items.append(_item(r, _dest(output, folder, r.key), reason, folder, confidence, _top(r.classification.scores)))
     return MovePlan("classify", storage_record(storage), normalise_prefix(source_prefix), output, items)
+
+
+def _top(scores: dict[str, float], n: int = 3) -> dict[str, float]:
+    """The n best categories' scores, rounded: what a preview shows (a plan item stays small)."""
+    return {k: round(v, 4) for k, v in sorted(scores.items(), key=lambda kv: -kv[1])[:n]}
 
 
 @dataclass(frozen=True)
@@ -181,9 +222,9 @@ def reference_plan(
             continue
         scores = {"hamming": s.hamming, "dhash_distance": s.dhash_distance, "pixel_similarity": s.pixel_similarity}
         if s.match:
-            items.append(PlanItem(r.key, _dest(output, "", r.key), "move",
-                                  f"matches reference (pHash distance {s.hamming}, pixel similarity {s.pixel_similarity:.2f})",
-                                  None, s.pixel_similarity, scores))
+            items.append(_item(r, _dest(output, "", r.key),
+                               f"matches reference (pHash distance {s.hamming}, pixel similarity {s.pixel_similarity:.2f})",
+                               None, s.pixel_similarity, scores))
         else:
             items.append(PlanItem(r.key, r.key, "keep",
                                   f"no match (pHash distance {s.hamming}, pixel similarity {s.pixel_similarity:.2f})",
@@ -201,11 +242,12 @@ def placeholder_plan(
         if not r.ok or r.placeholder is None:
             items.append(_keep(r, f"not analysed: {r.error}"))
         elif r.placeholder.is_placeholder:
-            items.append(PlanItem(r.key, _dest(output, "", r.key), "move", "; ".join(r.placeholder.reasons),
-                                  NO_IMAGE, r.placeholder.score, {"placeholder_score": r.placeholder.score}))
+            items.append(_item(r, _dest(output, "", r.key), "; ".join(r.placeholder.reasons),
+                               NO_IMAGE, r.placeholder.score,
+                               {"placeholder_score": r.placeholder.score, "reasons": list(r.placeholder.reasons)}))
         else:
             items.append(PlanItem(r.key, r.key, "keep", "not a placeholder", None, r.placeholder.score,
-                                  {"placeholder_score": r.placeholder.score}))
+                                  {"placeholder_score": r.placeholder.score, "reasons": list(r.placeholder.reasons)}))
     return MovePlan("placeholders", storage_record(storage), normalise_prefix(source_prefix), output, items)
 
 
@@ -238,7 +280,7 @@ def edit_plan(plan: MovePlan, keep: Sequence[str] = (), recategorise: dict[str, 
     keep = set(keep)
     items = []
     for item in plan.items:
-        new = PlanItem(**{**item.__dict__, "scores": dict(item.scores)})
+        new = dataclasses.replace(item, scores=dict(item.scores))
         if item.source in recategorise and plan.kind == "classify" and item.action != "keep":
             new.category = recategorise[item.source]
             new.destination = _dest(plan.output_prefix, new.category, item.source)

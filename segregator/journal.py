@@ -36,20 +36,36 @@ def new_run_id() -> str:
 
 
 class JournalWriter:
-    """Appends fsync'd lines; safe to call from several threads."""
+    """Appends lines, each durable (fsync'd) before write() returns; safe to call from several threads.
+    Concurrent writers share fsyncs (group commit): one fsync covers every line written before it began."""
 
     def __init__(self, path: Path):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(path, "a", encoding="utf-8")
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()       # guards the file position and the counters
+        self._sync_lock = threading.Lock()  # one fsync at a time
+        self._written = 0                   # lines handed to the OS
+        self._synced = 0                    # lines known durable
 
     def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False) + "\n"
+        self.write_many([record])
+
+    def write_many(self, records: list[dict[str, Any]]) -> None:
+        """Several lines, durable together (one fsync)."""
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
         with self._lock:
-            self._fh.write(line)
+            self._fh.write(text)
             self._fh.flush()
+            self._written += 1
+            mine = self._written
+        with self._sync_lock:
+            if self._synced >= mine:
+                return  # another thread's fsync, begun after this line was flushed, made it durable
+            with self._lock:
+                upto = self._written
             os.fsync(self._fh.fileno())
+            self._synced = upto
 
     def close(self) -> None:
         with self._lock:
@@ -63,7 +79,11 @@ class JournalWriter:
         self.write({"type": "copied", "i": i, "target": target, "size": size, "etag": etag})
 
     def done(self, i: int, status: str, target: str | None, error: str | None = None) -> None:
-        self.write({"type": "done", "i": i, "status": status, "target": target, "error": error})
+        self.write(self.done_record(i, status, target, error))
+
+    @staticmethod
+    def done_record(i: int, status: str, target: str | None, error: str | None = None) -> dict[str, Any]:
+        return {"type": "done", "i": i, "status": status, "target": target, "error": error}
 
 
 @dataclass

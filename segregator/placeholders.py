@@ -93,12 +93,15 @@ def _foreground(image: Image.Image) -> _Foreground:
     rgb = np.asarray(image, dtype=np.int16)
     h, w = rgb.shape[:2]
     border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
-    bg = np.median(border, axis=0)
-    diff = np.abs(rgb - bg).max(axis=2)
-    mask = diff > 24
-    share = float(mask.mean())
-    if not mask.any():
+    bg2 = np.round(np.median(border, axis=0) * 2).astype(np.int16)  # a median of integers is n or n + 0.5
+    d = np.abs(rgb * 2 - bg2)  # twice the distance, in exact integers
+    diff2 = np.maximum(np.maximum(d[..., 0], d[..., 1]), d[..., 2])  # much faster than .max(axis=2)
+    mask = diff2 > 48  # a channel more than 24 levels from the background
+    share = float(np.count_nonzero(mask) / mask.size)
+    if not share:
         return _Foreground(0.0, 0.0, False, 0)
+    if share >= 0.5:  # not artwork on a background (a photo): the finer measures are never read
+        return _Foreground(share, 1.0, False, 99)
     hsv = np.asarray(image.convert("HSV"), dtype=np.float32)
     sat = float(hsv[..., 1][mask].mean() / 255.0)
     ys, xs = np.nonzero(mask)

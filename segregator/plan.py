@@ -10,14 +10,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Literal
 
-from .storage import Storage, normalise_prefix
+from .storage import ObjectInfo, Storage, normalise_prefix
 
 Action = Literal["move", "copy", "keep"]
 Status = Literal["moved", "copied", "unchanged", "failed"]  # ("deleting" only inside execute_plan)
 PLAN_VERSION = 1
 
 
-@dataclass
+@dataclass(slots=True)
 class PlanItem:
     source: str
     destination: str              # where it should go; equal to source for 'keep'
@@ -27,6 +27,8 @@ class PlanItem:
     confidence: float | None = None
     scores: dict[str, Any] = field(default_factory=dict)
     error: str | None = None      # analysis error: such items are kept where they are
+    source_etag: str | None = None  # the source's ETag and size when listed (buckets): a copy whose reply
+    source_size: int | None = None  # carries that ETag is verified without a HEAD request
 
 
 @dataclass
@@ -82,6 +84,8 @@ class MovePlan:
                 raise ValueError("plan item without a source and destination")
             if raw.get("action", "move") not in ("move", "copy", "keep"):
                 raise ValueError(f"unknown action {raw.get('action')!r}")
+            if not isinstance(raw.get("source_etag") or "", str) or not isinstance(raw.get("source_size") or 0, int):
+                raise ValueError("plan item with a malformed source_etag or source_size")
             items.append(PlanItem(**{k: v for k, v in raw.items() if k in known}))
         return cls(
             kind=str(data.get("kind", "")),
@@ -204,13 +208,16 @@ def execute_plan(
     pending = [i for i, r in enumerate(slots) if r is not None and r.status == "deleting"]
     if pending:
         failed = dict(storage.delete_many([slots[i].source for i in pending]))
+        records = []
         for i in pending:
             r = slots[i]
             error = failed.get(r.source)
             slots[i] = ItemResult(r.source, r.destination, "failed" if error else "moved",
                                   f"copied to {r.destination}, but the source could not be deleted: {error}" if error else None)
-            if journal is not None:
-                journal.done(i, slots[i].status, slots[i].destination, slots[i].error)
+            records.append(journal.done_record(i, slots[i].status, slots[i].destination, slots[i].error)
+                           if journal is not None else None)
+        if journal is not None:
+            journal.write_many(records)
     return ExecutionReport([r for r in slots if r is not None], copy_mode=copy)
 
 
@@ -234,11 +241,13 @@ def _execute_item(i: int, item: PlanItem, storage: Storage, copy: bool, journal,
             if journal is not None:
                 journal.copied(i, info.key, info.size, storage.content_id(info))
 
+        listed = (ObjectInfo(item.source, item.source_size, 0.0, item.source_etag)
+                  if item.source_etag and item.source_size is not None else None)
         if copy_mode or defer_delete:
-            info = storage.copy_verified(item.source, item.destination, on_attempt)
+            info = storage.copy_verified(item.source, item.destination, on_attempt, listed)
             on_copied(info)
             # "deleting": verified and recorded; the caller deletes the source in a batch
             return ItemResult(item.source, info.key, "copied" if copy_mode else "deleting")
-        return ItemResult(item.source, storage.move(item.source, item.destination, on_attempt, on_copied), "moved")
+        return ItemResult(item.source, storage.move(item.source, item.destination, on_attempt, on_copied, listed), "moved")
     except OSError as exc:
         return ItemResult(item.source, None, "failed", str(exc) or type(exc).__name__)

@@ -139,7 +139,7 @@ class R2Storage(Storage):
 
     kind = "r2"
     read_threads = 16
-    move_threads = 16
+    move_threads = 32   # a move is one COPY waiting on the network: overlap many (the pool holds 32 connections)
     batch_deletes = True
 
     def __init__(self, config: R2Config, bucket: str):

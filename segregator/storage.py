@@ -11,6 +11,7 @@ import hashlib
 import os
 import posixpath
 import shutil
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ class FolderSummary:
     complete: bool               # False when a page limit stopped the count
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObjectInfo:
     key: str
     size: int
@@ -133,13 +134,15 @@ class Storage(ABC):
         """True when two objects hold the same bytes."""
         return a.size == b.size and self.checksum(a.key) == self.checksum(b.key)
 
-    def copy_verified(self, src: str, dst: str, on_attempt=None) -> ObjectInfo:
+    def copy_verified(self, src: str, dst: str, on_attempt=None, listed: ObjectInfo | None = None) -> ObjectInfo:
         """Copy to dst, or to a numbered name next to it when dst holds something else; returns the copy's
         info. Nothing is ever overwritten (`_copy_new` refuses); a name that already holds the same bytes (an
         earlier attempt of this very copy, cut off before it could be recorded) is taken as the copy.
         `on_attempt(target)` is called before each attempt (the journal's intent). The copy is verified (size
-        and content) before this returns."""
-        source = self.info(src)
+        and content) before this returns. `listed` (size and plain-MD5 ETag from a listing) spares the HEAD
+        of the source when the copy's reply carries that very ETag; otherwise the source is looked up."""
+        known = listed is not None and listed.etag and "-" not in listed.etag
+        source = None if known else self.info(src)
         for n in range(10_000):
             target = dst if n == 0 else numbered_name(dst, n)
             if on_attempt:
@@ -151,9 +154,14 @@ class Storage(ABC):
                     existing = self.info(target)
                 except FileNotFoundError:
                     continue
+                source = source or self.info(src)
                 if self.same_content(source, existing):
                     return existing
                 continue
+            if source is None:
+                if etag == listed.etag:
+                    return ObjectInfo(target, listed.size, time.time(), etag)
+                source = self.info(src)  # changed since it was listed: check against what it is now
             return self.verify_copy(source, src, target, etag)
         raise FileExistsError(f"no free name near {dst}")
 
@@ -167,12 +175,12 @@ class Storage(ABC):
             raise OSError(f"copy of {src} to {dst} does not match the source; source kept")
         return copied
 
-    def move(self, src: str, dst: str, on_attempt=None, on_copied=None) -> str:
+    def move(self, src: str, dst: str, on_attempt=None, on_copied=None, listed: ObjectInfo | None = None) -> str:
         """Copy, verify, then delete the source; returns the key written. When the copy fails the source is
         not deleted. `on_copied(info)` runs between the verified copy and the delete (the journal)."""
         if src == dst:
             return src
-        copied = self.copy_verified(src, dst, on_attempt)
+        copied = self.copy_verified(src, dst, on_attempt, listed)
         if on_copied:
             on_copied(copied)
         self.delete(src)

@@ -51,3 +51,20 @@ def test_cli_no_cache_flag(photo_folder):
     assert cache_files
     p = run("classify", photo_folder, "--json", "--quiet", "--no-cache")
     assert p.returncode == 0
+
+
+def test_streamed_analysis_in_small_chunks_mixes_hits_and_misses(mixed_folder, monkeypatch):
+    """iter_analysis works a chunk at a time (flat memory): with chunks of 2, a pass where some files are
+    cached and some are new still gives every result once, in listing order, with progress reaching the end."""
+    monkeypatch.setattr(jobs, "CHUNK", 2)
+    storage = LocalStorage(mixed_folder)
+    first = jobs.analyse_source(storage, workers=2)
+    shutil.copy(PHOTOS / "coffee.jpg", mixed_folder / "aa_new.jpg")  # a miss in the first chunk
+    seen = []
+    stream = jobs.iter_analysis(storage, workers=2, progress=lambda done, total: seen.append((done, total)))
+    second = list(stream)
+    keys = [o.key for o in storage.list()]
+    assert [r.key for r in second] == [k for k in keys if k in {r.key for r in second}]
+    assert {r.key for r in second} == {r.key for r in first} | {"aa_new.jpg"}
+    assert _summary([r for r in second if r.key != "aa_new.jpg"]) == _summary(first)
+    assert seen[-1][0] == seen[-1][1] and all(a[0] <= b[0] for a, b in zip(seen, seen[1:]))

@@ -146,3 +146,19 @@ def test_corrupt_log_is_kept_aside_not_lost(tmp_path):
     assert len(json.loads(path.read_text())) == 1
     kept = list(tmp_path.glob("log.json.corrupt-*"))
     assert len(kept) == 1 and kept[0].read_text() == "{broken"
+
+
+def test_journal_lines_stay_whole_under_concurrent_writers(tmp_path):
+    """16 threads writing at once (the executor's pool) plus batched writes: every line lands whole, once."""
+    import concurrent.futures as cf
+
+    from segregator.journal import JournalWriter
+
+    writer = JournalWriter(tmp_path / "run.jsonl")
+    with cf.ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda i: writer.intent(i, f"dest/ünï {i}.jpg"), range(2000)))
+    writer.write_many([writer.done_record(i, "moved", f"dest/{i}.jpg") for i in range(2000)])
+    writer.close()
+    lines = [json.loads(line) for line in (tmp_path / "run.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert sorted(r["i"] for r in lines if r["type"] == "intent") == list(range(2000))
+    assert [r["i"] for r in lines if r["type"] == "done"] == list(range(2000))

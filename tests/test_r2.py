@@ -95,6 +95,31 @@ def test_moves_are_server_side_and_verified(bucket):
     assert bucket.info("out/coffee_1.jpg").etag == hashlib.md5(data).hexdigest()
 
 
+def test_plan_moves_verify_by_the_listed_etag_without_a_head(bucket, tmp_path, monkeypatch):
+    """A plan built from a listing carries each source's ETag: the copy's reply proves the copy, no HEAD.
+    A source changed after the listing is still verified against what it is at copy time."""
+    monkeypatch.setenv("SEGREGATOR_JOURNAL_DIR", str(tmp_path / "journals"))
+    upload_folder(bucket, PHOTOS, "in/")
+    results = jobs.analyse_source(bucket, "in/", cache=False, workers=1)
+    plan = jobs.classification_plan(bucket, results, "in/", "out/")
+    assert all(i.source_etag == bucket.info(i.source).etag and i.source_size == bucket.info(i.source).size
+               for i in plan.items)
+    changed = plan.items[0].source
+    new_bytes = (PHOTOS / "coffee.jpg").read_bytes() + b"\0trailing"
+    bucket.client.put_object(Bucket=bucket.bucket, Key=changed, Body=new_bytes)  # changed since the listing
+    heads = _count_calls(bucket, "HeadObject")
+    report, event = jobs.run_plan(plan, bucket)
+    assert report.count("moved") == len(plan.items)
+    assert heads["HeadObject"] == 1  # only the changed source was looked up
+    moved = {r.source: r.destination for r in report.results}
+    assert bucket.read(moved[changed]) == new_bytes
+    journal = [json.loads(line) for line in open(event["extra"]["journal"])]
+    sizes = {plan.items[r["i"]].source: r["size"] for r in journal if r["type"] == "copied"}
+    assert sizes[changed] == len(new_bytes)
+    assert all(sizes[i.source] == i.source_size for i in plan.items if i.source != changed)
+    assert list(bucket.list("in/")) == []
+
+
 def test_presigned_url_works_then_expires(bucket):
     bucket.write("p/cat.jpg", (PHOTOS / "chelsea.jpg").read_bytes())
     url = bucket.presigned_url("p/cat.jpg", expires=2)
