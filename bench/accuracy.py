@@ -108,6 +108,17 @@ def _print_confusion(y, pred) -> None:
         print(f"{c:>{width}}  " + " ".join(f"{v:5d}" for v in row) + f"  {rec:6.1%}")
 
 
+def _report(title: str, y, pred, names) -> float:
+    """Print balanced and plain accuracy, the confusion, and the photos-only figure; return the balanced one."""
+    ba = _balanced(y, pred)
+    print(f"{title}: balanced accuracy {ba:.1%}, plain accuracy {np.mean(pred == y):.1%} (chance {1/len(CATEGORIES):.1%})")
+    _print_confusion(y, pred)
+    photo = ~np.array([n.startswith(CUTOUT_PREFIXES) for n in names])
+    print(f"  of which full-frame photos and artwork only ({photo.sum()} images, {len(set(y[photo]))} categories): "
+          f"balanced accuracy {_balanced(y[photo], pred[photo]):.1%}")
+    return ba
+
+
 def bench_classify(write_weights: bool = False) -> float:
     folder = build_classify(unpacked())
     settings = Settings()
@@ -121,12 +132,7 @@ def bench_classify(write_weights: bool = False) -> float:
         cs = ClassifierSettings(weights=w)
         for i in np.nonzero(test)[0]:
             pred[i] = CATEGORIES.index(classify_features(feats[i], cs).category)
-    ba = _balanced(y, pred)
-    print(f"5-fold cross-validated: balanced accuracy {ba:.1%}, plain accuracy {np.mean(pred == y):.1%} (chance {1/len(CATEGORIES):.1%})")
-    _print_confusion(y, pred)
-    photo = ~np.array([n.startswith(CUTOUT_PREFIXES) for n in names])
-    print(f"  of which full-frame photos and artwork only ({photo.sum()} images, {len(set(y[photo]))} categories): "
-          f"balanced accuracy {_balanced(y[photo], pred[photo]):.1%}")
+    ba = _report("5-fold cross-validated", y, pred, names)
     shipped = np.array([CATEGORIES.index(classify_features(f, settings.classifier).category) for f in feats])
     print(f"shipped weights on the whole set (seen in fitting, optimistic): balanced accuracy {_balanced(y, shipped):.1%}")
     if write_weights:
@@ -136,6 +142,44 @@ def bench_classify(write_weights: bool = False) -> float:
         WEIGHTS_FILE.write_text(json.dumps(data, indent=1) + "\n")
         print(f"wrote {WEIGHTS_FILE}")
     return ba
+
+
+def bench_learned() -> tuple[float, float]:
+    """The image model with no training (ImageNet classes summed into the nine categories), and taught by
+    example: fitted on one half of the labelled set, scored on the other half (never the images it learned
+    from), then the halves swapped."""
+    from segregator import learned
+
+    if not learned.available():
+        print("learned: model or onnxruntime missing, skipped")
+        return 0.0, 0.0
+    folder = build_classify(unpacked())
+    settings = Settings().with_overrides({"classifier.backend": "learned", "classifier.keep_embedding": True})
+    y, pred, embs, names = [], [], [], []
+    for i, category in enumerate(CATEGORIES):
+        for path in sorted((folder / category).glob("*.jpg")):
+            r = analyse_file(path, settings=settings)
+            if r.ok:
+                y.append(i)
+                pred.append(CATEGORIES.index(r.classification.category))
+                embs.append(r.embedding)
+                names.append(path.name)
+    y, pred, embs = np.array(y), np.array(pred), np.stack(embs)
+    ba = _report(f"learned, no training ({len(y)} images)", y, pred, names)
+    photo = ~np.array([n.startswith(CUTOUT_PREFIXES) for n in names])
+    half = np.array([zlib.crc32(n.encode()) % 2 for n in names])
+    taught = np.zeros_like(y)
+    for k in (0, 1):
+        train, test = half != k, half == k
+        model = learned.fit(embs[train], [CATEGORIES[i] for i in y[train]])
+        for i in np.nonzero(test)[0]:
+            scores = model.scores(embs[i])
+            taught[i] = CATEGORIES.index(max(scores, key=scores.get))
+    tba = _balanced(y, taught)
+    print(f"taught by example (fitted on one half, scored on the other, both ways): balanced accuracy {tba:.1%}, "
+          f"plain accuracy {np.mean(taught == y):.1%}; photos and artwork only {_balanced(y[photo], taught[photo]):.1%}")
+    _print_confusion(y, taught)
+    return ba, tba
 
 
 # ---------------------------------------------------------------- similarity
@@ -213,13 +257,15 @@ def bench_placeholders(verbose: bool = False) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", nargs="*", choices=["classify", "similarity", "placeholders", []], default=[])
+    parser.add_argument("what", nargs="*", choices=["classify", "learned", "similarity", "placeholders", []], default=[])
     parser.add_argument("--write-weights", action="store_true")
     args = parser.parse_args(argv)
-    what = args.what or ["classify", "similarity", "placeholders"]
+    what = args.what or ["classify", "learned", "similarity", "placeholders"]
     print(f"data: {data_root()}")
     if "classify" in what:
         bench_classify(args.write_weights)
+    if "learned" in what:
+        bench_learned()
     if "similarity" in what:
         bench_similarity()
     if "placeholders" in what:

@@ -15,9 +15,10 @@ import sys
 import threading
 import time
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Sequence
 
+import numpy as np
 from PIL import Image
 
 from .classify import Classification, classify_features
@@ -48,6 +49,8 @@ class AnalysisResult:
     classification: Classification | None = None
     placeholder: PlaceholderResult | None = None
     fingerprint: Fingerprint | None = None
+    model_labels: tuple[str, ...] = ()     # the image model's top ImageNet classes (learned backend)
+    embedding: np.ndarray | None = field(default=None, repr=False, compare=False)  # kept when asked (teaching)
 
     @property
     def ok(self) -> bool:
@@ -84,6 +87,8 @@ def analyse_bytes(
     image = loaded.image
     result.features = extract_features(image, loaded.aspect_ratio)
     result.classification = classify_features(result.features, settings.classifier)
+    if settings.classifier.backend not in ("heuristic", "auto"):
+        _classify_learned(result, image, settings)
     result.fingerprint = fingerprint(image, settings.similarity.thumb_size)
     if placeholders:
         def ocr_image() -> Image.Image:
@@ -93,6 +98,35 @@ def analyse_bytes(
             image, result.features, settings.placeholder, ocr_image, examples, result.fingerprint,
             (loaded.width, loaded.height))
     return result
+
+
+def _classify_learned(result: AnalysisResult, image: Image.Image, settings: Settings) -> None:
+    """Replace the heuristic classification by the image model's: ImageNet classes summed into the nine
+    categories ("learned"), or the user's taught categories (backend = a taught classifier's path)."""
+    from . import learned
+
+    logits, embedding = learned.run_model(learned.preprocess(image)[None])
+    backend = settings.classifier.backend
+    if backend == "learned":
+        scores, result.model_labels = learned.imagenet_scores(logits[0], result.classification.scores)
+        result.model_labels = tuple(result.model_labels)
+    else:
+        scores = _taught(backend).scores(embedding[0])
+    best = max(scores, key=scores.get)
+    result.classification = Classification(best, round(scores[best], 4), {c: round(v, 4) for c, v in scores.items()})
+    if settings.classifier.keep_embedding:
+        result.embedding = embedding[0].astype(np.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def _taught_at(path: str, mtime: float):
+    from .learned import TaughtModel
+
+    return TaughtModel.load(path)
+
+
+def _taught(path: str):
+    return _taught_at(path, os.path.getmtime(path))
 
 
 def analyse_file(path: str | os.PathLike, key: str | None = None, settings: Settings = Settings(),

@@ -52,6 +52,9 @@ def settings_digest(settings: Settings, examples: Sequence[Reference], placehold
     h = hashlib.sha1()
     h.update(json.dumps(settings.to_dict(), sort_keys=True, default=list).encode())
     h.update(f"{FORMAT}:{placeholders}".encode())
+    backend = settings.classifier.backend
+    if backend not in ("auto", "heuristic", "learned") and os.path.isfile(backend):
+        h.update(Path(backend).read_bytes())  # a taught classifier: retaught at the same path = other results
     for ex in examples:
         h.update(ex.fingerprint.thumb.tobytes())
     return h.hexdigest()
@@ -66,6 +69,10 @@ def _dump(r: AnalysisResult) -> str:
         data["classification"] = asdict(r.classification)
     if r.placeholder is not None:
         data["placeholder"] = asdict(r.placeholder)
+    if r.model_labels:
+        data["model_labels"] = list(r.model_labels)
+    if r.embedding is not None:
+        data["embedding"] = base64.b64encode(r.embedding.astype(np.float32).tobytes()).decode()
     if r.fingerprint is not None:
         fp = r.fingerprint
         data["fingerprint"] = {"phash": fp.phash.value, "dhash": fp.dhash.value, "shape": list(fp.thumb.shape),
@@ -85,6 +92,9 @@ def _load(key: str, text: str) -> AnalysisResult:
         r.classification = Classification(**d["classification"])
     if "placeholder" in d:
         r.placeholder = PlaceholderResult(**d["placeholder"])
+    r.model_labels = tuple(d.get("model_labels", ()))
+    if "embedding" in d:
+        r.embedding = np.frombuffer(base64.b64decode(d["embedding"]), dtype=np.float32).copy()
     if "fingerprint" in d:
         fp = d["fingerprint"]
         thumb = np.frombuffer(base64.b64decode(fp["thumb"]), dtype=np.uint8).reshape(fp["shape"])

@@ -21,8 +21,9 @@ class CliError(Exception):
     """A one-line message for the user; exit code 1."""
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {}
+def _settings(args: argparse.Namespace, classify: bool = False) -> Settings:
+    """Settings from the flags. Only `classify` runs the image model: the other jobs need no categories."""
+    overrides: dict[str, Any] = {} if classify else {"classifier.backend": "heuristic"}
     for item in args.set or []:
         name, sep, value = item.partition("=")
         if not sep:
@@ -36,8 +37,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["placeholder.sensitivity"] = args.sensitivity
     if args.no_ocr:
         overrides["placeholder.ocr"] = False
+    if getattr(args, "classifier", None):
+        overrides["classifier.backend"] = args.classifier
     try:
-        return Settings().with_overrides(overrides)
+        return jobs.checked_settings(Settings().with_overrides(overrides))
     except ValueError as exc:
         raise CliError(str(exc)) from None
 
@@ -113,7 +116,7 @@ def _emit(rows: list[dict], as_json: bool, columns: Sequence[str]) -> None:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     """Streams: each result becomes its plan item at once, so memory stays flat on large folders."""
-    settings = _settings(args)
+    settings = _settings(args, classify=True)
     (storage, prefix), stream = _analysis_stream(args, settings, examples=_examples(args, settings))
     plan = _build_plan(args, lambda results: jobs.classification_plan(storage, results, prefix, args.output), stream)
     rows = []
@@ -278,6 +281,29 @@ def cmd_empty_trash(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_teach(args: argparse.Namespace) -> int:
+    storage, prefix = _open(args.src)
+    bar = StderrBar("embedding examples") if not args.quiet else None
+    try:
+        model, counts, errors = jobs.teach(storage, prefix, progress=bar, workers=args.workers, cache=not args.no_cache)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"cannot read source {args.src!r}: {exc}") from None
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(model.to_json(), encoding="utf-8")
+    tmp.replace(out)
+    summary = {"model": str(out), "categories": counts, "examples": sum(counts.values()), "errors": errors}
+    if args.json:
+        json.dump(summary, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    print(f"learned {len(counts)} categories from {sum(counts.values())} images "
+          f"({', '.join(f'{c} {n}' for c, n in counts.items())}); {len(errors)} unreadable; wrote {out}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m segregator", description="Sort images by what they show.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -299,6 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("classify", help="classify images into the nine categories (placeholders: no_image)")
     common(p)
     p.add_argument("--examples", metavar="DIR", help="folder of known placeholder images")
+    p.add_argument("--classifier", metavar="NAME|FILE",
+                   help="learned (the image model; the default when it is installed), heuristic (colour and "
+                        "edge features), or a classifier file written by `teach` (its categories)")
     p.set_defaults(func=cmd_classify)
 
     p = sub.add_parser("placeholders", help="find placeholder images")
@@ -313,6 +342,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=int, help="max pHash distance accepted on its own (default 10)")
     p.add_argument("--pixel-threshold", type=float, help="pixel similarity that confirms a match (default 0.9)")
     p.set_defaults(func=cmd_similar)
+
+    p = sub.add_parser("teach", help="learn your own categories from examples: one subfolder per category")
+    p.add_argument("src", metavar="EXAMPLES_DIR", help="folder (or r2://BUCKET/PREFIX) with a subfolder per category")
+    p.add_argument("--out", required=True, metavar="MODEL_FILE", help="where to write the classifier (JSON)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.add_argument("--workers", type=int, default=None, help="analysis processes (default: one per core)")
+    p.add_argument("--no-cache", action="store_true", help="embed every image again (no analysis cache)")
+    common(p, source=False)
+    p.set_defaults(func=cmd_teach)
 
     p = sub.add_parser("apply", help="execute a plan written with --plan-out")
     p.add_argument("plan", metavar="PLAN.json")

@@ -113,6 +113,7 @@ def iter_analysis(
 ) -> Iterator[AnalysisResult]:
     """analyse_source() as a stream, in listing order: a chunk at a time is analysed, so a caller that keeps
     only what it needs of each result (a plan item) holds memory flat however large the folder or bucket."""
+    settings = checked_settings(settings)
     objects = image_objects(storage, prefix, recursive, exclude=[TRASH, normalise_prefix(prefix) + TRASH])
     total = len(objects)
     if progress:
@@ -147,6 +148,60 @@ def iter_analysis(
             r = by_key.pop(o.key)
             if not r.skipped:
                 yield _with_etag(r, o)
+
+
+def teach(storage: Storage, prefix: str = "", progress: ProgressCallback | None = None,
+          workers: int | None = None, cache: bool = True):
+    """Learn a classifier from labelled examples: one subfolder of prefix per category (the folder's name is
+    the category), images anywhere below it. Returns (TaughtModel, {category: examples used}, errors)."""
+    from . import learned
+
+    if not learned.available():
+        raise ValueError("teaching needs onnxruntime and the image model file segregator/models/efficientnet_lite0.onnx")
+    prefix = normalise_prefix(prefix)
+    settings = Settings().with_overrides({"classifier.backend": "learned", "classifier.keep_embedding": True})
+    embeddings, labels, errors = [], [], []
+    counts: dict[str, int] = {}
+    for r in iter_analysis(storage, prefix, settings, progress=progress, workers=workers, placeholders=False, cache=cache):
+        rest = r.key[len(prefix):]
+        if "/" not in rest or rest.startswith(TRASH):
+            continue  # loose files at the top: no category
+        category = rest.split("/", 1)[0]
+        if not r.ok or r.embedding is None:
+            errors.append({"key": r.key, "error": r.error or "no embedding"})
+            continue
+        embeddings.append(r.embedding)
+        labels.append(category)
+        counts[category] = counts.get(category, 0) + 1
+    if len(counts) < 2:
+        raise ValueError(f"teaching needs at least two category subfolders with images under {prefix or 'the folder'} "
+                         f"(found: {', '.join(sorted(counts)) or 'none'})")
+    import numpy as np
+
+    return learned.fit(np.stack(embeddings), labels), dict(sorted(counts.items())), errors
+
+
+def checked_settings(settings: Settings) -> Settings:
+    """Settings with the classifier backend resolved ("auto") and checked before any image is read:
+    ValueError, with what to do, when the model or a taught classifier cannot be used."""
+    import os
+
+    from . import learned
+
+    settings = settings.resolved()
+    backend = settings.classifier.backend
+    if backend == "heuristic":
+        return settings
+    if backend == "learned":
+        if not learned.available():
+            raise ValueError("the learned classifier needs onnxruntime and segregator/models/efficientnet_lite0.onnx "
+                             "(use --classifier heuristic without them)")
+        return settings
+    path = os.path.abspath(backend)
+    learned.TaughtModel.load(path)  # ValueError when it is not a taught classifier
+    if not learned.available():
+        raise ValueError("a taught classifier needs onnxruntime and the image model file")
+    return dataclasses.replace(settings, classifier=dataclasses.replace(settings.classifier, backend=path))
 
 
 def _with_etag(result: AnalysisResult, obj: ObjectInfo) -> AnalysisResult:
@@ -185,6 +240,8 @@ def classification_plan(
             confidence = r.placeholder.score
         else:
             reason = f"classified {folder} ({r.classification.confidence:.0%})"
+            if r.model_labels:
+                reason += f": looks like {', '.join(r.model_labels[:2])}"
             confidence = r.classification.confidence
         items.append(_item(r, _dest(output, folder, r.key), reason, folder, confidence, _top(r.classification.scores)))
     return MovePlan("classify", storage_record(storage), normalise_prefix(source_prefix), output, items)

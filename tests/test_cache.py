@@ -39,7 +39,7 @@ def test_other_settings_do_not_use_each_others_results(photo_folder):
 
     storage = LocalStorage(photo_folder)
     base = jobs.analyse_source(storage, workers=1)
-    forced = Settings().with_overrides({"classifier.weights": '{"Sports": {"bias": 50}}'})
+    forced = Settings().with_overrides({"classifier.weights": '{"Sports": {"bias": 50}}', "classifier.backend": "heuristic"})
     sports = jobs.analyse_source(storage, settings=forced, workers=1)
     assert {r.category for r in sports if r.category != "no_image"} == {"Sports"}
     assert _summary(jobs.analyse_source(storage, workers=1)) == _summary(base)

@@ -1,0 +1,159 @@
+"""The learned classifier: the shipped ONNX export against the reference network's outputs, the class map,
+classification and teach-by-example through the CLI, and no network use."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from segregator import learned
+from segregator.settings import CATEGORIES
+from tests.conftest import PHOTOS, REPO
+from tests.test_cli import run
+
+pytestmark = pytest.mark.skipif(not learned.available(), reason="onnxruntime or the model file missing")
+
+
+def test_onnx_export_matches_the_reference_network_on_real_photos():
+    """reference_outputs.json holds the float32 PyTorch network's outputs (tools/export_model.py); the shipped
+    file (float16 weights) must agree on every test photo."""
+    ref = json.loads((learned.MODELS / "reference_outputs.json").read_text())
+    assert len(ref["photos"]) >= 10
+    batch = np.stack([learned.preprocess((PHOTOS / name).read_bytes()) for name in ref["photos"]])
+    logits, embedding = learned.run_model(batch)
+    ref_logits, ref_emb = np.array(ref["logits"]), np.array(ref["embedding"])
+    assert logits.shape == (len(ref["photos"]), 1000) and embedding.shape == (len(ref["photos"]), learned.EMBEDDING_SIZE)
+    assert np.abs(learned.softmax(logits) - learned.softmax(ref_logits)).max() < 0.05
+    assert (logits.argmax(1) == ref_logits.argmax(1)).all()
+    cos = (embedding * ref_emb).sum(1) / np.linalg.norm(embedding, axis=1) / np.linalg.norm(ref_emb, axis=1)
+    assert cos.min() > 0.999
+    # and the network sees what is in them
+    names = [learned.class_map()[i][1] for i in logits.argmax(1)]
+    assert names[ref["photos"].index("coffee.jpg")] == "espresso"
+    assert "cat" in names[ref["photos"].index("chelsea.jpg")]
+
+
+def test_class_map_covers_the_categories():
+    rows = learned.class_map()
+    assert len(rows) == 1000 and len({wnid for wnid, _, _ in rows}) == 1000
+    counts = {c: sum(1 for _, _, cat in rows if cat == c) for c in CATEGORIES}
+    for category in ("Nature", "Food", "People", "Architecture", "Vehicles", "Technology", "Sports", "Art"):
+        assert counts[category] >= 4, counts
+    assert sum(counts.values()) >= 750  # the rest count for no category and fall back on the features
+    by_name = {name: cat for _, name, cat in rows}
+    expected = {"tabby": "Nature", "daisy": "Nature", "espresso": "Food", "pizza": "Food", "sports car": "Vehicles",
+                "airliner": "Vehicles", "church": "Architecture", "suspension bridge": "Architecture",
+                "laptop": "Technology", "cellular telephone": "Technology", "soccer ball": "Sports",
+                "scuba diver": "Sports", "groom": "People", "suit": "People", "violin": "Art"}
+    assert {n: by_name.get(n) for n in expected} == expected
+
+
+def test_learned_is_the_default_and_heuristic_can_be_chosen(tmp_path):
+    folder = tmp_path / "photos"
+    shutil.copytree(PHOTOS, folder)
+    learned_rows = {r["key"]: r for r in json.loads(run("classify", folder, "--json", "--quiet", "--no-cache").stdout)}
+    assert learned_rows["coffee.jpg"]["category"] == "Food"
+    assert learned_rows["chelsea.jpg"]["category"] == "Nature"
+    assert learned_rows["china.jpg"]["category"] == "Architecture"
+    assert set(learned_rows["coffee.jpg"]) == {"key", "category", "confidence", "error"}
+    explicit = json.loads(run("classify", folder, "--json", "--quiet", "--classifier", "learned").stdout)
+    assert {r["key"]: r["category"] for r in explicit} == {k: r["category"] for k, r in learned_rows.items()}
+    heuristic = run("classify", folder, "--json", "--quiet", "--classifier", "heuristic", "--plan-out", tmp_path / "h.json")
+    assert heuristic.returncode == 0
+    plan = json.loads((tmp_path / "h.json").read_text())
+    assert not any("looks like" in i["reason"] for i in plan["items"])  # no ImageNet labels: the model did not run
+    run("classify", folder, "--quiet", "--plan-out", tmp_path / "l.json")
+    reasons = {i["source"]: i["reason"] for i in json.loads((tmp_path / "l.json").read_text())["items"]}
+    assert "espresso" in reasons["coffee.jpg"]
+
+
+def _variants(image: Image.Image, n: int) -> list[Image.Image]:
+    """Real-photo examples: crops, flips and small rotations of one photo."""
+    out = []
+    w, h = image.size
+    for k in range(n):
+        crop = image.crop((k * w // 40, k * h // 50, w - (n - k) * w // 60, h - k * h // 45))
+        if k % 2:
+            crop = ImageOps.mirror(crop)
+        out.append(crop.rotate((k - n / 2) * 2, expand=False, fillcolor=(128, 128, 128)))
+    return out
+
+
+def test_teach_by_example_round_trip(tmp_path):
+    """`teach` on a folder with a subfolder per category (any names), then `classify --classifier MODEL`:
+    the categories are the folder names, the output contract is the same, and new images are sorted right."""
+    examples = tmp_path / "examples"
+    groups = {"Kitchen": ["coffee.jpg"], "Pets": ["chelsea.jpg"], "Outdoors": ["beach.jpg", "forest_path.jpg"]}
+    for category, names in groups.items():
+        (examples / category).mkdir(parents=True)
+        for name in names:
+            for k, im in enumerate(_variants(Image.open(PHOTOS / name).convert("RGB"), 6)):
+                im.save(examples / category / f"{name[:-4]}_{k}.jpg", quality=90)
+    (examples / "loose.jpg").write_bytes((PHOTOS / "rocket.jpg").read_bytes())  # not in a category: ignored
+    (examples / "Pets" / "broken.jpg").write_bytes(b"not a jpeg")                # reported, not fatal
+    model = tmp_path / "models" / "listings.json"
+    taught = run("teach", examples, "--out", model, "--json", "--quiet")
+    assert taught.returncode == 0, taught.stderr
+    summary = json.loads(taught.stdout)
+    assert summary["categories"] == {"Kitchen": 6, "Outdoors": 12, "Pets": 6}
+    assert [e["key"] for e in summary["errors"]] == ["Pets/broken.jpg"]
+    assert json.loads(model.read_text())["categories"] == ["Kitchen", "Outdoors", "Pets"]
+
+    new = tmp_path / "new"
+    new.mkdir()
+    for name in ("coffee.jpg", "chelsea.jpg", "beach.jpg"):
+        im = Image.open(PHOTOS / name).convert("RGB")
+        w, h = im.size
+        im.crop((w // 10, h // 12, w - w // 9, h - h // 10)).resize((w // 2, h // 2)).save(new / name, quality=80)
+    result = run("classify", new, "--json", "--quiet", "--classifier", model, "--plan-out", tmp_path / "plan.json")
+    assert result.returncode == 0, result.stderr
+    rows = {r["key"]: r for r in json.loads(result.stdout)}
+    assert {k: r["category"] for k, r in rows.items()} == {"coffee.jpg": "Kitchen", "chelsea.jpg": "Pets", "beach.jpg": "Outdoors"}
+    assert all(0 < r["confidence"] <= 1 and r["error"] is None for r in rows.values())
+    dests = {i["source"]: i["destination"] for i in json.loads((tmp_path / "plan.json").read_text())["items"]}
+    assert dests == {"beach.jpg": "Outdoors/beach.jpg", "chelsea.jpg": "Pets/chelsea.jpg", "coffee.jpg": "Kitchen/coffee.jpg"}
+
+
+def test_teach_and_classifier_errors_are_one_line(tmp_path):
+    (tmp_path / "one" / "Only").mkdir(parents=True)
+    shutil.copy(PHOTOS / "coffee.jpg", tmp_path / "one" / "Only" / "a.jpg")
+    p = run("teach", tmp_path / "one", "--out", tmp_path / "m.json", "--quiet")
+    assert p.returncode != 0 and "at least two" in p.stderr and "Traceback" not in p.stderr
+    (tmp_path / "bogus.json").write_text('{"hello": 1}')
+    p = run("classify", PHOTOS, "--json", "--quiet", "--classifier", tmp_path / "bogus.json")
+    assert p.returncode != 0 and "not a taught classifier" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_nothing_reaches_the_network(tmp_path):
+    """Classification and teaching with every outgoing connection refused (sockets other than the workers'
+    local pipes): they work, so nothing is downloaded."""
+    examples = tmp_path / "ex"
+    for category, name in (("A", "coffee.jpg"), ("B", "beach.jpg")):
+        (examples / category).mkdir(parents=True)
+        for k, im in enumerate(_variants(Image.open(PHOTOS / name).convert("RGB"), 3)):
+            im.save(examples / category / f"{k}.jpg")
+    guard = (
+        "import socket, sys\n"
+        "real = socket.socket.connect\n"
+        "def connect(self, address):\n"
+        "    if self.family in (socket.AF_INET, socket.AF_INET6):\n"
+        "        raise OSError(f'network use refused by the test: {address}')\n"
+        "    return real(self, address)\n"
+        "socket.socket.connect = connect\n"
+        "socket.create_connection = lambda *a, **k: (_ for _ in ()).throw(OSError('network use refused'))\n"
+        "from segregator.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    for args in (["teach", str(examples), "--out", str(tmp_path / "m.json"), "--quiet", "--workers", "1"],
+                 ["classify", str(PHOTOS), "--json", "--quiet", "--no-cache", "--workers", "1"],
+                 ["classify", str(PHOTOS), "--json", "--quiet", "--no-cache", "--workers", "1", "--classifier", str(tmp_path / "m.json")]):
+        p = subprocess.run([sys.executable, "-c", guard, *args], capture_output=True, text=True, cwd=REPO,
+                           env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+                                "SEGREGATOR_CACHE_DIR": str(tmp_path / "cache")}, timeout=300)
+        assert p.returncode == 0, p.stderr
