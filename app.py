@@ -8,7 +8,9 @@ storage, prefix = ui.page("AI Image Segregator", "🗂️", (
     "📁 Local Full Folder: sort every image into a category folder; placeholders go to `no_image/`.",
     "☁️ R2 Full Bucket: sort every image into a category folder; placeholders go to `no_image/`."))
 
-results = ui.analysis_step(storage, prefix, "classify", "Analyse", "classify the images in")
+classifier = ui.classifier_picker()
+ui.teach_panel(storage, prefix)
+results = ui.analysis_step(storage, prefix, "classify", "Analyse", "classify the images in", classifier=classifier)
 plan = jobs.classification_plan(storage, results, prefix)
 st.subheader("Plan")
 st.caption("Untick an image to keep it where it is, or pick another category for it.")

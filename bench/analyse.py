@@ -6,7 +6,8 @@ image), and versus the floor: JPEG draft-mode decode alone with the same workers
 
 Real photos re-encoded at about 1, 3 and 12 megapixels (bench/datasets.py, cached outside the repo). For each
 size the three run in this one process, alternating, and it prints images/s, ratio=<ours/baseline> and ours as
-a fraction of the floor. Both pools are started and warm before the clock starts (the app keeps its workers
+a fraction of the floor (all on the heuristic classifier); then the learned classifier's images/s beside it
+(`--no-learned` skips that). Both pools are started and warm before the clock starts (the app keeps its workers
 between passes; a one-off CLI run pays about half a second more).
 """
 
@@ -36,11 +37,15 @@ def _objects(folder: Path, n: int):
     return storage, [files[i % len(files)] for i in range(n)]
 
 
-def ours(folder: Path, n: int, workers: int) -> float:
+HEURISTIC = Settings().with_overrides({"classifier.backend": "heuristic"})
+LEARNED = Settings().with_overrides({"classifier.backend": "learned"})
+
+
+def ours(folder: Path, n: int, workers: int, settings: Settings = HEURISTIC) -> float:
     storage, objects = _objects(folder, n)
-    analyse_objects(storage, objects[: workers * 8], Settings(), workers=workers)  # workers started and warm
+    analyse_objects(storage, objects[: workers * 8], settings, workers=workers)  # workers started and warm
     t0 = time.perf_counter()
-    results = analyse_objects(storage, objects, Settings(), workers=workers)
+    results = analyse_objects(storage, objects, settings, workers=workers)
     elapsed = time.perf_counter() - t0
     assert all(r.ok for r in results)
     return n / elapsed
@@ -82,6 +87,8 @@ def main(argv=None) -> int:
     parser.add_argument("--baseline-images", type=int, default=24)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--corpus", type=Path, help="a folder of JPEGs to use instead (one 'size')")
+    parser.add_argument("--no-learned", dest="learned", action="store_false",
+                        help="skip the learned classifier's images/s")
     args = parser.parse_args(argv)
     if args.corpus:
         args.sizes = ["custom"]
@@ -97,6 +104,13 @@ def main(argv=None) -> int:
         b, o, f = (sum(rates[k]) / len(rates[k]) for k in ("baseline", "ours", "floor"))
         print(f"{size}: ours {o:.0f} img/s, baseline {b:.1f} img/s, draft-decode floor {f:.0f} img/s; "
               f"ratio={o / b:.1f} floor_fraction={o / f:.2f}")
+        if args.learned:
+            from segregator.learned import available
+
+            if available():
+                lr = ours(folder, max(args.images // 4, workers * 8), workers, LEARNED)
+                print(f"{size}: learned classifier (image model on every image) {lr:.0f} img/s, "
+                      f"{lr / o:.2f} of the heuristic path")
     return 0
 
 

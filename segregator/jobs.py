@@ -181,6 +181,32 @@ def teach(storage: Storage, prefix: str = "", progress: ProgressCallback | None 
     return learned.fit(np.stack(embeddings), labels), dict(sorted(counts.items())), errors
 
 
+def models_dir() -> Path:
+    """Where taught classifiers are kept: SEGREGATOR_MODELS_DIR, else segregator_models/ next to the session log."""
+    import os
+
+    from .session_log import default_log_path
+
+    configured = os.environ.get("SEGREGATOR_MODELS_DIR")
+    return Path(configured) if configured else default_log_path().resolve().parent / "segregator_models"
+
+
+def taught_models() -> list[Path]:
+    folder = models_dir()
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
+def save_taught_model(model, name: str) -> Path:
+    """Write a taught classifier as <models_dir>/<name>.json (atomically); returns the path."""
+    folder = models_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(model.to_json(), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
 def checked_settings(settings: Settings) -> Settings:
     """Settings with the classifier backend resolved ("auto") and checked before any image is read:
     ValueError, with what to do, when the model or a taught classifier cannot be used."""
@@ -230,10 +256,13 @@ def classification_plan(
     """Placeholders to <output>/no_image/, every other image to <output>/<Category>/ (output defaults to the source)."""
     output = normalise_prefix(source_prefix if output_prefix is None else output_prefix)
     items = []
+    results_seen: list[AnalysisResult] = []  # the first analysed result: its scores name the categories
     for r in results:
         if not r.ok:
             items.append(_keep(r, f"not analysed: {r.error}"))
             continue
+        if not results_seen:
+            results_seen.append(r)
         folder = r.category
         if folder == NO_IMAGE:
             reason = "placeholder: " + "; ".join(r.placeholder.reasons[:3])
@@ -244,7 +273,12 @@ def classification_plan(
                 reason += f": looks like {', '.join(r.model_labels[:2])}"
             confidence = r.classification.confidence
         items.append(_item(r, _dest(output, folder, r.key), reason, folder, confidence, _top(r.classification.scores)))
-    return MovePlan("classify", storage_record(storage), normalise_prefix(source_prefix), output, items)
+    categories = list(CATEGORIES)
+    for r in results_seen:
+        categories = list(r.classification.scores)  # a taught classifier's own categories
+        break
+    return MovePlan("classify", storage_record(storage), normalise_prefix(source_prefix), output, items,
+                    extra={"categories": categories + [NO_IMAGE]})
 
 
 def _top(scores: dict[str, float], n: int = 3) -> dict[str, float]:
@@ -327,11 +361,17 @@ def gallery_listing(storage: Storage, folder: str) -> tuple[list[str], list[str]
     return subfolders, images
 
 
+def plan_categories(plan: MovePlan) -> list[str]:
+    """The output folders a classification plan's items may be given: its classifier's categories (the nine,
+    or a taught classifier's) and no_image."""
+    return [str(c) for c in plan.extra.get("categories", [])] or sorted(OUTPUT_FOLDERS)
+
+
 def edit_plan(plan: MovePlan, keep: Sequence[str] = (), recategorise: dict[str, str] | None = None) -> MovePlan:
     """A copy of a plan with the user's edits: `keep` sources stay where they are; `recategorise` maps a
-    source to another output folder (one of the nine categories or no_image) of a classification plan."""
+    source to another output folder (one of plan_categories(plan)) of a classification plan."""
     recategorise = recategorise or {}
-    unknown = set(recategorise.values()) - OUTPUT_FOLDERS
+    unknown = set(recategorise.values()) - set(plan_categories(plan))
     if unknown:
         raise ValueError(f"unknown category {sorted(unknown)[0]!r}")
     keep = set(keep)

@@ -20,7 +20,7 @@ from .plan import MovePlan
 from .progress import ProgressState, ProgressTracker
 from .r2 import R2Config, list_buckets
 from .session_log import SessionLog
-from .settings import CATEGORIES, NO_IMAGE, Settings
+from .settings import Settings
 from .storage import Storage
 
 load_dotenv()  # R2_* and SEGREGATOR_* from .env, as the CLI does
@@ -33,15 +33,76 @@ def session_log() -> SessionLog:
     return SessionLog()
 
 
-def settings() -> Settings:
-    """The engine settings with the sidebar's thresholds applied."""
+def settings(classifier: str = "heuristic") -> Settings:
+    """The engine settings with the sidebar's thresholds applied. Only the classify page asks for a
+    classifier (see classifier_picker); the other jobs need no categories and skip the image model."""
     ss = st.session_state
     return DEFAULTS.with_overrides({
         "similarity.max_hamming": ss.get("t_hamming", DEFAULTS.similarity.max_hamming),
         "similarity.min_pixel_similarity": ss.get("t_pixel", DEFAULTS.similarity.min_pixel_similarity),
         "placeholder.sensitivity": ss.get("t_sensitivity", DEFAULTS.placeholder.sensitivity),
         "placeholder.ocr": ss.get("t_ocr", True),
+        "classifier.backend": classifier,
     })
+
+
+def classifier_picker() -> str:
+    """The classifier for the classify page: the image model, the colour/edge heuristic, or one the user
+    taught; returns its backend name or a taught classifier's path."""
+    from .learned import available
+
+    ss = st.session_state
+    taught = {p.stem: str(p) for p in jobs.taught_models()}
+    options = (["learned"] if available() else []) + ["heuristic"] + [f"taught:{name}" for name in taught]
+    if ss.get("classifier") not in options:
+        ss["classifier"] = options[0]
+    ss["classifier_input"] = ss["classifier"]
+
+    def changed() -> None:
+        _keep("classifier")()
+        clear_results()  # results of another classifier do not apply
+
+    labels = {"learned": "🧠 Image model (EfficientNet-Lite0, offline)", "heuristic": "🎨 Colour and edge features"}
+    st.selectbox("Classifier", options, key="classifier_input", on_change=changed,
+                 format_func=lambda o: labels.get(o, f"🎓 Taught: {o[len('taught:'):]}"),
+                 help="The image model sorts into the nine categories; a taught classifier into your own.")
+    choice = ss["classifier"]
+    return taught[choice[len("taught:"):]] if choice.startswith("taught:") else choice
+
+
+def teach_panel(storage: Storage, prefix: str) -> None:
+    """Teach by example: a folder with one subfolder per category (its name is the category) becomes a
+    classifier, saved and offered in the Classifier list."""
+    from .learned import available
+
+    with st.expander("🎓 Teach your own categories"):
+        if not available():
+            st.info("Teaching needs the image model (onnxruntime and segregator/models/efficientnet_lite0.onnx).")
+            return
+        st.caption("Point at a folder with one subfolder per category, e.g. `Kitchen/`, `Bathroom/`, `Floor plan/`, "
+                   "each holding example images. The folder names become the categories.")
+        folder = st.text_input("Examples folder (in the current source)", value=prefix, key="teach_folder")
+        name = st.text_input("Name for this classifier", value="my_categories", key="teach_name")
+        if st.button("Teach", key="teach_go"):
+            safe = "".join(ch for ch in name if ch.isalnum() or ch in "-_ ").strip() or "my_categories"
+            try:
+                model, counts, errors = jobs.teach(storage, folder, progress=progress_bar("Embedding examples"))
+            except (ValueError, OSError) as exc:
+                st.error(str(exc))
+                return
+            path = jobs.save_taught_model(model, safe)
+            st.session_state["classifier"] = f"taught:{path.stem}"
+            clear_results()
+            st.session_state["teach_message"] = (
+                f"Learned {len(counts)} categories from {sum(counts.values())} images "
+                f"({', '.join(f'{c}: {n}' for c, n in counts.items())}). Saved as **{path.stem}** and selected.",
+                f"{len(errors)} example(s) could not be read: " + ", ".join(e["key"] for e in errors[:5]) if errors else "")
+            st.rerun()  # the Classifier list above now offers (and shows) the new classifier
+        done = st.session_state.pop("teach_message", None)
+        if done:
+            st.success(done[0])
+            if done[1]:
+                st.warning(done[1])
 
 
 def _reset_thresholds() -> None:
@@ -219,14 +280,15 @@ def progress_bar(label: str) -> ProgressTracker:
     return ProgressTracker(update)
 
 
-def analyse(storage: Storage, prefix: str, page: str, placeholders: bool = True, examples=(), recursive: bool = True):
+def analyse(storage: Storage, prefix: str, page: str, placeholders: bool = True, examples=(), recursive: bool = True,
+            classifier: str = "heuristic"):
     """Analyse the source with a progress bar; results are kept in the session for this page."""
     tracker = progress_bar("Analysing")
     try:
-        results = jobs.analyse_source(storage, prefix, settings(), recursive=recursive, examples=examples,
+        results = jobs.analyse_source(storage, prefix, settings(classifier), recursive=recursive, examples=examples,
                                       progress=tracker, placeholders=placeholders)
-    except OSError as exc:
-        st.error(f"Cannot read the source: {exc}")
+    except (OSError, ValueError) as exc:
+        st.error(f"Cannot analyse the source: {exc}")
         st.stop()
     st.session_state[f"result_{page}_analysis"] = results
     return results
@@ -257,7 +319,7 @@ def edit_plan_table(plan: MovePlan, key: str) -> MovePlan:
         as_rows(plan), key=key, hide_index=True, disabled=["file", "confidence", "reason"],
         column_config={
             "move": st.column_config.CheckboxColumn("Move"),
-            "category": st.column_config.SelectboxColumn("Category", options=category_options()),
+            "category": st.column_config.SelectboxColumn("Category", options=jobs.plan_categories(plan)),
             "confidence": st.column_config.ProgressColumn("Confidence", min_value=0.0, max_value=1.0, format="%.2f"),
         },
     )
@@ -452,10 +514,6 @@ def runs_panel(storage: Storage) -> None:
     st.caption(f"Trash: {len(trash)} object(s) under `_trash/`.")
     if trash and st.button(f"🗑️ Empty trash ({len(trash)})"):
         _confirm_empty_trash(storage, len(trash))
-
-
-def category_options() -> list[str]:
-    return list(CATEGORIES) + [NO_IMAGE]
 
 
 def as_rows(plan: MovePlan) -> list[dict[str, Any]]:

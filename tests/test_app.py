@@ -281,3 +281,42 @@ def test_gallery_resumes_an_unfinished_run(mixed_folder, tmp_path, monkeypatch):
     assert (mixed_folder / "x" / "later.jpg").exists() and not (mixed_folder / "later.jpg").exists()
     assert any("resumed" in s.value for s in at.success)
     assert any(b.label == "↩ Undo the last run" for b in at.button)
+
+
+def test_teach_then_classify_into_my_own_categories(tmp_path, monkeypatch):
+    """Home page: teach from a folder with a subfolder per category, the classifier is saved and picked,
+    and the plan files images into those categories (editable only among them)."""
+    from PIL import ImageOps
+
+    from segregator.learned import available
+
+    if not available():
+        pytest.skip("image model not installed")
+    monkeypatch.setenv("SEGREGATOR_MODELS_DIR", str(tmp_path / "models"))
+    source = tmp_path / "listing"
+    for category, name in (("Kitchen", "coffee"), ("Outside", "beach")):
+        (source / "examples" / category).mkdir(parents=True)
+        im = photo(name)
+        w, h = im.size
+        for k in range(4):
+            ex = im.crop((k * w // 30, k * h // 30, w - k * w // 25, h - k * h // 25))
+            (source / "examples" / category / f"{k}.jpg").write_bytes(jpeg_bytes(ImageOps.mirror(ex) if k % 2 else ex))
+    (source / "new").mkdir()
+    (source / "new" / "cup.jpg").write_bytes(jpeg_bytes(photo("coffee").resize((300, 200))))
+    (source / "new" / "shore.jpg").write_bytes(jpeg_bytes(photo("beach").resize((300, 200))))
+    at = page("app.py", source)
+    at.text_input(key="teach_folder").input("examples").run()
+    at.text_input(key="teach_name").input("listings").run()
+    button(at, "Teach").click().run()
+    assert not at.exception
+    assert any("Learned 2 categories from 8 images" in s.value for s in at.success)
+    assert (tmp_path / "models" / "listings.json").exists()
+    assert at.selectbox(key="classifier_input").value == "taught:listings"
+    at.session_state["source_folder"] = str(source / "new")
+    at.run()
+    button(at, "Analyse").click().run()
+    assert not at.exception
+    assert any(e.label.startswith("→ Kitchen/") for e in at.expander)
+    assert any(e.label.startswith("→ Outside/") for e in at.expander)
+    plan = [p for p in at.json]
+    assert plan
