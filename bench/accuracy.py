@@ -182,6 +182,25 @@ def bench_learned() -> tuple[float, float]:
     return ba, tba
 
 
+def bench_faces() -> tuple[float, float]:
+    """Face detection: the share of real face photos (LFW crops, the astronaut) where a face is found, and
+    of the labelled set's other photos and drawings (no people) where one is wrongly found."""
+    from segregator.faces import available, detect_faces
+    from segregator.loading import load_image
+
+    if not available():
+        print("faces: OpenCV missing, skipped")
+        return 0.0, 0.0
+    folder = build_classify(unpacked())
+    people = [p for p in (folder / "People").glob("*.jpg") if p.name.startswith(("lfw_", "data_astronaut"))]
+    others = [p for c in CATEGORIES if c not in ("People", "Art") for p in (folder / c).glob("*.jpg")]
+    found = sum(1 for p in people if detect_faces(load_image(p.read_bytes(), 256).image))
+    false = [p.name for p in others if detect_faces(load_image(p.read_bytes(), 256).image)]
+    print(f"faces: found in {found}/{len(people)} real face photos ({found / len(people):.0%}); "
+          f"wrongly found in {len(false)}/{len(others)} images of the other categories but Art {false[:4]}")
+    return found / len(people), len(false) / len(others)
+
+
 # ---------------------------------------------------------------- similarity
 
 def bench_similarity() -> tuple[float, float]:
@@ -257,15 +276,17 @@ def bench_placeholders(verbose: bool = False) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", nargs="*", choices=["classify", "learned", "similarity", "placeholders", []], default=[])
+    parser.add_argument("what", nargs="*", choices=["classify", "learned", "faces", "similarity", "placeholders", []], default=[])
     parser.add_argument("--write-weights", action="store_true")
     args = parser.parse_args(argv)
-    what = args.what or ["classify", "learned", "similarity", "placeholders"]
+    what = args.what or ["classify", "learned", "faces", "similarity", "placeholders"]
     print(f"data: {data_root()}")
     if "classify" in what:
         bench_classify(args.write_weights)
     if "learned" in what:
         bench_learned()
+    if "faces" in what:
+        bench_faces()
     if "similarity" in what:
         bench_similarity()
     if "placeholders" in what:

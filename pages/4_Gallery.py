@@ -70,13 +70,15 @@ if images:
     if pages > 1:
         st.number_input(f"Page (of {pages})", 1, pages, key="gallery_page")
     start = (ss["gallery_page"] - 1) * PER_PAGE
+    mark_faces = ui.faces_toggle()
     cols = st.columns(6)
     for i, key in enumerate(images[start:start + PER_PAGE]):
         with cols[i % 6]:
             preview = ui.preview_url_or_bytes(storage, key)
             if preview:
                 st.image(preview, width="stretch")
-            st.checkbox(posixpath.basename(key), key=f"sel::{key}")
+            faces = ui.face_count(storage, key) if mark_faces else 0
+            st.checkbox(posixpath.basename(key) + (f" · 🙂 {faces}" if faces else ""), key=f"sel::{key}")
     selected = [k for k in images if ss.get(f"sel::{k}")]
     if st.button(f"🗑️ Delete selected ({len(selected)})", disabled=not selected):
         confirm_delete(selected)

@@ -50,6 +50,7 @@ class AnalysisResult:
     placeholder: PlaceholderResult | None = None
     fingerprint: Fingerprint | None = None
     model_labels: tuple[str, ...] = ()     # the image model's top ImageNet classes (learned backend)
+    faces: tuple[tuple[float, float, float, float], ...] = ()  # (x, y, w, h) fractions, largest first
     embedding: np.ndarray | None = field(default=None, repr=False, compare=False)  # kept when asked (teaching)
 
     @property
@@ -89,6 +90,9 @@ def analyse_bytes(
     result.classification = classify_features(result.features, settings.classifier)
     if settings.classifier.backend not in ("heuristic", "auto"):
         _classify_learned(result, image, settings)
+    image_model = settings.classifier.backend not in ("heuristic", "auto")  # learned, or a taught classifier
+    if settings.faces.detect == "on" or (settings.faces.detect == "auto" and image_model):
+        _find_faces(result, image, settings)
     result.fingerprint = fingerprint(image, settings.similarity.thumb_size)
     if placeholders:
         def ocr_image() -> Image.Image:
@@ -116,6 +120,24 @@ def _classify_learned(result: AnalysisResult, image: Image.Image, settings: Sett
     result.classification = Classification(best, round(scores[best], 4), {c: round(v, 4) for c, v in scores.items()})
     if settings.classifier.keep_embedding:
         result.embedding = embedding[0].astype(np.float32)
+
+
+def _find_faces(result: AnalysisResult, image: Image.Image, settings: Settings) -> None:
+    """Record the faces; a large enough one makes the image People (where People is a category)."""
+    from .faces import detect_faces
+
+    result.faces = detect_faces(image)
+    c = result.classification
+    if not result.faces or "People" not in c.scores:
+        return
+    x, y, w, h = result.faces[0]
+    if w * h < settings.faces.min_share or c.scores.get("Art", 0.0) >= 0.25:
+        return  # a small face in a wider scene, or a face in a painting or drawing (Art keeps it)
+    # People at 0.8 or more; the other categories keep their proportions in the rest
+    people = max(0.8, c.scores["People"])
+    rest = sum(v for k, v in c.scores.items() if k != "People") or 1.0
+    scores = {k: (people if k == "People" else round(v / rest * (1 - people), 4)) for k, v in c.scores.items()}
+    result.classification = Classification("People", round(people, 4), scores)
 
 
 @functools.lru_cache(maxsize=4)

@@ -24,7 +24,7 @@ from .settings import Settings
 from .similarity import Reference
 from .storage import ObjectInfo, Storage
 
-FORMAT = 2  # bump when what an analysis holds, or how it is computed, changes
+FORMAT = 3  # bump when what an analysis holds, or how it is computed, changes
 
 
 def cache_path() -> Path:
@@ -71,6 +71,8 @@ def _dump(r: AnalysisResult) -> str:
         data["placeholder"] = asdict(r.placeholder)
     if r.model_labels:
         data["model_labels"] = list(r.model_labels)
+    if r.faces:
+        data["faces"] = [list(f) for f in r.faces]
     if r.embedding is not None:
         data["embedding"] = base64.b64encode(r.embedding.astype(np.float32).tobytes()).decode()
     if r.fingerprint is not None:
@@ -93,6 +95,7 @@ def _load(key: str, text: str) -> AnalysisResult:
     if "placeholder" in d:
         r.placeholder = PlaceholderResult(**d["placeholder"])
     r.model_labels = tuple(d.get("model_labels", ()))
+    r.faces = tuple(tuple(f) for f in d.get("faces", ()))
     if "embedding" in d:
         r.embedding = np.frombuffer(base64.b64decode(d["embedding"]), dtype=np.float32).copy()
     if "fingerprint" in d:

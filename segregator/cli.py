@@ -118,7 +118,12 @@ def cmd_classify(args: argparse.Namespace) -> int:
     """Streams: each result becomes its plan item at once, so memory stays flat on large folders."""
     settings = _settings(args, classify=True)
     (storage, prefix), stream = _analysis_stream(args, settings, examples=_examples(args, settings))
-    plan = _build_plan(args, lambda results: jobs.classification_plan(storage, results, prefix, args.output), stream)
+    try:
+        jobs.classification_plan(storage, [], prefix, args.output, faces_folder=args.faces_folder)  # checks the name
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    plan = _build_plan(args, lambda results: jobs.classification_plan(storage, results, prefix, args.output,
+                                                                      faces_folder=args.faces_folder), stream)
     rows = []
     for item in plan.items:
         key = _relative(item.source, prefix)
@@ -328,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classifier", metavar="NAME|FILE",
                    help="learned (the image model; the default when it is installed), heuristic (colour and "
                         "edge features), or a classifier file written by `teach` (its categories)")
+    p.add_argument("--faces-folder", metavar="NAME", help="send images with faces to this folder (face detection "
+                                                           "runs with the image model; --set faces.detect=on forces it)")
     p.set_defaults(func=cmd_classify)
 
     p = sub.add_parser("placeholders", help="find placeholder images")

@@ -84,6 +84,18 @@ def thumbnail_jpeg(storage: Storage, key: str, size: int = 160) -> bytes | None:
     return buf.getvalue()
 
 
+def faces_in(storage: Storage, key: str) -> tuple:
+    """Faces in one object's working image, as (x, y, w, h) fractions; () when there are none or it cannot
+    be read."""
+    from .faces import detect_faces
+    from .loading import ImageLoadError
+
+    try:
+        return detect_faces(load_image(storage.read(key), Settings().loader.working_size).image)
+    except (OSError, ImageLoadError):
+        return ()
+
+
 def load_reference(data: bytes, settings: Settings = Settings()) -> Reference:
     """A reference image (its bytes) prepared for search; ImageLoadError when unreadable."""
     loaded = load_image(data, settings.loader.working_size, settings.loader.max_pixels)
@@ -252,9 +264,14 @@ def _dest(output_prefix: str, folder: str, key: str) -> str:
 
 def classification_plan(
     storage: Storage, results: Sequence[AnalysisResult], source_prefix: str = "", output_prefix: str | None = None,
+    faces_folder: str | None = None,
 ) -> MovePlan:
-    """Placeholders to <output>/no_image/, every other image to <output>/<Category>/ (output defaults to the source)."""
+    """Placeholders to <output>/no_image/, every other image to <output>/<Category>/ (output defaults to the
+    source); with `faces_folder`, images where faces were found go to <output>/<faces_folder>/ instead."""
     output = normalise_prefix(source_prefix if output_prefix is None else output_prefix)
+    if faces_folder is not None and (not faces_folder.strip("/") or ".." in faces_folder.split("/")
+                                     or faces_folder.startswith("/") or "\\" in faces_folder):
+        raise ValueError(f"not a folder name: {faces_folder!r}")
     items = []
     results_seen: list[AnalysisResult] = []  # the first analysed result: its scores name the categories
     for r in results:
@@ -271,8 +288,11 @@ def classification_plan(
             reason = f"classified {folder} ({r.classification.confidence:.0%})"
             if r.model_labels:
                 reason += f": looks like {', '.join(r.model_labels[:2])}"
+            if r.faces:
+                reason += f"; {len(r.faces)} face(s)"
             confidence = r.classification.confidence
-        items.append(_item(r, _dest(output, folder, r.key), reason, folder, confidence, _top(r.classification.scores)))
+        into = faces_folder if r.faces and faces_folder and folder != NO_IMAGE else folder
+        items.append(_item(r, _dest(output, into, r.key), reason, folder, confidence, _top(r.classification.scores)))
     categories = list(CATEGORIES)
     for r in results_seen:
         categories = list(r.classification.scores)  # a taught classifier's own categories

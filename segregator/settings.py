@@ -78,11 +78,18 @@ class PlaceholderSettings:
 
 
 @dataclass(frozen=True)
+class FaceSettings:
+    detect: str = "auto"             # "on", "off", or "auto": with the learned classifier (the image-model path)
+    min_share: float = 0.005         # a face covering at least this share of the image makes it People
+
+
+@dataclass(frozen=True)
 class Settings:
     loader: LoaderSettings = field(default_factory=LoaderSettings)
     classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
     similarity: SimilaritySettings = field(default_factory=SimilaritySettings)
     placeholder: PlaceholderSettings = field(default_factory=PlaceholderSettings)
+    faces: FaceSettings = field(default_factory=FaceSettings)
 
     def with_overrides(self, overrides: dict[str, Any]) -> "Settings":
         """Return a copy with dotted keys changed, e.g. {"similarity.max_hamming": 12}."""

@@ -33,11 +33,13 @@ def session_log() -> SessionLog:
     return SessionLog()
 
 
-def settings(classifier: str = "heuristic") -> Settings:
+def settings(classifier: str = "heuristic", faces: bool = False) -> Settings:
     """The engine settings with the sidebar's thresholds applied. Only the classify page asks for a
-    classifier (see classifier_picker); the other jobs need no categories and skip the image model."""
+    classifier (see classifier_picker); the other jobs need no categories and skip the image model. Faces are
+    found with the image model, or with any classifier when `faces` is set."""
     ss = st.session_state
     return DEFAULTS.with_overrides({
+        "faces.detect": "on" if faces else "auto",
         "similarity.max_hamming": ss.get("t_hamming", DEFAULTS.similarity.max_hamming),
         "similarity.min_pixel_similarity": ss.get("t_pixel", DEFAULTS.similarity.min_pixel_similarity),
         "placeholder.sensitivity": ss.get("t_sensitivity", DEFAULTS.placeholder.sensitivity),
@@ -68,6 +70,20 @@ def classifier_picker() -> str:
                  help="The image model sorts into the nine categories; a taught classifier into your own.")
     choice = ss["classifier"]
     return taught[choice[len("taught:"):]] if choice.startswith("taught:") else choice
+
+
+def faces_folder_option() -> str | None:
+    """'Images with faces to their own folder' on the classify page: the folder's name, or None."""
+    from .faces import available
+
+    if not available():
+        return None
+    left, right = st.columns([2, 1])
+    on = left.checkbox("🙂 Images with faces to their own folder", key="faces_to_folder", on_change=clear_results,
+                       help="Face detection runs on every image; those with a face go to this folder.")
+    name = right.text_input("Faces folder", value="faces", key="faces_folder", disabled=not on,
+                            label_visibility="collapsed")
+    return (name.strip().strip("/") or "faces") if on else None
 
 
 def teach_panel(storage: Storage, prefix: str) -> None:
@@ -281,11 +297,11 @@ def progress_bar(label: str) -> ProgressTracker:
 
 
 def analyse(storage: Storage, prefix: str, page: str, placeholders: bool = True, examples=(), recursive: bool = True,
-            classifier: str = "heuristic"):
+            classifier: str = "heuristic", faces: bool = False):
     """Analyse the source with a progress bar; results are kept in the session for this page."""
     tracker = progress_bar("Analysing")
     try:
-        results = jobs.analyse_source(storage, prefix, settings(classifier), recursive=recursive, examples=examples,
+        results = jobs.analyse_source(storage, prefix, settings(classifier, faces), recursive=recursive, examples=examples,
                                       progress=tracker, placeholders=placeholders)
     except (OSError, ValueError) as exc:
         st.error(f"Cannot analyse the source: {exc}")
@@ -327,6 +343,24 @@ def edit_plan_table(plan: MovePlan, key: str) -> MovePlan:
     changed = {row["file"]: row["category"] for row, item in zip(edited, plan.items)
                if item.action != "keep" and row["category"] and row["category"] != item.category}
     return jobs.edit_plan(plan, keep=keep, recategorise=changed)
+
+
+def faces_toggle() -> bool:
+    """The gallery's 'mark faces' switch (off, and disabled, without OpenCV)."""
+    from .faces import available
+
+    return st.toggle("🙂 Mark faces", key="gallery_faces", disabled=not available(),
+                     help=None if available() else "Face detection needs opencv-python-headless")
+
+
+@st.cache_data(ttl=600, max_entries=5000, show_spinner=False)
+def _faces(_storage: Storage, where: str, key: str) -> int:
+    return len(jobs.faces_in(_storage, key))
+
+
+def face_count(storage: Storage, key: str) -> int:
+    """Faces found in one object (0 when it cannot be read), cached for ten minutes."""
+    return _faces(storage, storage.description, key)
 
 
 def show_errors(results) -> None:
