@@ -13,19 +13,20 @@ upload = st.file_uploader("Reference image", type=["jpg", "jpeg", "png", "webp",
                           max_upload_size=ui.MAX_UPLOAD_MB, key="reference_upload")
 output = st.text_input("Output folder (inside the source; start with / for a path from the top)", value="similar",
                        key="reference_output")
+embedding = ui.embedding_option()
 if upload is None:
     st.info("Upload a reference image to start.")
     st.stop()
 try:
-    reference = jobs.load_reference(upload.getvalue(), ui.settings())
+    reference = jobs.load_reference(upload.getvalue(), ui.settings(embedding=embedding))
 except ImageLoadError as exc:
     st.error(f"The reference cannot be used: {exc}.")
     st.stop()
 st.image(upload.getvalue(), caption="Reference", width=200)
 
 results = ui.analysis_step(storage, prefix, "reference", "Find similar images", "compare it with the images in",
-                           placeholders=False)
-matches = jobs.match_reference(reference, results, ui.settings())
+                           placeholders=False, embedding=embedding)
+matches = jobs.match_reference(reference, results, ui.settings(embedding=embedding))
 plan = jobs.reference_plan(storage, matches, prefix, output or "similar")
 found = [m for m in matches if m.similarity and m.similarity.match]
 near = sorted((m for m in matches if m.similarity and not m.similarity.match),
@@ -34,12 +35,10 @@ left, right = st.columns(2)
 with left:
     st.subheader(f"Matches ({len(found)})")
     for m in found:
-        ui.show_image(storage, m.result.key,
-                      f"{m.result.key} · distance {m.similarity.hamming} · pixels {m.similarity.pixel_similarity:.2f}")
+        ui.show_image(storage, m.result.key, ui.similarity_caption(m))
 with right:
     st.subheader("Nearest non-matches")
     for m in near:
-        ui.show_image(storage, m.result.key,
-                      f"{m.result.key} · distance {m.similarity.hamming} · pixels {m.similarity.pixel_similarity:.2f}")
+        ui.show_image(storage, m.result.key, ui.similarity_caption(m))
 ui.show_json_preview(plan, "reference_plan.json")
 ui.confirm_and_run(storage, plan, "reference")

@@ -88,9 +88,13 @@ def analyse_bytes(
     image = loaded.image
     result.features = extract_features(image, loaded.aspect_ratio)
     result.classification = classify_features(result.features, settings.classifier)
-    if settings.classifier.backend not in ("heuristic", "auto"):
-        _classify_learned(result, image, settings)
     image_model = settings.classifier.backend not in ("heuristic", "auto")  # learned, or a taught classifier
+    if image_model:
+        _classify_learned(result, image, settings)
+    elif settings.similarity.min_embedding_similarity > 0:  # by-reference matching's third stage
+        from . import learned
+
+        result.embedding = learned.run_model(learned.preprocess(image)[None])[1][0].astype(np.float32)
     if settings.faces.detect == "on" or (settings.faces.detect == "auto" and image_model):
         _find_faces(result, image, settings)
     result.fingerprint = fingerprint(image, settings.similarity.thumb_size)
@@ -118,7 +122,7 @@ def _classify_learned(result: AnalysisResult, image: Image.Image, settings: Sett
         scores = _taught(backend).scores(embedding[0])
     best = max(scores, key=scores.get)
     result.classification = Classification(best, round(scores[best], 4), {c: round(v, 4) for c, v in scores.items()})
-    if settings.classifier.keep_embedding:
+    if settings.classifier.keep_embedding or settings.similarity.min_embedding_similarity > 0:
         result.embedding = embedding[0].astype(np.float32)
 
 

@@ -33,6 +33,8 @@ def _settings(args: argparse.Namespace, classify: bool = False) -> Settings:
         overrides["similarity.max_hamming"] = args.threshold
     if getattr(args, "pixel_threshold", None) is not None:
         overrides["similarity.min_pixel_similarity"] = args.pixel_threshold
+    if getattr(args, "embedding_threshold", None) is not None:
+        overrides["similarity.min_embedding_similarity"] = args.embedding_threshold
     if getattr(args, "sensitivity", None) is not None:
         overrides["placeholder.sensitivity"] = args.sensitivity
     if args.no_ocr:
@@ -348,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", required=True, metavar="IMAGE")
     p.add_argument("--threshold", type=int, help="max pHash distance accepted on its own (default 10)")
     p.add_argument("--pixel-threshold", type=float, help="pixel similarity that confirms a match (default 0.9)")
+    p.add_argument("--embedding-threshold", type=float, metavar="X",
+                   help="also match by the image model's content similarity at X (0.8 is a good start): finds "
+                        "re-framed and cropped copies that hashing misses")
     p.set_defaults(func=cmd_similar)
 
     p = sub.add_parser("teach", help="learn your own categories from examples: one subfolder per category")

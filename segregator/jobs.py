@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import posixpath
 import dataclasses
+
+import numpy as np
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -99,7 +101,15 @@ def faces_in(storage: Storage, key: str) -> tuple:
 def load_reference(data: bytes, settings: Settings = Settings()) -> Reference:
     """A reference image (its bytes) prepared for search; ImageLoadError when unreadable."""
     loaded = load_image(data, settings.loader.working_size, settings.loader.max_pixels)
-    return Reference.from_image(loaded.image, settings.similarity.thumb_size)
+    reference = Reference.from_image(loaded.image, settings.similarity.thumb_size)
+    if settings.similarity.min_embedding_similarity > 0:
+        from . import learned
+
+        if not learned.available():
+            raise ValueError("matching by embeddings needs onnxruntime and the image model file")
+        embedding = learned.run_model(learned.preprocess(loaded.image)[None])[1][0]
+        reference = dataclasses.replace(reference, embedding=embedding.astype(np.float32))
+    return reference
 
 
 def analyse_source(storage: Storage, prefix: str = "", *args, **kwargs) -> list[AnalysisResult]:
@@ -315,7 +325,7 @@ class ReferenceMatch:
 def match_reference(reference: Reference, results: Sequence[AnalysisResult], settings: Settings = Settings()) -> list[ReferenceMatch]:
     """Compare every analysed image with the reference (vectorised), in input order."""
     ok = [r for r in results if r.ok]
-    sims = iter(find_similar(reference, [r.fingerprint for r in ok], settings.similarity))
+    sims = iter(find_similar(reference, [r.fingerprint for r in ok], settings.similarity, [r.embedding for r in ok]))
     return [ReferenceMatch(r, next(sims) if r.ok else None) for r in results]
 
 
@@ -332,10 +342,13 @@ def reference_plan(
             items.append(_keep(r, f"not analysed: {r.error}"))
             continue
         scores = {"hamming": s.hamming, "dhash_distance": s.dhash_distance, "pixel_similarity": s.pixel_similarity}
+        if s.embedding_similarity is not None:
+            scores["embedding_similarity"] = s.embedding_similarity
         if s.match:
-            items.append(_item(r, _dest(output, "", r.key),
-                               f"matches reference (pHash distance {s.hamming}, pixel similarity {s.pixel_similarity:.2f})",
-                               None, s.pixel_similarity, scores))
+            reason = f"matches reference (pHash distance {s.hamming}, pixel similarity {s.pixel_similarity:.2f}"
+            if s.embedding_similarity is not None:
+                reason += f", content similarity {s.embedding_similarity:.2f}"
+            items.append(_item(r, _dest(output, "", r.key), reason + ")", None, s.pixel_similarity, scores))
         else:
             items.append(PlanItem(r.key, r.key, "keep",
                                   f"no match (pHash distance {s.hamming}, pixel similarity {s.pixel_similarity:.2f})",

@@ -22,6 +22,7 @@ class SimilarityResult:
     dhash_distance: int        # dHash distance, 0..64
     pixel_similarity: float    # best normalised correlation of grey thumbnails, 0..1
     match: bool
+    embedding_similarity: float | None = None  # cosine of the image model's embeddings (third stage), if used
 
 
 def _normalise_rows(rows: np.ndarray) -> np.ndarray:
@@ -50,6 +51,7 @@ class Reference:
 
     fingerprint: Fingerprint
     crop_vectors: np.ndarray   # K x D, normalised
+    embedding: np.ndarray | None = None  # the image model's embedding, for the third stage
 
     @classmethod
     def from_image(cls, image: Image.Image, thumb_size: int = 48) -> "Reference":
@@ -90,10 +92,22 @@ def pixel_similarities(reference: Reference, thumbs: np.ndarray) -> np.ndarray:
     return np.clip(best, 0.0, 1.0)
 
 
+def embedding_similarities(reference: np.ndarray, embeddings: Sequence[np.ndarray | None]) -> np.ndarray:
+    """Cosine similarity of each embedding with the reference's (0 where a candidate has none)."""
+    out = np.zeros(len(embeddings), dtype=np.float32)
+    have = [i for i, e in enumerate(embeddings) if e is not None]
+    if have:
+        m = np.stack([embeddings[i] for i in have]).astype(np.float32)
+        ref = reference.astype(np.float32)
+        out[have] = (m @ ref) / (np.linalg.norm(m, axis=1) * np.linalg.norm(ref) + 1e-9)
+    return out
+
+
 def find_similar(
     reference: Reference | Image.Image,
     candidates: Sequence[Fingerprint],
     settings: SimilaritySettings = SimilaritySettings(),
+    embeddings: Sequence[np.ndarray | None] | None = None,
 ) -> list[SimilarityResult]:
     """Compare every candidate with the reference; one result per candidate, in input order.
 
@@ -111,8 +125,13 @@ def find_similar(
     dham = hamming_many(reference.fingerprint.dhash.value, dhashes)
     pix = pixel_similarities(reference, np.stack([c.thumb for c in candidates]))
     match = (ham <= settings.max_hamming) | ((pix >= settings.min_pixel_similarity) & (ham <= settings.loose_hamming))
+    emb = None
+    if settings.min_embedding_similarity > 0 and reference.embedding is not None and embeddings is not None:
+        emb = embedding_similarities(reference.embedding, embeddings)
+        match |= emb >= settings.min_embedding_similarity
     return [
-        SimilarityResult(i, int(ham[i]), int(dham[i]), round(float(pix[i]), 4), bool(match[i]))
+        SimilarityResult(i, int(ham[i]), int(dham[i]), round(float(pix[i]), 4), bool(match[i]),
+                         None if emb is None else round(float(emb[i]), 4))
         for i in range(len(candidates))
     ]
 

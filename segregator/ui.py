@@ -33,13 +33,14 @@ def session_log() -> SessionLog:
     return SessionLog()
 
 
-def settings(classifier: str = "heuristic", faces: bool = False) -> Settings:
+def settings(classifier: str = "heuristic", faces: bool = False, embedding: float = 0.0) -> Settings:
     """The engine settings with the sidebar's thresholds applied. Only the classify page asks for a
     classifier (see classifier_picker); the other jobs need no categories and skip the image model. Faces are
     found with the image model, or with any classifier when `faces` is set."""
     ss = st.session_state
     return DEFAULTS.with_overrides({
         "faces.detect": "on" if faces else "auto",
+        "similarity.min_embedding_similarity": embedding,
         "similarity.max_hamming": ss.get("t_hamming", DEFAULTS.similarity.max_hamming),
         "similarity.min_pixel_similarity": ss.get("t_pixel", DEFAULTS.similarity.min_pixel_similarity),
         "placeholder.sensitivity": ss.get("t_sensitivity", DEFAULTS.placeholder.sensitivity),
@@ -70,6 +71,20 @@ def classifier_picker() -> str:
                  help="The image model sorts into the nine categories; a taught classifier into your own.")
     choice = ss["classifier"]
     return taught[choice[len("taught:"):]] if choice.startswith("taught:") else choice
+
+
+def embedding_option() -> float:
+    """By Reference: the third stage (the image model's content similarity) and its threshold; 0 when off."""
+    from .learned import available
+
+    if not available():
+        return 0.0
+    left, right = st.columns([2, 1])
+    on = left.checkbox("🧠 Also match by content (image model): finds re-framed and cropped copies",
+                       key="reference_embeddings", on_change=clear_results)
+    threshold = right.slider("Content similarity", 0.5, 0.99, 0.80, 0.01, key="reference_embedding_threshold",
+                             disabled=not on, help="Cosine similarity of the image model's embeddings")
+    return float(threshold) if on else 0.0
 
 
 def faces_folder_option() -> str | None:
@@ -297,11 +312,12 @@ def progress_bar(label: str) -> ProgressTracker:
 
 
 def analyse(storage: Storage, prefix: str, page: str, placeholders: bool = True, examples=(), recursive: bool = True,
-            classifier: str = "heuristic", faces: bool = False):
+            classifier: str = "heuristic", faces: bool = False, embedding: float = 0.0):
     """Analyse the source with a progress bar; results are kept in the session for this page."""
     tracker = progress_bar("Analysing")
     try:
-        results = jobs.analyse_source(storage, prefix, settings(classifier, faces), recursive=recursive, examples=examples,
+        results = jobs.analyse_source(storage, prefix, settings(classifier, faces, embedding), recursive=recursive,
+                                      examples=examples,
                                       progress=tracker, placeholders=placeholders)
     except (OSError, ValueError) as exc:
         st.error(f"Cannot analyse the source: {exc}")
@@ -343,6 +359,12 @@ def edit_plan_table(plan: MovePlan, key: str) -> MovePlan:
     changed = {row["file"]: row["category"] for row, item in zip(edited, plan.items)
                if item.action != "keep" and row["category"] and row["category"] != item.category}
     return jobs.edit_plan(plan, keep=keep, recategorise=changed)
+
+
+def similarity_caption(m) -> str:
+    s = m.similarity
+    text = f"{m.result.key} · distance {s.hamming} · pixels {s.pixel_similarity:.2f}"
+    return text + (f" · content {s.embedding_similarity:.2f}" if s.embedding_similarity is not None else "")
 
 
 def faces_toggle() -> bool:

@@ -320,3 +320,25 @@ def test_teach_then_classify_into_my_own_categories(tmp_path, monkeypatch):
     assert any(e.label.startswith("→ Outside/") for e in at.expander)
     plan = [p for p in at.json]
     assert plan
+
+
+def test_by_reference_content_stage_finds_a_reframed_copy(tmp_path):
+    from segregator.learned import available
+
+    if not available():
+        pytest.skip("image model not installed")
+    for name in ("chelsea", "coffee", "beach"):
+        (tmp_path / f"{name}.jpg").write_bytes(jpeg_bytes(photo(name)))
+    im = photo("chelsea")
+    w, h = im.size
+    (tmp_path / "reframed.jpg").write_bytes(jpeg_bytes(im.crop((w // 4, h // 4, w, h))))
+    at = page("pages/1_By_Reference.py", tmp_path)
+    at.file_uploader[0].set_value(("ref.jpg", jpeg_bytes(photo("chelsea")), "image/jpeg")).run()
+    button(at, "Find similar").click().run()
+    assert any(h.value.startswith("Matches (1)") for h in at.subheader)  # hashing and pixels: the copy only
+    at.checkbox(key="reference_embeddings").check().run()
+    button(at, "Find similar").click().run()
+    assert not at.exception
+    assert any(h.value.startswith("Matches (2)") for h in at.subheader)
+    button(at, "Confirm: Move 2").click().run()
+    assert sorted(p.name for p in (tmp_path / "similar").iterdir()) == ["chelsea.jpg", "reframed.jpg"]

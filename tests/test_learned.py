@@ -157,3 +157,27 @@ def test_nothing_reaches_the_network(tmp_path):
                            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
                                 "SEGREGATOR_CACHE_DIR": str(tmp_path / "cache")}, timeout=300)
         assert p.returncode == 0, p.stderr
+
+
+def test_embedding_stage_finds_reframed_copies_hashing_misses(tmp_path):
+    """`similar --embedding-threshold`: a re-framed copy (a quarter cut from two sides) and a zoom are missed by
+    pHash and pixels but found by content; unrelated photos still do not match; the JSON contract is unchanged."""
+    folder = tmp_path / "photos"
+    shutil.copytree(PHOTOS, folder)
+    im = Image.open(PHOTOS / "chelsea.jpg").convert("RGB")
+    w, h = im.size
+    im.crop((w // 4, h // 4, w, h)).save(folder / "reframed.jpg", quality=85)
+    im.crop((int(w * .15), int(h * .15), int(w * .85), int(h * .85))).resize((w // 2, h // 2)).save(folder / "zoomed.jpg")
+    plain = json.loads(run("similar", folder, "--reference", PHOTOS / "chelsea.jpg", "--json", "--quiet").stdout)
+    found = {r["key"] for r in plain if r["match"]}
+    assert "chelsea.jpg" in found and "reframed.jpg" not in found
+    p = run("similar", folder, "--reference", PHOTOS / "chelsea.jpg", "--json", "--quiet", "--embedding-threshold", "0.8",
+            "--plan-out", tmp_path / "plan.json")
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    assert all(set(r) == {"key", "match", "hamming", "pixel_similarity", "error"} for r in rows)
+    assert {r["key"] for r in rows if r["match"]} == {"chelsea.jpg", "reframed.jpg", "zoomed.jpg"}
+    items = {i["source"]: i for i in json.loads((tmp_path / "plan.json").read_text())["items"]}
+    assert "content similarity" in items["reframed.jpg"]["reason"]
+    assert items["reframed.jpg"]["scores"]["embedding_similarity"] >= 0.8
+    assert items["coffee.jpg"]["scores"]["embedding_similarity"] < 0.5
