@@ -66,9 +66,10 @@ def classifier_picker() -> str:
         clear_results()  # results of another classifier do not apply
 
     labels = {"learned": "🧠 Image model (EfficientNet-Lite0, offline)", "heuristic": "🎨 Colour and edge features"}
-    st.selectbox("Classifier", options, key="classifier_input", on_change=changed,
-                 format_func=lambda o: labels.get(o, f"🎓 Taught: {o[len('taught:'):]}"),
-                 help="The image model sorts into the nine categories; a taught classifier into your own.")
+    with st.sidebar:  # drawn by the classify page only: the other jobs use no classifier
+        st.selectbox("Classifier", options, key="classifier_input", on_change=changed,
+                     format_func=lambda o: labels.get(o, f"🎓 Taught: {o[len('taught:'):]}"),
+                     help="The image model sorts into the nine categories; a taught classifier into your own.")
     choice = ss["classifier"]
     return taught[choice[len("taught:"):]] if choice.startswith("taught:") else choice
 

@@ -261,3 +261,29 @@ def test_apply_refuses_a_plan_from_another_endpoint(bucket, r2_env, tmp_path):
     p = run("apply", tmp_path / "p.json", "--yes")
     assert p.returncode == 1 and "plan was made on acct.r2.cloudflarestorage.com" in p.stderr
     assert bucket.exists("a/x.jpg")
+
+
+def test_teach_from_a_bucket_then_classify_a_bucket(bucket, r2_env, tmp_path):
+    """`teach r2://BUCKET/PREFIX` (a subfolder per category in the bucket), then classify another prefix."""
+    from PIL import ImageOps
+
+    from segregator.learned import available
+    from tests.conftest import jpeg_bytes, photo
+
+    if not available():
+        pytest.skip("image model not installed")
+    for category, name in (("Kitchen", "coffee"), ("Outside", "beach")):
+        im = photo(name)
+        w, h = im.size
+        for k in range(4):
+            ex = im.crop((k * w // 30, k * h // 30, w - k * w // 25, h - k * h // 25))
+            bucket.write(f"examples/{category}/{k}.jpg", jpeg_bytes(ImageOps.mirror(ex) if k % 2 else ex))
+    bucket.write("new/cup.jpg", jpeg_bytes(photo("coffee").resize((300, 200))))
+    bucket.write("new/shore.jpg", jpeg_bytes(photo("beach").resize((300, 200))))
+    model = tmp_path / "m.json"
+    p = run("teach", f"r2://{bucket.bucket}/examples", "--out", model, "--json", "--quiet")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["categories"] == {"Kitchen": 4, "Outside": 4}
+    p = run("classify", f"r2://{bucket.bucket}/new", "--json", "--quiet", "--classifier", model)
+    assert p.returncode == 0, p.stderr
+    assert {r["key"]: r["category"] for r in json.loads(p.stdout)} == {"cup.jpg": "Kitchen", "shore.jpg": "Outside"}
