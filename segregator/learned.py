@@ -38,19 +38,15 @@ def available() -> bool:
 
 
 def preprocess(source: Image.Image | bytes) -> np.ndarray:
-    """An image (or its bytes) as the network's input: shorter side scaled to 224, centre crop, RGB 0..255,
-    3 x 224 x 224 float32 (the network scales to (x - 127) / 128 itself)."""
+    """An image (or its bytes) as the network's input: the whole frame resized to 224 x 224 (no crop: on the
+    labelled set of bench/accuracy.py this teaches better than a centre crop, 0.781 vs 0.774, and classifies
+    as well), RGB 0..255, 3 x 224 x 224 float32 (the network scales to (x - 127) / 128 itself)."""
     if isinstance(source, (bytes, bytearray)):
         from .loading import load_image
 
         source = load_image(bytes(source), 256).image
     image = source.convert("RGB") if source.mode != "RGB" else source
-    w, h = image.size
-    scale = INPUT / min(w, h)
-    size = (max(INPUT, round(w * scale)), max(INPUT, round(h * scale)))
-    image = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-    left, top = (size[0] - INPUT) // 2, (size[1] - INPUT) // 2
-    image = image.crop((left, top, left + INPUT, top + INPUT))
+    image = image.resize((INPUT, INPUT), Image.Resampling.BILINEAR, reducing_gap=2.0)
     return np.ascontiguousarray(np.asarray(image, dtype=np.float32).transpose(2, 0, 1))
 
 

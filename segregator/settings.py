@@ -64,7 +64,7 @@ class SimilaritySettings:
     min_pixel_similarity: float = 0.90   # pixel similarity (0..1) that confirms a match
     thumb_size: int = 48             # side of the grey thumbnails compared pixel by pixel
     # third stage, off at 0: the image model's embeddings (cosine similarity) find re-framed and cropped
-    # copies that hashing and pixels miss; 0.8 when on (bench/accuracy.py similarity: recall 0.92, precision 0.99)
+    # copies that hashing and pixels miss; 0.8 when on (bench/accuracy.py similarity: recall 0.95, precision 0.99)
     min_embedding_similarity: float = 0.0
 
 
