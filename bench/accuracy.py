@@ -164,7 +164,7 @@ def bench_learned() -> tuple[float, float]:
             if r.ok:
                 y.append(i)
                 pred.append(CATEGORIES.index(r.classification.category))
-                embs.append(r.embedding)
+                embs.append(learned.teach_features(r.embedding, r.levels))
                 names.append(path.name)
     y, pred, embs = np.array(y), np.array(pred), np.stack(embs)
     ba = _report(f"learned, no training ({len(y)} images)", y, pred, names)

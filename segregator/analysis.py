@@ -52,6 +52,7 @@ class AnalysisResult:
     model_labels: tuple[str, ...] = ()     # the image model's top ImageNet classes (learned backend)
     faces: tuple[tuple[float, float, float, float], ...] = ()  # (x, y, w, h) fractions, largest first
     embedding: np.ndarray | None = field(default=None, repr=False, compare=False)  # kept when asked (teaching)
+    levels: np.ndarray | None = field(default=None, repr=False, compare=False)     # mid-level features (teaching)
 
     @property
     def ok(self) -> bool:
@@ -113,17 +114,19 @@ def _classify_learned(result: AnalysisResult, image: Image.Image, settings: Sett
     categories ("learned"), or the user's taught categories (backend = a taught classifier's path)."""
     from . import learned
 
-    logits, embedding = learned.run_model(learned.preprocess(image)[None])
+    logits, embedding, levels = learned.run_model(learned.preprocess(image)[None])
     backend = settings.classifier.backend
     if backend == "learned":
         scores, result.model_labels = learned.imagenet_scores(logits[0], result.classification.scores)
         result.model_labels = tuple(result.model_labels)
     else:
-        scores = _taught(backend).scores(embedding[0])
+        scores = _taught(backend).scores(learned.teach_features(embedding[0], levels[0]))
     best = max(scores, key=scores.get)
     result.classification = Classification(best, round(scores[best], 4), {c: round(v, 4) for c, v in scores.items()})
     if settings.classifier.keep_embedding or settings.similarity.min_embedding_similarity > 0:
         result.embedding = embedding[0].astype(np.float32)
+    if settings.classifier.keep_embedding:
+        result.levels = levels[0].astype(np.float32)
 
 
 def _find_faces(result: AnalysisResult, image: Image.Image, settings: Settings) -> None:

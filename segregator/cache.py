@@ -24,7 +24,7 @@ from .settings import Settings
 from .similarity import Reference
 from .storage import ObjectInfo, Storage
 
-FORMAT = 4  # bump when what an analysis holds, or how it is computed, changes
+FORMAT = 5  # bump when what an analysis holds, or how it is computed, changes
 
 
 def cache_path() -> Path:
@@ -75,6 +75,8 @@ def _dump(r: AnalysisResult) -> str:
         data["faces"] = [list(f) for f in r.faces]
     if r.embedding is not None:
         data["embedding"] = base64.b64encode(r.embedding.astype(np.float32).tobytes()).decode()
+    if r.levels is not None:
+        data["levels"] = base64.b64encode(r.levels.astype(np.float32).tobytes()).decode()
     if r.fingerprint is not None:
         fp = r.fingerprint
         data["fingerprint"] = {"phash": fp.phash.value, "dhash": fp.dhash.value, "shape": list(fp.thumb.shape),
@@ -98,6 +100,8 @@ def _load(key: str, text: str) -> AnalysisResult:
     r.faces = tuple(tuple(f) for f in d.get("faces", ()))
     if "embedding" in d:
         r.embedding = np.frombuffer(base64.b64decode(d["embedding"]), dtype=np.float32).copy()
+    if "levels" in d:
+        r.levels = np.frombuffer(base64.b64decode(d["levels"]), dtype=np.float32).copy()
     if "fingerprint" in d:
         fp = d["fingerprint"]
         thumb = np.frombuffer(base64.b64decode(fp["thumb"]), dtype=np.uint8).reshape(fp["shape"])

@@ -189,10 +189,10 @@ def teach(storage: Storage, prefix: str = "", progress: ProgressCallback | None 
         if "/" not in rest or rest.startswith(TRASH):
             continue  # loose files at the top: no category
         category = rest.split("/", 1)[0]
-        if not r.ok or r.embedding is None:
+        if not r.ok or r.embedding is None or r.levels is None:
             errors.append({"key": r.key, "error": r.error or "no embedding"})
             continue
-        embeddings.append(r.embedding)
+        embeddings.append(learned.teach_features(r.embedding, r.levels))
         labels.append(category)
         counts[category] = counts.get(category, 0) + 1
     if len(counts) < 2:

@@ -26,9 +26,11 @@ def test_onnx_export_matches_the_reference_network_on_real_photos():
     ref = json.loads((learned.MODELS / "reference_outputs.json").read_text())
     assert len(ref["photos"]) >= 10
     batch = np.stack([learned.preprocess((PHOTOS / name).read_bytes()) for name in ref["photos"]])
-    logits, embedding = learned.run_model(batch)
-    ref_logits, ref_emb = np.array(ref["logits"]), np.array(ref["embedding"])
+    logits, embedding, levels = learned.run_model(batch)
+    ref_logits, ref_emb, ref_levels = np.array(ref["logits"]), np.array(ref["embedding"]), np.array(ref["levels"])
     assert logits.shape == (len(ref["photos"]), 1000) and embedding.shape == (len(ref["photos"]), learned.EMBEDDING_SIZE)
+    assert learned.teach_features(embedding[0], levels[0]).shape == (learned.FEATURES_SIZE,)
+    assert np.abs(levels - ref_levels).max() < 0.2 * np.abs(ref_levels).max()
     assert np.abs(learned.softmax(logits) - learned.softmax(ref_logits)).max() < 0.05
     assert (logits.argmax(1) == ref_logits.argmax(1)).all()
     cos = (embedding * ref_emb).sum(1) / np.linalg.norm(embedding, axis=1) / np.linalg.norm(ref_emb, axis=1)

@@ -11,7 +11,8 @@ rebuild them (a new model, a reviewed map):
 
 Writes:
   segregator/models/efficientnet_lite0.onnx   the network: uint8-range RGB in (N x 3 x 224 x 224, float32),
-                                              ImageNet logits and the pooled 1280-d embedding out; the TF-style
+                                              ImageNet logits, the pooled 1280-d embedding and 624 pooled
+                                              mid-level features ("levels") out; the TF-style
                                               input scaling (x - 127) / 128 is inside the graph; weights stored as
                                               float16 and cast to float32 on load (half the size, same arithmetic)
   segregator/models/imagenet_categories.json  the 1000 classes: WordNet id, name, and the category each counts
@@ -30,6 +31,9 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
+# Blocks whose pooled outputs (112 + 192 + 320 channels) form the "levels" output: mid-level features that a
+# taught classifier reads beside the embedding (bench/accuracy.py: 0.781 -> about 0.80 balanced accuracy).
+LEVEL_BLOCKS = (10, 14, 15)
 OUT = REPO / "segregator" / "models"
 WORDNET = Path("/usr/share/wordnet/data.noun")
 sys.path.insert(0, str(REPO))
@@ -249,16 +253,22 @@ def export(path: Path) -> None:
             self.m = m
 
         def forward(self, x):
-            features = self.m.extract_features((x - 127.0) / 128.0)
-            embedding = features.mean(dim=(2, 3))
-            return self.m._fc(embedding), embedding
+            m = self.m
+            h = m._swish(m._bn0(m._conv_stem((x - 127.0) / 128.0)))
+            levels = []
+            for i, block in enumerate(m._blocks):
+                h = block(h)
+                if i in LEVEL_BLOCKS:
+                    levels.append(h.mean(dim=(2, 3)))
+            embedding = m._swish(m._bn1(m._conv_head(h))).mean(dim=(2, 3))
+            return m._fc(embedding), embedding, torch.cat(levels, dim=1)
 
     model = Wrapped(net).eval()
     dummy = torch.rand(1, 3, 224, 224) * 255
     fp32 = path.with_suffix(".fp32.onnx")
     torch.onnx.export(model, (dummy,), str(fp32), dynamo=False, opset_version=17, input_names=["image"],
-                      output_names=["logits", "embedding"],
-                      dynamic_axes={"image": {0: "n"}, "logits": {0: "n"}, "embedding": {0: "n"}})
+                      output_names=["logits", "embedding", "levels"],
+                      dynamic_axes={"image": {0: "n"}, "logits": {0: "n"}, "embedding": {0: "n"}, "levels": {0: "n"}})
     to_fp16_storage(fp32, path)
     fp32.unlink()
     return model
@@ -302,14 +312,14 @@ def reference_outputs(model, onnx_path: Path) -> dict:
     photos = sorted((REPO / "tests" / "data" / "photos").glob("*.jpg"))
     batch = np.stack([preprocess(p.read_bytes()) for p in photos])
     with torch.no_grad():
-        logits, emb = (t.numpy() for t in model(torch.from_numpy(batch)))
+        logits, emb, levels = (t.numpy() for t in model(torch.from_numpy(batch)))
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    o_logits, o_emb = session.run(None, {"image": batch})
+    o_logits, o_emb, o_levels = session.run(None, {"image": batch})
     print(f"ONNX vs torch on {len(photos)} photos: logits max |diff| {np.abs(o_logits - logits).max():.2e}, "
-          f"embedding max |diff| {np.abs(o_emb - emb).max():.2e}; same top-1 "
-          f"{int((o_logits.argmax(1) == logits.argmax(1)).sum())}/{len(photos)}")
+          f"embedding max |diff| {np.abs(o_emb - emb).max():.2e}, levels max |diff| {np.abs(o_levels - levels).max():.2e}; "
+          f"same top-1 {int((o_logits.argmax(1) == logits.argmax(1)).sum())}/{len(photos)}")
     return {"photos": [p.name for p in photos], "logits": logits.round(5).tolist(),
-            "embedding": emb.round(5).tolist()}
+            "embedding": emb.round(5).tolist(), "levels": levels.round(5).tolist()}
 
 
 def main() -> int:
