@@ -268,3 +268,39 @@ def test_gallery_delete_is_cancelled_then_confirmed(server, browser, demo_data):
     assert json.loads(log.read_text())[-1]["event_type"] == "r2_empty_trash"
     assert_no_secret(log.read_text(), "the session log")
     page.context.close()
+
+
+def test_teach_own_categories_in_the_browser(server, browser, folder):
+    """Home page: the 🎓 panel learns two categories from example subfolders; the sidebar's Classifier then
+    shows the taught classifier."""
+    from PIL import Image, ImageOps
+    from playwright.sync_api import expect
+
+    from segregator.learned import available
+
+    if not available():
+        pytest.skip("image model not installed")
+    for category, name in (("Kitchen", "coffee.jpg"), ("Outside", "beach.jpg")):
+        (folder / "examples" / category).mkdir(parents=True)
+        im = Image.open(PHOTOS / name).convert("RGB")
+        w, h = im.size
+        for k in range(4):
+            ex = im.crop((k * w // 30, k * h // 30, w - k * w // 25, h - k * h // 25))
+            (ImageOps.mirror(ex) if k % 2 else ex).save(folder / "examples" / category / f"{k}.jpg")
+    url, _log = server
+    page = browser.new_page()
+    page.goto(url)
+    settle(page)
+    classifier = page.get_by_test_id("stSidebar").get_by_role("combobox", name="Classifier")
+    expect(classifier).to_have_value("🧠 Image model (EfficientNet-Lite0, offline)", timeout=30_000)
+    page.get_by_text("🎓 Teach your own categories").click()
+    box = page.get_by_label("Examples folder (in the current source)")
+    box.fill("examples")
+    box.press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Teach").click()
+    settle(page)
+    expect(page.get_by_text("Learned 2 categories from 8 images")).to_be_visible(timeout=60_000)
+    expect(classifier).to_have_value("🎓 Taught: my_categories", timeout=30_000)
+    shot(page, "6_taught_classifier")
+    page.close()
