@@ -1,7 +1,7 @@
 """AI Image Segregator: sort image collections (local folders, Cloudflare R2) by what the images show.
 
 Modules, low to high (each imports only those before it):
-settings -> loading -> features -> classify -> hashing -> similarity -> placeholders -> storage -> r2
+settings -> loading -> features -> classify -> learned -> faces -> hashing -> similarity -> placeholders -> storage -> r2
 -> analysis -> cache -> plan -> session_log -> journal -> locking -> progress -> s3server -> demo -> jobs
 -> cli, and ui (the Streamlit pages' shared pieces).
 """
