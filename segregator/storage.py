@@ -11,6 +11,7 @@ import hashlib
 import os
 import posixpath
 import shutil
+import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -32,6 +33,18 @@ class ObjectInfo:
     size: int
     mtime: float = 0.0
     etag: str = ""
+
+
+PART_SUFFIX = ".segregator-part"  # local copies are written under such hidden names first
+
+
+def _copy_synced(source: Path, target: Path, mode: str) -> None:
+    """Copy a file's bytes and times, synced to disk before returning ('xb': never over an existing file)."""
+    with open(source, "rb") as fin, open(target, mode) as fout:
+        shutil.copyfileobj(fin, fout, 1 << 20)
+        fout.flush()
+        os.fsync(fout.fileno())
+    shutil.copystat(source, target)
 
 
 def normalise_prefix(prefix: str) -> str:
@@ -240,6 +253,8 @@ class LocalStorage(Storage):
                         yield info
 
     def _info_of(self, path: Path) -> ObjectInfo | None:
+        if path.name.endswith(PART_SUFFIX):
+            return None  # a copy in progress, or left by a crash: not an object
         try:
             resolved = path.resolve()
             if self.root not in resolved.parents:
@@ -278,13 +293,22 @@ class LocalStorage(Storage):
             os.fsync(fh.fileno())
 
     def _copy_new(self, src: str, dst: str) -> None:
+        """The bytes go to a hidden part file beside the target, are synced, then linked to the target name,
+        which fails when the name is taken: a copy cut off by a crash never leaves a partial file under the
+        target's name (a rerun would otherwise take it for somebody else's file and leave it behind)."""
         source, target = self.path(src), self.path(dst)
         target.parent.mkdir(parents=True, exist_ok=True)
-        with open(source, "rb") as fin, open(target, "xb") as fout:
-            shutil.copyfileobj(fin, fout, 1 << 20)
-            fout.flush()
-            os.fsync(fout.fileno())
-        shutil.copystat(source, target)
+        part = target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}{PART_SUFFIX}")
+        try:
+            _copy_synced(source, part, "wb")
+            try:
+                os.link(part, target)  # atomic, and never replaces an existing file
+            except FileExistsError:
+                raise
+            except OSError:  # a filesystem without hard links: copy straight to the name, refusing to overwrite
+                _copy_synced(part, target, "xb")
+        finally:
+            part.unlink(missing_ok=True)
 
     def delete(self, key: str) -> None:
         path = self.path(key)

@@ -119,3 +119,16 @@ def test_missing_root_is_an_error(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(NotADirectoryError):
         LocalStorage(tmp_path / "f")
+
+
+def test_local_copy_goes_through_a_hidden_part_file(tmp_path):
+    """A local copy is linked into place only when complete: what a crash leaves is a hidden part file that
+    is never listed, and no other file is left beside the copy."""
+    store = LocalStorage(tmp_path)
+    store.write("a/photo.jpg", b"x" * 5000)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / ".photo.jpg.123-4.segregator-part").write_bytes(b"x" * 10)  # as a killed copy leaves it
+    assert store.copy("a/photo.jpg", "b/photo.jpg") == "b/photo.jpg"
+    assert store.read("b/photo.jpg") == b"x" * 5000
+    assert sorted(o.key for o in store.list()) == ["a/photo.jpg", "b/photo.jpg"]
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == [".photo.jpg.123-4.segregator-part", "photo.jpg"]
