@@ -95,7 +95,7 @@ def analyse_bytes(
     elif settings.similarity.min_embedding_similarity > 0:  # by-reference matching's third stage
         from . import learned
 
-        result.embedding = learned.run_model(learned.preprocess(image)[None])[1][0].astype(np.float32)
+        result.embedding = learned.run_image(image)[1].astype(np.float32)
     if settings.faces.detect == "on" or (settings.faces.detect == "auto" and image_model):
         _find_faces(result, image, settings)
     result.fingerprint = fingerprint(image, settings.similarity.thumb_size)
@@ -114,19 +114,19 @@ def _classify_learned(result: AnalysisResult, image: Image.Image, settings: Sett
     categories ("learned"), or the user's taught categories (backend = a taught classifier's path)."""
     from . import learned
 
-    logits, embedding, levels = learned.run_model(learned.preprocess(image)[None])
+    logits, embedding, levels = learned.run_image(image)
     backend = settings.classifier.backend
     if backend == "learned":
-        scores, result.model_labels = learned.imagenet_scores(logits[0], result.classification.scores)
-        result.model_labels = tuple(result.model_labels)
+        scores, labels = learned.imagenet_scores(logits, result.classification.scores)
+        result.model_labels = tuple(labels)
     else:
-        scores = _taught(backend).scores(learned.teach_features(embedding[0], levels[0]))
+        scores = _taught(backend).scores(learned.teach_features(embedding, levels))
     best = max(scores, key=scores.get)
     result.classification = Classification(best, round(scores[best], 4), {c: round(v, 4) for c, v in scores.items()})
     if settings.classifier.keep_embedding or settings.similarity.min_embedding_similarity > 0:
-        result.embedding = embedding[0].astype(np.float32)
+        result.embedding = embedding.astype(np.float32)
     if settings.classifier.keep_embedding:
-        result.levels = levels[0].astype(np.float32)
+        result.levels = levels.astype(np.float32)
 
 
 def _find_faces(result: AnalysisResult, image: Image.Image, settings: Settings) -> None:

@@ -73,10 +73,9 @@ def _dump(r: AnalysisResult) -> str:
         data["model_labels"] = list(r.model_labels)
     if r.faces:
         data["faces"] = [list(f) for f in r.faces]
-    if r.embedding is not None:
-        data["embedding"] = base64.b64encode(r.embedding.astype(np.float32).tobytes()).decode()
-    if r.levels is not None:
-        data["levels"] = base64.b64encode(r.levels.astype(np.float32).tobytes()).decode()
+    for name in ("embedding", "levels"):
+        if getattr(r, name) is not None:
+            data[name] = base64.b64encode(getattr(r, name).astype(np.float32).tobytes()).decode()
     if r.fingerprint is not None:
         fp = r.fingerprint
         data["fingerprint"] = {"phash": fp.phash.value, "dhash": fp.dhash.value, "shape": list(fp.thumb.shape),
@@ -98,10 +97,9 @@ def _load(key: str, text: str) -> AnalysisResult:
         r.placeholder = PlaceholderResult(**d["placeholder"])
     r.model_labels = tuple(d.get("model_labels", ()))
     r.faces = tuple(tuple(f) for f in d.get("faces", ()))
-    if "embedding" in d:
-        r.embedding = np.frombuffer(base64.b64decode(d["embedding"]), dtype=np.float32).copy()
-    if "levels" in d:
-        r.levels = np.frombuffer(base64.b64decode(d["levels"]), dtype=np.float32).copy()
+    for name in ("embedding", "levels"):
+        if name in d:
+            setattr(r, name, np.frombuffer(base64.b64decode(d[name]), dtype=np.float32).copy())
     if "fingerprint" in d:
         fp = d["fingerprint"]
         thumb = np.frombuffer(base64.b64decode(fp["thumb"]), dtype=np.uint8).reshape(fp["shape"])

@@ -72,10 +72,7 @@ def _examples(args: argparse.Namespace, settings: Settings):
 
 def _analyse(args: argparse.Namespace, settings: Settings, placeholders: bool = True, examples=()) -> tuple[Any, list[AnalysisResult]]:
     (storage, prefix), stream = _analysis_stream(args, settings, placeholders, examples)
-    try:
-        return (storage, prefix), list(stream)
-    except OSError as exc:  # listing failed: bucket gone, key revoked, endpoint down
-        raise CliError(f"cannot read source {args.src!r}: {exc}") from None
+    return (storage, prefix), _build_plan(args, list, stream)
 
 
 def _analysis_stream(args: argparse.Namespace, settings: Settings, placeholders: bool = True, examples=()):
@@ -89,6 +86,7 @@ def _analysis_stream(args: argparse.Namespace, settings: Settings, placeholders:
 
 
 def _build_plan(args: argparse.Namespace, build, stream):
+    """build(stream), with a listing failure as the one-line source error."""
     try:
         return build(stream)
     except OSError as exc:  # listing failed: bucket gone, key revoked, endpoint down
@@ -121,7 +119,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
     settings = _settings(args, classify=True)
     (storage, prefix), stream = _analysis_stream(args, settings, examples=_examples(args, settings))
     try:
-        jobs.classification_plan(storage, [], prefix, args.output, faces_folder=args.faces_folder)  # checks the name
+        if args.faces_folder is not None:
+            jobs.check_folder_name(args.faces_folder)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     plan = _build_plan(args, lambda results: jobs.classification_plan(storage, results, prefix, args.output,
@@ -297,11 +296,7 @@ def cmd_teach(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"cannot read source {args.src!r}: {exc}") from None
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(model.to_json(), encoding="utf-8")
-    tmp.replace(out)
+    out = jobs.save_taught_model(model, Path(args.out))
     summary = {"model": str(out), "categories": counts, "examples": sum(counts.values()), "errors": errors}
     if args.json:
         json.dump(summary, sys.stdout, ensure_ascii=False, indent=2)

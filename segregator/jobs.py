@@ -107,8 +107,7 @@ def load_reference(data: bytes, settings: Settings = Settings()) -> Reference:
 
         if not learned.available():
             raise ValueError("matching by embeddings needs onnxruntime and the image model file")
-        embedding = learned.run_model(learned.preprocess(loaded.image)[None])[1][0]
-        reference = dataclasses.replace(reference, embedding=embedding.astype(np.float32))
+        reference = dataclasses.replace(reference, embedding=learned.run_image(loaded.image)[1].astype(np.float32))
     return reference
 
 
@@ -218,11 +217,15 @@ def taught_models() -> list[Path]:
     return sorted(folder.glob("*.json")) if folder.is_dir() else []
 
 
-def save_taught_model(model, name: str) -> Path:
-    """Write a taught classifier as <models_dir>/<name>.json (atomically); returns the path."""
-    folder = models_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.json"
+def taught_model_path(name: str) -> Path:
+    """Where the app keeps a classifier taught under `name` (letters, digits, '-', '_' and spaces kept)."""
+    safe = "".join(ch for ch in name if ch.isalnum() or ch in "-_ ").strip() or "my_categories"
+    return models_dir() / f"{safe}.json"
+
+
+def save_taught_model(model, path: Path) -> Path:
+    """Write a taught classifier (JSON) atomically; returns the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(model.to_json(), encoding="utf-8")
     tmp.replace(path)
@@ -236,20 +239,18 @@ def checked_settings(settings: Settings) -> Settings:
 
     from . import learned
 
-    settings = settings.resolved()
     backend = settings.classifier.backend
-    if backend == "heuristic":
-        return settings
-    if backend == "learned":
+    if backend == "auto":
+        backend = "learned" if learned.available() else "heuristic"
+    elif backend == "learned" and not learned.available():
+        raise ValueError("the learned classifier needs onnxruntime and segregator/models/efficientnet_lite0.onnx "
+                         "(use --classifier heuristic without them)")
+    elif backend not in ("heuristic", "learned"):
+        backend = os.path.abspath(backend)
+        learned.TaughtModel.load(backend)  # ValueError when it is not a taught classifier
         if not learned.available():
-            raise ValueError("the learned classifier needs onnxruntime and segregator/models/efficientnet_lite0.onnx "
-                             "(use --classifier heuristic without them)")
-        return settings
-    path = os.path.abspath(backend)
-    learned.TaughtModel.load(path)  # ValueError when it is not a taught classifier
-    if not learned.available():
-        raise ValueError("a taught classifier needs onnxruntime and the image model file")
-    return dataclasses.replace(settings, classifier=dataclasses.replace(settings.classifier, backend=path))
+            raise ValueError("a taught classifier needs onnxruntime and the image model file")
+    return dataclasses.replace(settings, classifier=dataclasses.replace(settings.classifier, backend=backend))
 
 
 def _with_etag(result: AnalysisResult, obj: ObjectInfo) -> AnalysisResult:
@@ -272,6 +273,13 @@ def _dest(output_prefix: str, folder: str, key: str) -> str:
     return normalise_prefix(output_prefix) + normalise_prefix(folder) + posixpath.basename(key)
 
 
+def check_folder_name(name: str) -> str:
+    """A folder name that stays inside the output (no '..', not absolute); ValueError otherwise."""
+    if not name.strip("/") or ".." in name.split("/") or name.startswith("/") or "\\" in name:
+        raise ValueError(f"not a folder name: {name!r}")
+    return name
+
+
 def classification_plan(
     storage: Storage, results: Sequence[AnalysisResult], source_prefix: str = "", output_prefix: str | None = None,
     faces_folder: str | None = None,
@@ -279,17 +287,16 @@ def classification_plan(
     """Placeholders to <output>/no_image/, every other image to <output>/<Category>/ (output defaults to the
     source); with `faces_folder`, images where faces were found go to <output>/<faces_folder>/ instead."""
     output = normalise_prefix(source_prefix if output_prefix is None else output_prefix)
-    if faces_folder is not None and (not faces_folder.strip("/") or ".." in faces_folder.split("/")
-                                     or faces_folder.startswith("/") or "\\" in faces_folder):
-        raise ValueError(f"not a folder name: {faces_folder!r}")
+    if faces_folder is not None:
+        check_folder_name(faces_folder)
     items = []
-    results_seen: list[AnalysisResult] = []  # the first analysed result: its scores name the categories
+    categories: list[str] | None = None  # the classifier's: the first analysed result's scores name them
     for r in results:
         if not r.ok:
             items.append(_keep(r, f"not analysed: {r.error}"))
             continue
-        if not results_seen:
-            results_seen.append(r)
+        if categories is None:
+            categories = list(r.classification.scores)  # the nine, or a taught classifier's own
         folder = r.category
         if folder == NO_IMAGE:
             reason = "placeholder: " + "; ".join(r.placeholder.reasons[:3])
@@ -303,12 +310,8 @@ def classification_plan(
             confidence = r.classification.confidence
         into = faces_folder if r.faces and faces_folder and folder != NO_IMAGE else folder
         items.append(_item(r, _dest(output, into, r.key), reason, folder, confidence, _top(r.classification.scores)))
-    categories = list(CATEGORIES)
-    for r in results_seen:
-        categories = list(r.classification.scores)  # a taught classifier's own categories
-        break
     return MovePlan("classify", storage_record(storage), normalise_prefix(source_prefix), output, items,
-                    extra={"categories": categories + [NO_IMAGE]})
+                    extra={"categories": (categories or list(CATEGORIES)) + [NO_IMAGE]})
 
 
 def _top(scores: dict[str, float], n: int = 3) -> dict[str, float]:

@@ -28,14 +28,11 @@ FEATURES_SIZE = EMBEDDING_SIZE + 624  # teach_features(): the embedding and the 
 
 
 def available() -> bool:
-    """True when the model file is present and onnxruntime imports."""
-    if not MODEL_FILE.exists():
-        return False
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """True when the model file is present and onnxruntime is installed (found, not imported: only the
+    analysis workers load it, so the main process and its start-up stay light)."""
+    import importlib.util
+
+    return MODEL_FILE.exists() and importlib.util.find_spec("onnxruntime") is not None
 
 
 def preprocess(source: Image.Image | bytes) -> np.ndarray:
@@ -69,6 +66,12 @@ def run_model(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise FileNotFoundError(f"model file missing: {MODEL_FILE}")
     logits, embedding, levels = _session(str(MODEL_FILE)).run(None, {"image": batch.astype(np.float32, copy=False)})
     return logits, embedding, levels
+
+
+def run_image(image: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """run_model() for one working image: (logits 1000, embedding 1280, levels 624)."""
+    logits, embedding, levels = run_model(preprocess(image)[None])
+    return logits[0], embedding[0], levels[0]
 
 
 def teach_features(embedding: np.ndarray, levels: np.ndarray) -> np.ndarray:

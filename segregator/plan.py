@@ -208,16 +208,14 @@ def execute_plan(
     pending = [i for i, r in enumerate(slots) if r is not None and r.status == "deleting"]
     if pending:
         failed = dict(storage.delete_many([slots[i].source for i in pending]))
-        records = []
         for i in pending:
             r = slots[i]
             error = failed.get(r.source)
             slots[i] = ItemResult(r.source, r.destination, "failed" if error else "moved",
                                   f"copied to {r.destination}, but the source could not be deleted: {error}" if error else None)
-            records.append(journal.done_record(i, slots[i].status, slots[i].destination, slots[i].error)
-                           if journal is not None else None)
-        if journal is not None:
-            journal.write_many(records)
+        if journal is not None:  # one durable write for the whole batch
+            journal.write_many([journal.done_record(i, slots[i].status, slots[i].destination, slots[i].error)
+                                for i in pending])
     return ExecutionReport([r for r in slots if r is not None], copy_mode=copy)
 
 

@@ -52,7 +52,8 @@ class ClassifierSettings:
     weights: dict[str, dict[str, float]] = field(default_factory=_default_weights)
     temperature: float = 1.0         # softens (>1) or sharpens (<1) the confidence
     # "learned" (the image model, default when its file is present), "heuristic" (colour/edge features), or
-    # the path of a classifier taught by example (`python -m segregator teach`); "auto" picks the first two
+    # the path of a classifier taught by example (`python -m segregator teach`); "auto": learned when it is
+    # installed, else heuristic (jobs.checked_settings decides; analyse_bytes on its own reads it as heuristic)
     backend: str = "auto"
     keep_embedding: bool = False     # keep each image's 1280-d embedding in its result (teaching needs them)
 
@@ -110,15 +111,6 @@ class Settings:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    def resolved(self) -> "Settings":
-        """With backend "auto" replaced by what it means on this machine."""
-        if self.classifier.backend != "auto":
-            return self
-        from . import learned
-
-        backend = "learned" if learned.available() else "heuristic"
-        return replace(self, classifier=replace(self.classifier, backend=backend))
 
 
 def _coerce(current: Any, value: Any, name: str) -> Any:

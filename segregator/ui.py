@@ -116,13 +116,12 @@ def teach_panel(storage: Storage, prefix: str) -> None:
         folder = st.text_input("Examples folder (in the current source)", value=prefix, key="teach_folder")
         name = st.text_input("Name for this classifier", value="my_categories", key="teach_name")
         if st.button("Teach", key="teach_go"):
-            safe = "".join(ch for ch in name if ch.isalnum() or ch in "-_ ").strip() or "my_categories"
             try:
                 model, counts, errors = jobs.teach(storage, folder, progress=progress_bar("Embedding examples"))
             except (ValueError, OSError) as exc:
                 st.error(str(exc))
                 return
-            path = jobs.save_taught_model(model, safe)
+            path = jobs.save_taught_model(model, jobs.taught_model_path(name))
             st.session_state["classifier"] = f"taught:{path.stem}"
             clear_results()
             st.session_state["teach_message"] = (
