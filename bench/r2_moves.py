@@ -41,8 +41,8 @@ def ours(storage: R2Storage, keys: list[str], dest: str) -> float:
     # as a real plan: built from the listing, so each item carries the source's size and ETag
     listed = list(storage.list(keys[0].rsplit("/", 1)[0] + "/"))
     assert len(listed) == len(keys)
-    plan = MovePlan("classify", {"kind": "r2", "bucket": storage.bucket}, "", "",
-                    [PlanItem(o.key, dest + o.key.rsplit("/", 1)[1], source_etag=o.etag, source_size=o.size)
+    plan = MovePlan("classify", storage.record(), "", "",
+                    [PlanItem(o.key, dest + o.key.rsplit("/", 1)[1], source_version=o.version, source_size=o.size)
                      for o in listed])
     report, _event = run_plan(plan, storage, log=SessionLog(Path(os.environ["SEGREGATOR_JOURNAL_DIR"]) / "log.json"))
     elapsed = time.perf_counter() - start
@@ -86,8 +86,9 @@ def main(argv=None) -> int:
             o, b = n / totals["ours"], n / totals["baseline"]
             rtt = f", {args.rtt_ms:g} ms simulated round trip per request" if args.rtt_ms > 0 else ""
             print(f"{args.count} moves x {args.rounds} rounds of {args.size_kb} KB objects on SeaweedFS at 127.0.0.1{rtt}")
-            print(f"ours (journaled; server-side copies verified by the listed ETag in {storage.move_threads} threads, "
-                  f"batched deletes): {o:.0f} moves/s")
+            print(f"ours (journaled; conditional server-side copies of the listed version in {storage.move_threads} "
+                  f"threads; right before each batched delete the copies are checked by a listing and the sources "
+                  f"by the delete's own ETag condition): {o:.0f} moves/s")
             print(f"baseline (sequential get -> put -> delete): {b:.0f} moves/s")
             print(f"ratio={o / b:.2f}")
         finally:

@@ -11,8 +11,8 @@ storage, prefix = ui.page("By Reference", "🔍", (
 
 upload = st.file_uploader("Reference image", type=["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"],
                           max_upload_size=ui.MAX_UPLOAD_MB, key="reference_upload")
-output = st.text_input("Output folder (inside the source; start with / for a path from the top)", value="similar",
-                       key="reference_output")
+output = ui.output_folder_input("Output folder (inside the source; start with / for a path from the top)", "similar",
+                                "reference_output")
 embedding = ui.embedding_option()
 if upload is None:
     st.info("Upload a reference image to start.")

@@ -55,10 +55,12 @@ def confirm_delete(keys: list[str]) -> None:
     left, right = st.columns(2)
     if left.button(f"Delete {len(keys)} file(s)", type="primary"):
         plan = jobs.trash_plan(storage, keys, prefix)
-        ss["result_gallery_trash"] = jobs.run_plan(plan, storage, log=ui.session_log())
-        for key in keys:
-            ss.pop(f"sel::{key}", None)
-        st.rerun()
+        outcome = ui.start_run(lambda: jobs.run_plan(plan, storage, log=ui.session_log()))
+        if outcome is not None:
+            ss["result_gallery_trash"] = outcome
+            for key in keys:
+                ss.pop(f"sel::{key}", None)
+            st.rerun()
     if right.button("Cancel"):
         st.rerun()
 
@@ -90,7 +92,7 @@ st.divider()
 st.subheader("🔍 Sort this folder by a reference image")
 upload = st.file_uploader("Reference image for this folder", type=["jpg", "jpeg", "png", "webp", "gif", "bmp"],
                           max_upload_size=ui.MAX_UPLOAD_MB, key=f"gallery_ref::{folder}")
-output = st.text_input("Output subfolder", value="similar", key="gallery_output")
+output = ui.output_folder_input("Output subfolder", "similar", "gallery_output")
 if upload is not None:
     try:
         reference = jobs.load_reference(upload.getvalue(), ui.settings())

@@ -2,26 +2,28 @@
 
 Modules, low to high (each imports only those before it):
 settings -> loading -> features -> classify -> learned -> faces -> hashing -> similarity -> placeholders -> storage -> r2
--> analysis -> cache -> plan -> session_log -> journal -> locking -> progress -> s3server -> demo -> jobs
--> cli, and ui (the Streamlit pages' shared pieces).
+-> analysis -> cache -> session_log -> plan -> journal -> locking -> faults -> executor -> runs -> progress
+-> s3server -> demo -> jobs -> cli, and ui (the Streamlit pages' shared pieces).
+Names below are imported when first used, so that `python -m segregator resume` does not load the image code.
 """
 
-from .analysis import AnalysisResult, analyse_bytes, analyse_file
-from .classify import Classification, classify_features
-from .features import Features, extract_features
-from .hashing import Fingerprint, PerceptualHash, fingerprint
-from .loading import ImageLoadError, LoadedImage, load_image
-from .placeholders import PlaceholderResult, detect_placeholder
-from .plan import ExecutionReport, ItemResult, MovePlan, PlanItem, execute_plan
-from .session_log import SessionLog
-from .settings import CATEGORIES, NO_IMAGE, Settings
-from .similarity import Reference, SimilarityResult, find_similar
-from .storage import LocalStorage, ObjectInfo, Storage
+import importlib
 
-__all__ = [
-    "AnalysisResult", "analyse_bytes", "analyse_file", "Classification", "classify_features", "Features",
-    "extract_features", "Fingerprint", "PerceptualHash", "fingerprint", "ImageLoadError", "LoadedImage",
-    "load_image", "PlaceholderResult", "detect_placeholder", "ExecutionReport", "ItemResult", "MovePlan",
-    "PlanItem", "execute_plan", "SessionLog", "CATEGORIES", "NO_IMAGE", "Settings", "Reference",
-    "SimilarityResult", "find_similar", "LocalStorage", "ObjectInfo", "Storage",
-]
+_EXPORTS = {
+    "AnalysisResult": "analysis", "analyse_bytes": "analysis", "analyse_file": "analysis",
+    "Classification": "classify", "classify_features": "classify", "Features": "features",
+    "extract_features": "features", "Fingerprint": "hashing", "PerceptualHash": "hashing", "fingerprint": "hashing",
+    "ImageLoadError": "loading", "LoadedImage": "loading", "load_image": "loading",
+    "PlaceholderResult": "placeholders", "detect_placeholder": "placeholders",
+    "ExecutionReport": "executor", "ItemResult": "executor", "MovePlan": "plan", "PlanItem": "plan",
+    "run_plan": "runs", "SessionLog": "session_log", "CATEGORIES": "settings", "NO_IMAGE": "settings",
+    "Settings": "settings", "Reference": "similarity", "SimilarityResult": "similarity", "find_similar": "similarity",
+    "LocalStorage": "storage", "ObjectInfo": "storage", "Storage": "storage",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'segregator' has no attribute {name!r}")

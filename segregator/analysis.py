@@ -40,7 +40,7 @@ class AnalysisResult:
     key: str
     size: int = 0
     error: str | None = None
-    etag: str = ""                  # the listing's ETag (buckets): lets a move skip a HEAD of its source
+    version: str = ""               # the listed version (ETag, or inode and mtime): a plan carries it to the run
     skipped: bool = False           # not an image (key without extension whose content is not one)
     width: int = 0
     height: int = 0

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 from . import jobs
 from .analysis import AnalysisResult
 from .loading import ImageLoadError, is_image_name
-from .plan import MovePlan
+from .plan import MovePlan, read_plan, write_plan
 from .progress import StderrBar
 from .session_log import SessionLog
 from .settings import Settings
@@ -100,7 +100,7 @@ def _relative(key: str, prefix: str) -> str:
 
 def _write_plan(plan: MovePlan, path: str | None) -> None:
     if path:
-        Path(path).write_text(plan.to_json(), encoding="utf-8")
+        write_plan(plan, path)
         s = plan.summary()
         print(f"plan written to {path}: {s['to_move']} to move, {s['kept']} kept, {s['errors']} errors", file=sys.stderr)
 
@@ -117,12 +117,14 @@ def _emit(rows: list[dict], as_json: bool, columns: Sequence[str]) -> None:
 def cmd_classify(args: argparse.Namespace) -> int:
     """Streams: each result becomes its plan item at once, so memory stays flat on large folders."""
     settings = _settings(args, classify=True)
-    (storage, prefix), stream = _analysis_stream(args, settings, examples=_examples(args, settings))
     try:
         if args.faces_folder is not None:
             jobs.check_folder_name(args.faces_folder)
+        if args.output:
+            args.output = jobs.check_folder_name(args.output)
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    (storage, prefix), stream = _analysis_stream(args, settings, examples=_examples(args, settings))
     plan = _build_plan(args, lambda results: jobs.classification_plan(storage, results, prefix, args.output,
                                                                       faces_folder=args.faces_folder), stream)
     rows = []
@@ -180,7 +182,8 @@ def cmd_similar(args: argparse.Namespace) -> int:
 
 def _preview(plan: MovePlan, copy: bool) -> str:
     verb = "copy" if copy else "move"
-    lines = [f"plan: {plan.kind} on {plan.storage.get('root') or plan.storage.get('bucket')}"]
+    where = plan.storage.get("root") or f"bucket {plan.storage.get('bucket')} on {plan.storage.get('endpoint_host')}"
+    lines = [f"plan: {plan.kind} on {where}"]
     for folder, items in plan.by_destination().items():
         moving = [i for i in items if i.action != "keep" and i.source != i.destination]
         if folder and moving:
@@ -193,27 +196,58 @@ def _preview(plan: MovePlan, copy: bool) -> str:
     return "\n".join(lines)
 
 
+def _plan_storage(plan: MovePlan, signed: bool, source: str | None, yes: bool):
+    """The storage an `apply` works on: the one named with --source (the plan must be for it and inside its
+    prefix), or, for a plan this installation signed (or when asked interactively), the plan's own."""
+    from .plan import check_plan, describe_storage
+
+    if source:
+        storage, prefix = _open(source)
+        if storage.record() != {k: plan.storage.get(k) for k in storage.record()}:
+            raise CliError(f"plan refused: it is for {describe_storage(plan.storage)}, not for {storage.description}")
+        for name in ("source_prefix", "output_prefix"):
+            if not getattr(plan, name).startswith(prefix):
+                raise CliError(f"plan refused: its {name} {getattr(plan, name)!r} is outside {source!r}")
+    else:
+        if not signed and yes:
+            raise CliError("plan refused: it was not written by this installation or was edited since; name the folder "
+                           "or bucket it is for with --source SRC to apply it")
+        try:
+            storage = jobs.storage_for_plan(plan)
+        except OSError as exc:
+            raise CliError(f"cannot open the plan's storage: {exc}") from None
+        except ValueError as exc:
+            raise CliError(f"plan refused: {exc}") from None
+    try:
+        check_plan(plan, storage.record())
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    return storage
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
     try:
-        plan = MovePlan.from_json(Path(args.plan).read_text(encoding="utf-8"))
+        plan, signed = read_plan(Path(args.plan).read_text(encoding="utf-8"))
     except OSError as exc:
         raise CliError(f"cannot read plan {args.plan!r}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    try:
-        storage = jobs.storage_for_plan(plan)
-    except OSError as exc:
-        raise CliError(f"cannot open the plan's storage: {exc}") from None
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CliError(str(exc).splitlines()[0]) from None
+    storage = _plan_storage(plan, signed, args.source, args.yes)
     print(_preview(plan, args.copy), file=sys.stderr)
-    _confirm("Apply this plan?", args.yes)
+    if not signed and not args.source:
+        print(f"note: this plan was not written by this installation (or was edited); it applies to {storage.description}",
+              file=sys.stderr)
+    _confirm(f"Apply this plan to {storage.description}?", args.yes)
     bar = StderrBar("applying") if not args.quiet else None
     try:
-        report, event = jobs.run_plan(plan, storage, copy=args.copy, log=SessionLog(args.log) if args.log else None, progress=bar)
+        report, event = jobs.run_plan(plan, storage, copy=args.copy, log=_log(args), progress=bar)
     except (ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
     return _finish(args, report, event)
+
+
+def _log(args: argparse.Namespace) -> SessionLog | None:
+    return SessionLog(args.log) if args.log else None
 
 
 def _finish(args: argparse.Namespace, report, event: dict) -> int:
@@ -221,12 +255,16 @@ def _finish(args: argparse.Namespace, report, event: dict) -> int:
         json.dump(report.to_dict(), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     s = report.summary()
-    print(f"moved {s['moved']}, copied {s['copied']}, unchanged {s['unchanged']}, failed {s['failed']}", file=sys.stderr)
-    for err in report.errors:
+    run_id = event["extra"]["run_id"]
+    print(f"run {run_id}: moved {s['moved']}, copied {s['copied']}, unchanged {s['unchanged']}, failed {s['failed']}",
+          file=sys.stderr)
+    for err in report.errors[:50]:
         print(f"  failed: {err['key']}: {err['error']}", file=sys.stderr)
-    if s["failed"]:
-        print(f"run {event['extra']['run_id']} is unfinished: fix the cause, then `python -m segregator resume`",
-              file=sys.stderr)
+    if len(report.errors) > 50:
+        print(f"  ... and {len(report.errors) - 50} more (`--json` lists them all)", file=sys.stderr)
+    if report.stopped or any("`resume` tries again" in (e["error"] or "") for e in report.errors):
+        print(f"run {run_id} is unfinished{': ' + report.stopped if report.stopped else ''}; "
+              f"`python -m segregator resume {run_id}` finishes it", file=sys.stderr)
     return 0
 
 
@@ -242,7 +280,7 @@ def _confirm(question: str, yes: bool) -> None:
 def cmd_resume(args: argparse.Namespace) -> int:
     bar = StderrBar("resuming") if not args.quiet else None
     try:
-        report, event = jobs.resume(args.journal, log=SessionLog(args.log) if args.log else None, progress=bar)
+        report, event = jobs.resume(args.run, log=_log(args), progress=bar)
     except (ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
     return _finish(args, report, event)
@@ -250,19 +288,71 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_undo(args: argparse.Namespace) -> int:
     try:
-        plan, storage, state = jobs.undo_plan(args.journal)
+        action, run = jobs.undo_target(args.run)
+        if action == "finish":
+            print(f"run {run.id} (an undo of run {run.undo_of}) was interrupted: finishing it first", file=sys.stderr)
+            bar = StderrBar("undoing") if not args.quiet else None
+            report, event = jobs.resume(run.id, log=_log(args), progress=bar)
+            return _finish(args, report, event)
+        plan, storage, lost = jobs.undo_plan(run)
     except (ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
-    print(f"undo of run {state.run_id}:", file=sys.stderr)
+    print(f"undo of run {run.id} on {storage.description}:", file=sys.stderr)
     print(_preview(plan, False), file=sys.stderr)
+    if lost:
+        print(f"{len(lost)} object(s) cannot be undone (changed or gone since): " + ", ".join(lost[:10])
+              + (" ..." if len(lost) > 10 else ""), file=sys.stderr)
+    if not plan.items:
+        raise CliError(f"nothing of run {run.id} can be undone")
     _confirm("Undo this run?", args.yes)
     bar = StderrBar("undoing") if not args.quiet else None
     try:
-        report, event = jobs.run_plan(plan, storage, log=SessionLog(args.log) if args.log else None, progress=bar,
-                                      undo_of=state.run_id)
+        report, event = jobs.run_plan(plan, storage, log=_log(args), progress=bar, undo_of=run.id)
     except (ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
     return _finish(args, report, event)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from .runs import runs
+
+    rows = []
+    for run in runs(limit=args.limit):
+        where = run.storage.get("root") or f"r2://{run.storage.get('bucket')} ({run.storage.get('endpoint_host')})"
+        rows.append({"run": run.id, "kind": run.kind, "undo_of": run.undo_of, "plan": run.plan_kind, "storage": where,
+                     "state": run.state, "started": run.started, "finished": run.finished,
+                     "summary": run.summary, "note": run.note})
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    for r in rows:
+        s = r["summary"] or {}
+        what = f"undo of run {r['undo_of']}" if r["kind"] == "undo" else r["plan"]
+        print(f"run {r['run']:>5}  {r['started']}  {r['state']:<8} {what:<14} {r['storage']}  "
+              f"moved {s.get('moved', 0)} copied {s.get('copied', 0)} failed {s.get('failed', 0)}")
+    return 0
+
+
+def cmd_unlock(args: argparse.Namespace) -> int:
+    from .locking import blocking, clear
+
+    storage, prefix = _open(args.src)
+    try:
+        found = blocking(storage, prefix)
+    except OSError as exc:
+        raise CliError(str(exc)) from None
+    if not found:
+        print(f"no run lock covers {args.src}", file=sys.stderr)
+        return 0
+    for rec in found:
+        print(f"  {rec.describe()}", file=sys.stderr)
+    print("Remove these only when no run is working there: a live run whose lock is removed stops at its next step.",
+          file=sys.stderr)
+    _confirm(f"Remove {len(found)} lock record(s)?", args.yes)
+    for where in clear(storage, prefix):
+        print(f"removed {where}", file=sys.stderr)
+    return 0
 
 
 def cmd_empty_trash(args: argparse.Namespace) -> int:
@@ -282,7 +372,10 @@ def cmd_empty_trash(args: argparse.Namespace) -> int:
             raise CliError("not confirmed twice: emptying the trash needs --yes --yes")
         if input("This cannot be undone. Type EMPTY to go on: ").strip() != "EMPTY":
             raise CliError("not confirmed: nothing deleted")
-    event = jobs.empty_trash(storage, log=SessionLog(args.log) if args.log else None)
+    try:
+        event = jobs.empty_trash(storage, log=_log(args))
+    except (ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
     print(f"deleted {event['extra']['deleted']}, failed {len(event['extra']['failed'])}", file=sys.stderr)
     return 0
 
@@ -361,6 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("apply", help="execute a plan written with --plan-out")
     p.add_argument("plan", metavar="PLAN.json")
+    p.add_argument("--source", metavar="SRC", help="the folder or r2://BUCKET/PREFIX the plan is for (needed with "
+                                                   "--yes for a plan edited or made elsewhere)")
     p.add_argument("--yes", action="store_true", help="do not ask")
     p.add_argument("--copy", action="store_true", help="copy instead of move")
     p.add_argument("--json", action="store_true", help="print the per-item results as JSON")
@@ -368,17 +463,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_apply, no_ocr=False)
 
     p = sub.add_parser("resume", help="finish an interrupted run (default: the most recent unfinished one)")
-    p.add_argument("journal", nargs="?", metavar="JOURNAL")
+    p.add_argument("run", nargs="?", metavar="RUN", help="a run number (see `runs`)")
     p.add_argument("--json", action="store_true", help="print the per-item results as JSON")
     common(p, source=False)
     p.set_defaults(func=cmd_resume)
 
-    p = sub.add_parser("undo", help="put a finished run back (default: the most recent one)")
-    p.add_argument("journal", nargs="?", metavar="JOURNAL")
+    p = sub.add_parser("undo", help="put a finished run back (default: the most recent one; an interrupted undo "
+                                    "is finished first)")
+    p.add_argument("run", nargs="?", metavar="RUN", help="a run number (see `runs`)")
     p.add_argument("--yes", action="store_true", help="do not ask")
     p.add_argument("--json", action="store_true", help="print the per-item results as JSON")
     common(p, source=False)
     p.set_defaults(func=cmd_undo)
+
+    p = sub.add_parser("runs", help="list runs, newest first")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=int, default=30)
+    common(p, source=False)
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("unlock", help="remove run locks left on a folder or bucket (also unreadable ones)")
+    p.add_argument("src", metavar="SRC", help="folder, or r2://BUCKET/PREFIX")
+    p.add_argument("--yes", action="store_true", help="do not ask")
+    common(p, source=False)
+    p.set_defaults(func=cmd_unlock)
 
     p = sub.add_parser("empty-trash", help="delete everything under _trash/ for good (asks twice)")
     p.add_argument("src", metavar="SRC", help="folder, or r2://BUCKET")

@@ -15,23 +15,15 @@ from typing import Iterator, Sequence
 
 from .analysis import AnalysisResult, ProgressCallback, analyse_objects, image_objects
 from .loading import is_image_name, load_image
-from .journal import JournalState, JournalWriter, journal_dir, latest, new_run_id, read_journal
-from .locking import RunLock
-from .plan import ExecutionReport, MovePlan, PlanItem, execute_plan
-from .session_log import SessionLog, make_event
+from .plan import MovePlan, PlanItem
+from .runs import (R2_NOT_CONFIGURED, TRASH, empty_trash, resume, run_plan, storage_for_record, trash_keys,  # noqa: F401
+                   trash_plan, undo, undo_plan, undo_target)
 from .settings import CATEGORIES, NO_IMAGE, Settings
 from .similarity import Reference, SimilarityResult, find_similar
 from .r2 import R2Config, R2Storage, parse_r2_url
 from .storage import LocalStorage, ObjectInfo, Storage, normalise_prefix
 
-EVENT_NAMES = {"classify": "full_folder", "similar": "by_reference", "placeholders": "placeholders", "trash": "delete",
-               "undo": "undo"}
-R2_EVENT_NAMES = {**EVENT_NAMES, "classify": "full_bucket"}
-TRASH = "_trash/"
 OUTPUT_FOLDERS = set(CATEGORIES) | {NO_IMAGE}
-
-
-R2_NOT_CONFIGURED = "R2 is not configured: set R2_ENDPOINT, R2_ACCESS_KEY and R2_SECRET_KEY (see .env.example)"
 
 
 def open_source(spec: str, r2_config: R2Config | None = None) -> tuple[Storage, str]:
@@ -50,27 +42,11 @@ def open_source(spec: str, r2_config: R2Config | None = None) -> tuple[Storage, 
 
 def storage_for_plan(plan: MovePlan, r2_config: R2Config | None = None) -> Storage:
     """Reopen the storage a plan was made on. An R2 plan is refused on another endpoint than its own."""
-    kind = plan.storage.get("kind")
-    if kind == "local":
-        return LocalStorage(plan.storage["root"])
-    if kind == "r2":
-        config = r2_config or R2Config.from_env()
-        if config is None:
-            raise ValueError(R2_NOT_CONFIGURED)
-        if plan.storage.get("endpoint_host") and plan.storage["endpoint_host"] != config.host:
-            raise ValueError(f"plan was made on {plan.storage['endpoint_host']}, but R2_ENDPOINT is {config.host}")
-        storage = R2Storage(config, plan.storage.get("bucket", ""))
-        storage.check_bucket()
-        return storage
-    raise ValueError(f"plan names an unknown storage kind {kind!r}")
+    return storage_for_record(plan.storage, r2_config)
 
 
 def storage_record(storage: Storage) -> dict[str, str]:
-    if isinstance(storage, LocalStorage):
-        return {"kind": "local", "root": str(storage.root)}
-    if isinstance(storage, R2Storage):
-        return {"kind": "r2", "bucket": storage.bucket, "endpoint_host": storage.config.host}
-    return {"kind": storage.kind, "bucket": storage.bucket}
+    return storage.record()
 
 
 def thumbnail_jpeg(storage: Storage, key: str, size: int = 160) -> bytes | None:
@@ -136,7 +112,9 @@ def iter_analysis(
     only what it needs of each result (a plan item) holds memory flat however large the folder or bucket."""
     settings = checked_settings(settings)
     objects = image_objects(storage, prefix, recursive, exclude=[TRASH, normalise_prefix(prefix) + TRASH])
-    total = len(objects)
+    problems = [o for o in objects if o.problem]  # symbolic links: listed with their reason, never read
+    objects = [o for o in objects if not o.problem]
+    total = len(objects) + len(problems)
     if progress:
         progress(0, total)
     store = sid = digest = None
@@ -146,6 +124,9 @@ def iter_analysis(
         store, sid = AnalysisCache(), storage_id(storage)
         digest = settings_digest(settings, examples, placeholders)
     done = 0
+    for o in problems:
+        yield AnalysisResult(key=o.key, size=o.size, error=o.problem)
+        done += 1
     while objects:
         chunk = objects[:CHUNK]
         del objects[:CHUNK]  # what is done leaves memory
@@ -168,7 +149,7 @@ def iter_analysis(
         for o in chunk:
             r = by_key.pop(o.key)
             if not r.skipped:
-                yield _with_etag(r, o)
+                yield _with_version(r, o)
 
 
 def teach(storage: Storage, prefix: str = "", progress: ProgressCallback | None = None,
@@ -253,16 +234,17 @@ def checked_settings(settings: Settings) -> Settings:
     return dataclasses.replace(settings, classifier=dataclasses.replace(settings.classifier, backend=backend))
 
 
-def _with_etag(result: AnalysisResult, obj: ObjectInfo) -> AnalysisResult:
-    result.etag = obj.etag
+def _with_version(result: AnalysisResult, obj: ObjectInfo) -> AnalysisResult:
+    result.version = obj.version
     return result
 
 
 def _item(r: AnalysisResult, destination: str, reason: str, category: str | None = None,
           confidence: float | None = None, scores: dict | None = None) -> PlanItem:
-    """A move of an analysed object, carrying its listed ETag so that the copy's reply can verify it."""
+    """A move of an analysed object, carrying its size and version as listed: a source that differs when the
+    run reaches it is left where it is."""
     return PlanItem(r.key, destination, "move", reason, category, confidence, dict(scores or {}),
-                    source_etag=r.etag or None, source_size=r.size if r.etag else None)
+                    source_size=r.size if r.version else None, source_version=r.version or None)
 
 
 def _keep(result: AnalysisResult, reason: str) -> PlanItem:
@@ -274,10 +256,15 @@ def _dest(output_prefix: str, folder: str, key: str) -> str:
 
 
 def check_folder_name(name: str) -> str:
-    """A folder name that stays inside the output (no '..', not absolute); ValueError otherwise."""
-    if not name.strip("/") or ".." in name.split("/") or name.startswith("/") or "\\" in name:
-        raise ValueError(f"not a folder name: {name!r}")
-    return name
+    """A folder name (or folders joined by '/') that stays inside the output; returns it without surrounding
+    spaces and slashes. ValueError, saying why, for '..', '.', empty parts, backslashes or the tool's own folders."""
+    clean = name.strip().strip("/")
+    parts = clean.split("/")
+    if not clean or any(p.strip() in ("", ".", "..") for p in parts) or "\\" in clean or "\x00" in clean:
+        raise ValueError(f"not a usable folder name: {name!r} (folder names joined by '/', without '..')")
+    if any(p.startswith(".segregator") for p in parts) or parts[0] == TRASH.rstrip("/"):
+        raise ValueError(f"{name!r} is reserved for the tool's own files")
+    return clean
 
 
 def classification_plan(
@@ -288,7 +275,7 @@ def classification_plan(
     source); with `faces_folder`, images where faces were found go to <output>/<faces_folder>/ instead."""
     output = normalise_prefix(source_prefix if output_prefix is None else output_prefix)
     if faces_folder is not None:
-        check_folder_name(faces_folder)
+        faces_folder = check_folder_name(faces_folder)
     items = []
     categories: list[str] | None = None  # the classifier's: the first analysed result's scores name them
     for r in results:
@@ -378,17 +365,6 @@ def placeholder_plan(
     return MovePlan("placeholders", storage_record(storage), normalise_prefix(source_prefix), output, items)
 
 
-def trash_plan(storage: Storage, keys: Sequence[str], source_prefix: str = "") -> MovePlan:
-    """'Delete' as a move into _trash/<UTC time>/ at the top of the folder or bucket, keeping each key's path,
-    so that a delete can be looked at and undone."""
-    from datetime import datetime, timezone
-
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    output = f"{TRASH}{stamp}/"
-    items = [PlanItem(k, output + k, "move", "deleted by the user (to the trash)") for k in keys]
-    return MovePlan("trash", storage_record(storage), normalise_prefix(source_prefix), output, items)
-
-
 def gallery_listing(storage: Storage, folder: str) -> tuple[list[str], list[str]]:
     """(subfolders, image keys) directly in a folder, for browsing; the trash is not shown."""
     folder = normalise_prefix(folder)
@@ -428,148 +404,5 @@ def edit_plan(plan: MovePlan, keep: Sequence[str] = (), recategorise: dict[str, 
 def _output_under(source_prefix: str, folder: str) -> str:
     folder = folder.strip()
     if folder.startswith("/"):
-        return normalise_prefix(folder.lstrip("/"))
-    return normalise_prefix(normalise_prefix(source_prefix) + folder)
-
-
-def run_plan(
-    plan: MovePlan,
-    storage: Storage,
-    copy: bool = False,
-    log: SessionLog | None = None,
-    progress: ProgressCallback | None = None,
-    *,
-    resume_from: JournalState | None = None,
-    undo_of: str | None = None,
-) -> tuple[ExecutionReport, dict]:
-    """Execute a plan under the storage's run lock, journaled, and append its event to the session log;
-    returns the report and the event. With `resume_from` (a journal read back) it finishes that run."""
-    if resume_from is not None:
-        run_id, path, prior = resume_from.run_id, resume_from.path, resume_from.items
-        writer = JournalWriter(path)
-        writer.write({"type": "reopen", "at": _now()})
-    else:
-        run_id = new_run_id()
-        path, prior = journal_dir() / f"{run_id}.jsonl", {}
-        writer = JournalWriter(path)
-        writer.write({"type": "run", "run_id": run_id, "started": _now(), "copy": copy,
-                      "kind": "undo" if undo_of else "run", "undo_of": undo_of, "plan": plan.to_dict()})
-    try:
-        with RunLock(storage, run_id):
-            report = execute_plan(plan, storage, copy=copy, progress=progress, workers=storage.move_threads,
-                                  journal=writer, prior=prior)
-        writer.write({"type": "end", "summary": report.summary()})
-    finally:
-        writer.close()
-    summary = report.summary()
-    done = summary["copied"] if copy else summary["moved"]
-    names = R2_EVENT_NAMES if storage.kind == "r2" else EVENT_NAMES
-    event_type = f"{storage.kind}_{names.get(plan.kind, plan.kind)}"
-    if resume_from is not None:
-        event_type += "_resumed"
-    event = make_event(
-        event_type,
-        bucket=storage.bucket,
-        source_prefix=plan.source_prefix,
-        output_prefix=plan.output_prefix,
-        moved_count=done,
-        unchanged_count=summary["unchanged"],
-        failed_count=summary["failed"],
-        extra={
-            "moved": summary["moved"],
-            "copied": summary["copied"],
-            "unchanged_count": summary["unchanged"],
-            "failed": report.errors,
-            "total_processed": summary["total"],
-            "mode": "copy" if copy else "move",
-            "plan_created_at": plan.created_at,
-            "run_id": run_id,
-            "journal": str(path),
-            **({"undo_of": undo_of} if undo_of else {}),
-        },
-    )
-    (log or SessionLog()).append(event)
-    return report, event
-
-
-def _now() -> str:
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _journal(path: str | None, unfinished: bool) -> JournalState:
-    chosen = Path(path) if path else latest(unfinished=unfinished)
-    if chosen is None:
-        raise ValueError("no unfinished run to resume" if unfinished else "no finished run to undo")
-    try:
-        return read_journal(chosen)
-    except OSError as exc:
-        raise ValueError(f"cannot read journal {chosen}: {exc.strerror or exc}") from None
-
-
-def resume(journal: str | None = None, log: SessionLog | None = None, progress: ProgressCallback | None = None,
-           r2_config: R2Config | None = None) -> tuple[ExecutionReport, dict]:
-    """Finish an interrupted run (the most recent unfinished one when no journal is named): every source
-    ends at its destination or where it was, never in both places and never nowhere."""
-    state = _journal(journal, unfinished=True)
-    if state.finished_ok:
-        raise ValueError(f"run {state.run_id} has already finished")
-    plan = MovePlan.from_dict(state.plan)
-    storage = storage_for_plan(plan, r2_config)
-    return run_plan(plan, storage, copy=state.copy, log=log, progress=progress, resume_from=state,
-                    undo_of=state.undo_of)
-
-
-def undo_plan(journal: str | None = None, r2_config: R2Config | None = None) -> tuple[MovePlan, Storage, JournalState]:
-    """The plan that puts a finished run back (the most recent one when no journal is named): moved objects
-    go back to where they were (duplicate-safe), copies go to the trash. Refused when the run is unfinished
-    or when an object it wrote has changed since."""
-    state = _journal(journal, unfinished=False)
-    if not state.ended:
-        raise ValueError(f"run {state.run_id} is unfinished: resume it first")
-    original = MovePlan.from_dict(state.plan)
-    storage = storage_for_plan(original, r2_config)
-    stamp = new_run_id().split("-")[0]
-    items, changed = [], []
-    for i, st in sorted(state.items.items()):
-        if not st.done or st.done["status"] not in ("moved", "copied") or not st.copied:
-            continue
-        target, source = st.copied["target"], original.items[i].source
-        try:
-            info = storage.info(target)
-            same = info.size == st.copied["size"] and storage.content_id(info) == st.copied["etag"]
-        except FileNotFoundError:
-            same = False
-        if not same:
-            changed.append(target)
-        elif st.done["status"] == "moved":
-            items.append(PlanItem(target, source, "move", f"undo of run {state.run_id}"))
-        else:
-            items.append(PlanItem(target, f"{TRASH}{stamp}/{target}", "move", f"undo of run {state.run_id}: copy to the trash"))
-    if changed:
-        shown = ", ".join(changed[:5]) + (" ..." if len(changed) > 5 else "")
-        raise ValueError(f"cannot undo run {state.run_id}: {len(changed)} object(s) changed or gone since: {shown}")
-    plan = MovePlan("undo", storage_record(storage), "", "", items, extra={"undo_of": state.run_id})
-    return plan, storage, state
-
-
-def undo(journal: str | None = None, log: SessionLog | None = None, progress: ProgressCallback | None = None,
-         r2_config: R2Config | None = None) -> tuple[ExecutionReport, dict]:
-    plan, storage, state = undo_plan(journal, r2_config)
-    return run_plan(plan, storage, log=log, progress=progress, undo_of=state.run_id)
-
-
-def trash_keys(storage: Storage) -> list[str]:
-    return [o.key for o in storage.list(TRASH)]
-
-
-def empty_trash(storage: Storage, log: SessionLog | None = None) -> dict:
-    """Delete everything under _trash/ for good (batch deletes); logged. Callers confirm twice first."""
-    keys = trash_keys(storage)
-    failed = storage.delete_many(keys)
-    event = make_event(f"{storage.kind}_empty_trash", storage.bucket, TRASH, "", 0, 0,
-                       extra={"deleted": len(keys) - len(failed), "failed": [{"key": k, "error": e} for k, e in failed]},
-                       deleted_count=len(keys) - len(failed), failed_count=len(failed))
-    (log or SessionLog()).append(event)
-    return event
+        return normalise_prefix(check_folder_name(folder.lstrip("/")))
+    return normalise_prefix(normalise_prefix(source_prefix) + check_folder_name(folder))

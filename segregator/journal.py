@@ -1,175 +1,318 @@
-"""Run journals: one JSON-lines file per executed plan, fsync'd line by line, from which a killed run is resumed
-and a finished run is undone.
+"""The run journal: every executed plan, its items and each step of each move, in one SQLite file
+(`runs.sqlite` in the state folder: SEGREGATOR_JOURNAL_DIR, else segregator_journals/ beside the session log).
 
-Lines, in order of writing:
-  {"type": "run", "run_id", "started", "copy", "plan": {...}}           the whole plan, first
-  {"type": "intent", "i", "target"}                                    before each copy attempt
-  {"type": "copied", "i", "target", "size", "etag"}                    after the copy is verified
-  {"type": "done", "i", "status", "target", "error"}                   after the source is deleted (moves)
-  {"type": "end", "summary"}                                           when every item has a result
+A run is a row of `runs` (its id is a monotonic counter: 'the latest run' is the highest id); each move or
+copy of its plan is a row of `items` that goes through these states, each committed (fsync'd) before the
+step it announces is taken, a batch of items per commit:
+  pending            nothing done yet (or a retryable failure, with its message)
+  intent             `target`, `method` and `extra` recorded: the copy may be made now
+  placed             the copy exists and was verified (`placed`)
+  moved | copied     finished; `failed` (final, with the reason) or `kept_both` (source and its copy both stay)
+Only the process holding the run (its `owner`, the lock token) may commit: a process that lost its lock
+finds its commits refused (LostOwnership) and stops, so its late records never count.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
+import socket
+import sqlite3
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Sequence
 
-from .session_log import default_log_path
+from .session_log import state_dir
+from .storage import ObjectInfo
 
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL,              -- 'run' or 'undo'
+  undo_of INTEGER,                 -- the run an undo puts back
+  plan_kind TEXT NOT NULL,
+  storage TEXT NOT NULL,           -- the storage record (JSON)
+  area TEXT NOT NULL,              -- storage.lock_area(): which folder or bucket
+  scope TEXT NOT NULL,             -- the folder prefix the run touches
+  copy INTEGER NOT NULL,
+  plan TEXT NOT NULL,              -- the plan without its items (JSON)
+  fresh TEXT NOT NULL,             -- destination folders that were empty when the run began (JSON list)
+  total INTEGER NOT NULL,          -- items in the plan
+  kept INTEGER NOT NULL,           -- of which stay where they are
+  state TEXT NOT NULL,             -- running, done or stopped
+  owner TEXT NOT NULL,             -- lock token of the process working on it
+  host TEXT, pid INTEGER,
+  started TEXT NOT NULL, updated TEXT, finished TEXT,
+  summary TEXT,
+  note TEXT                        -- why it stopped
+);
+CREATE TABLE IF NOT EXISTS items (
+  run INTEGER NOT NULL,
+  n INTEGER NOT NULL,              -- position in the plan
+  source TEXT NOT NULL,
+  destination TEXT NOT NULL,
+  copy INTEGER NOT NULL,
+  src_size INTEGER, src_version TEXT,   -- the source as the plan saw it
+  seen TEXT,                       -- the source as observed before the intent (JSON)
+  target TEXT,                     -- the name of the current intent (reserved for this item in the run)
+  method TEXT, extra TEXT,         -- how the copy is made, and what its intent recorded (JSON)
+  placed TEXT,                     -- the verified copy (JSON)
+  status TEXT,                     -- NULL while pending; moved, copied, failed, kept_both
+  message TEXT,
+  PRIMARY KEY (run, n)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS items_target ON items(run, target) WHERE target IS NOT NULL;
+CREATE INDEX IF NOT EXISTS items_open ON items(run, status, n);
+"""
 
-def journal_dir() -> Path:
-    """SEGREGATOR_JOURNAL_DIR, else segregator_journals/ next to the session log."""
-    configured = os.environ.get("SEGREGATOR_JOURNAL_DIR")
-    if configured:
-        return Path(configured)
-    return default_log_path().resolve().parent / "segregator_journals"
-
-
-def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
-
-
-class JournalWriter:
-    """Appends lines, each durable (fsync'd) before write() returns; safe to call from several threads.
-    Concurrent writers share fsyncs (group commit): one fsync covers every line written before it began."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(path, "a", encoding="utf-8")
-        self._lock = threading.Lock()       # guards the file position and the counters
-        self._sync_lock = threading.Lock()  # one fsync at a time
-        self._written = 0                   # lines handed to the OS
-        self._synced = 0                    # lines known durable
-
-    def write(self, record: dict[str, Any]) -> None:
-        self.write_many([record])
-
-    def write_many(self, records: list[dict[str, Any]]) -> None:
-        """Several lines, durable together (one fsync)."""
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        with self._lock:
-            self._fh.write(text)
-            self._fh.flush()
-            self._written += 1
-            mine = self._written
-        with self._sync_lock:
-            if self._synced >= mine:
-                return  # another thread's fsync, begun after this line was flushed, made it durable
-            with self._lock:
-                upto = self._written
-            os.fsync(self._fh.fileno())
-            self._synced = upto
-
-    def close(self) -> None:
-        with self._lock:
-            self._fh.close()
-
-    # The records the executor writes:
-    def intent(self, i: int, target: str) -> None:
-        self.write({"type": "intent", "i": i, "target": target})
-
-    def copied(self, i: int, target: str, size: int, etag: str) -> None:
-        self.write({"type": "copied", "i": i, "target": target, "size": size, "etag": etag})
-
-    def done(self, i: int, status: str, target: str | None, error: str | None = None) -> None:
-        self.write(self.done_record(i, status, target, error))
-
-    @staticmethod
-    def done_record(i: int, status: str, target: str | None, error: str | None = None) -> dict[str, Any]:
-        return {"type": "done", "i": i, "status": status, "target": target, "error": error}
+FINAL = ("moved", "copied", "failed", "kept_both")
 
 
-@dataclass
-class ItemState:
-    target: str | None = None         # the last target an intent named
-    copied: dict | None = None        # the 'copied' record
-    done: dict | None = None          # the last 'done' record
+class LostOwnership(RuntimeError):
+    """Another process has taken this run over: this one must stop and write nothing more."""
+
+
+def journal_path() -> Path:
+    return state_dir() / "runs.sqlite"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def info_to_json(info: ObjectInfo | None) -> str | None:
+    if info is None:
+        return None
+    return json.dumps([info.key, info.size, info.mtime, info.etag, info.version])
+
+
+def info_from_json(text: str | None) -> ObjectInfo | None:
+    if not text:
+        return None
+    key, size, mtime, etag, version = json.loads(text)
+    return ObjectInfo(key, size, mtime, etag, version)
 
 
 @dataclass
-class JournalState:
-    path: Path
-    run_id: str
-    plan: dict[str, Any]
+class RunInfo:
+    id: int
+    kind: str
+    undo_of: int | None
+    plan_kind: str
+    storage: dict[str, str]
+    area: str
+    scope: str
     copy: bool
+    plan: dict[str, Any]
+    fresh: list[str]
+    total: int
+    kept: int
+    state: str
+    owner: str
+    host: str
+    pid: int
     started: str
-    items: dict[int, ItemState] = field(default_factory=dict)
-    ended: bool = False
-    kind: str = "run"                 # "run", "resume" or "undo" (what wrote the header)
-    undo_of: str | None = None
+    finished: str | None
+    summary: dict[str, int] | None
+    note: str | None
 
     @property
-    def finished_ok(self) -> bool:
-        return self.ended and all(s.done and s.done["status"] != "failed" for s in self.items.values()) \
-            and len(self.items) == len(self.plan.get("items", []))
+    def run_id(self) -> str:
+        return str(self.id)
+
+    @property
+    def unfinished(self) -> bool:
+        return self.state != "done"
 
 
-def read_journal(path: Path) -> JournalState:
-    """The state a journal records. A torn last line (a crash mid-write) is ignored."""
-    header = None
-    items: dict[int, ItemState] = {}
-    ended = False
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
+@dataclass
+class ItemRow:
+    n: int
+    source: str
+    destination: str
+    copy: bool
+    src_size: int | None
+    src_version: str | None
+    seen: ObjectInfo | None
+    target: str | None
+    method: str | None
+    extra: dict[str, Any]
+    placed: ObjectInfo | None
+    status: str | None
+    message: str | None
+
+
+_RUN_COLUMNS = ("id, kind, undo_of, plan_kind, storage, area, scope, copy, plan, fresh, total, kept, state, owner, "
+                "host, pid, started, finished, summary, note")
+_ITEM_COLUMNS = "n, source, destination, copy, src_size, src_version, seen, target, method, extra, placed, status, message"
+
+
+def _run(row) -> RunInfo:
+    (id_, kind, undo_of, plan_kind, storage, area, scope, copy, plan, fresh, total, kept, state, owner, host, pid,
+     started, finished, summary, note) = row
+    return RunInfo(id_, kind, undo_of, plan_kind, json.loads(storage), area, scope, bool(copy), json.loads(plan),
+                   json.loads(fresh), total, kept, state, owner, host or "", pid or 0, started, finished,
+                   json.loads(summary) if summary else None, note)
+
+
+def _item(row) -> ItemRow:
+    n, source, destination, copy, size, version, seen, target, method, extra, placed, status, message = row
+    return ItemRow(n, source, destination, bool(copy), size, version, info_from_json(seen), target, method,
+                   json.loads(extra) if extra else {}, info_from_json(placed), status, message)
+
+
+class RunStore:
+    """The journal file. Safe to use from several processes at once (SQLite WAL, a busy timeout)."""
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = Path(path) if path else journal_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # each commit is on disk before the step it announces
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _write(self, owner_check: tuple[int, str] | None, statements: Sequence[tuple[str, Sequence]]) -> None:
+        """One durable transaction; with owner_check (run, owner), refused unless that owner still holds the run."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
             try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # torn write at the crash point
-            kind = rec.get("type")
-            if kind == "run":
-                header = rec
-            elif kind in ("intent", "copied", "done"):
-                st = items.setdefault(int(rec["i"]), ItemState())
-                if kind == "intent":
-                    st.target = rec["target"]
-                elif kind == "copied":
-                    st.copied = rec
-                    st.target = rec["target"]
-                else:
-                    st.done = rec
-            elif kind == "end":
-                ended = True
-            elif kind == "reopen":
-                ended = False
-    if header is None:
-        raise ValueError(f"{path} is not a run journal (no header)")
-    return JournalState(path, header["run_id"], header["plan"], bool(header.get("copy")), header.get("started", ""),
-                        items, ended, header.get("kind", "run"), header.get("undo_of"))
+                if owner_check is not None:
+                    row = db.execute("SELECT owner FROM runs WHERE id=?", (owner_check[0],)).fetchone()
+                    if row is None or row[0] != owner_check[1]:
+                        raise LostOwnership(f"run {owner_check[0]} was taken over by another process")
+                for sql, params in statements:
+                    if params and isinstance(params[0], (list, tuple)):
+                        db.executemany(sql, params)
+                    else:
+                        db.execute(sql, params)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    # -- writing -------------------------------------------------------------------------------------------
+    def create(self, plan, storage_record: dict, area: str, scope: str, copy: bool, owner: str,
+               fresh: Sequence[str], kind: str = "run", undo_of: int | None = None) -> int:
+        """A new run with its plan's moves, in one transaction; returns its id."""
+        header = plan.to_dict()
+        header.pop("items")
+        moves = [(n, i) for n, i in enumerate(plan.items) if i.action != "keep" and i.source != i.destination]
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = db.execute(
+                    "INSERT INTO runs (kind, undo_of, plan_kind, storage, area, scope, copy, plan, fresh, total, kept, "
+                    "state, owner, host, pid, started, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (kind, undo_of, plan.kind, json.dumps(storage_record), area, scope, int(copy), json.dumps(header),
+                     json.dumps(sorted(fresh)), len(plan.items), len(plan.items) - len(moves), "running", owner,
+                     socket.gethostname(), os.getpid(), _now(), _now()))
+                run_id = cur.lastrowid
+                db.executemany(
+                    "INSERT INTO items (run, n, source, destination, copy, src_size, src_version) VALUES (?,?,?,?,?,?,?)",
+                    [(run_id, n, i.source, i.destination, int(copy or i.action == "copy"), i.source_size,
+                      i.source_version) for n, i in moves])
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        return run_id
+
+    def take_over(self, run_id: int, owner: str) -> None:
+        """Make `owner` the only process that may write to the run (after it took the storage lock)."""
+        self._write(None, [("UPDATE runs SET owner=?, host=?, pid=?, state='running', updated=? WHERE id=?",
+                            (owner, socket.gethostname(), os.getpid(), _now(), run_id))])
+
+    def commit(self, run_id: int, owner: str, updates: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        """Item changes, durable together; LostOwnership when the run is no longer this owner's."""
+        if not updates:
+            return
+        statements: list[tuple[str, Sequence]] = []
+        by_columns: dict[tuple[str, ...], list] = {}
+        for n, fields in updates:
+            cols = tuple(sorted(fields))
+            by_columns.setdefault(cols, []).append(tuple(_column(c, fields[c]) for c in cols) + (run_id, n))
+        for cols, rows in by_columns.items():
+            statements.append((f"UPDATE items SET {', '.join(c + '=?' for c in cols)} WHERE run=? AND n=?", rows))
+        statements.append(("UPDATE runs SET updated=? WHERE id=?", (_now(), run_id)))
+        self._write((run_id, owner), statements)
+
+    def finish(self, run_id: int, owner: str, state: str, summary: dict[str, int], note: str | None = None) -> None:
+        self._write((run_id, owner), [("UPDATE runs SET state=?, summary=?, note=?, finished=?, updated=? WHERE id=?",
+                                       (state, json.dumps(summary), note, _now() if state == "done" else None, _now(),
+                                        run_id))])
+
+    # -- reading -------------------------------------------------------------------------------------------
+    def get(self, run_id: int) -> RunInfo:
+        row = self._db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is None:
+            raise ValueError(f"no run {run_id} in {self.path}")
+        return _run(row)
+
+    def runs(self, area: str | None = None, limit: int = 50) -> list[RunInfo]:
+        """Runs, newest first (those of one storage area when given)."""
+        if area is None:
+            rows = self._db.execute(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            rows = self._db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE area=? ORDER BY id DESC LIMIT ?", (area, limit))
+        return [_run(r) for r in rows.fetchall()]
+
+    def undo_of(self, run_id: int) -> RunInfo | None:
+        """The undo run of a run, if one was started."""
+        row = self._db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE kind='undo' AND undo_of=? ORDER BY id DESC",
+                               (run_id,)).fetchone()
+        return _run(row) if row else None
+
+    def open_items(self, run_id: int, after: int, limit: int) -> list[ItemRow]:
+        """Items not finished yet, in plan order, after position `after`."""
+        rows = self._db.execute(f"SELECT {_ITEM_COLUMNS} FROM items WHERE run=? AND status IS NULL AND n>? ORDER BY n "
+                                f"LIMIT ?", (run_id, after, limit)).fetchall()
+        return [_item(r) for r in rows]
+
+    def items(self, run_id: int, batch: int = 5000) -> Iterator[ItemRow]:
+        """Every item of a run in plan order, read a batch at a time (flat memory for large runs)."""
+        after = -1
+        while True:
+            rows = self._db.execute(f"SELECT {_ITEM_COLUMNS} FROM items WHERE run=? AND n>? ORDER BY n LIMIT ?",
+                                    (run_id, after, batch)).fetchall()
+            if not rows:
+                return
+            for r in rows:
+                yield _item(r)
+            after = rows[-1][0]
+
+    def reserved(self, run_id: int, names: Sequence[str]) -> set[str]:
+        """Those of the names that are some item's target in this run."""
+        out: set[str] = set()
+        names = list(names)
+        for start in range(0, len(names), 500):
+            chunk = names[start:start + 500]
+            rows = self._db.execute(f"SELECT target FROM items WHERE run=? AND target IN ({','.join('?' * len(chunk))})",
+                                    (run_id, *chunk)).fetchall()
+            out.update(r[0] for r in rows)
+        return out
+
+    def counts(self, run_id: int) -> dict[str, int]:
+        rows = self._db.execute("SELECT COALESCE(status, 'pending'), COUNT(*) FROM items WHERE run=? GROUP BY 1",
+                                (run_id,)).fetchall()
+        return {status: count for status, count in rows}
+
+    def target_folders(self, run_id: int) -> list[str]:
+        rows = self._db.execute("SELECT DISTINCT target FROM items WHERE run=? AND target IS NOT NULL", (run_id,))
+        return sorted({t.rsplit("/", 1)[0] + "/" if "/" in t else "" for (t,) in rows.fetchall()})
 
 
-def list_journals() -> list[Path]:
-    folder = journal_dir()
-    return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
-
-
-def latest(unfinished: bool) -> Path | None:
-    """The most recent journal whose run is unfinished (for resume) or finished (for undo)."""
-    for path in reversed(list_journals()):
-        try:
-            state = read_journal(path)
-        except (OSError, ValueError):
-            continue
-        if unfinished and not state.finished_ok:
-            return path
-        if not unfinished and state.ended and state.kind != "undo" and not _undone(state.run_id):
-            return path
-    return None
-
-
-def _undone(run_id: str) -> bool:
-    for path in list_journals():
-        try:
-            with open(path, encoding="utf-8") as fh:
-                head = json.loads(fh.readline() or "{}")
-        except (OSError, json.JSONDecodeError):
-            continue
-        if head.get("undo_of") == run_id:
-            return True
-    return False
+def _column(name: str, value: Any) -> Any:
+    if name in ("seen", "placed"):
+        return info_to_json(value)
+    if name == "extra":
+        return json.dumps(value) if value else None
+    return value

@@ -1,20 +1,31 @@
-"""Move plans: what will move where and why, as previewable JSON, and their item-by-item execution."""
+"""Move plans: what will move where and why, as previewable JSON; their validation, and their signature.
+
+A plan is data from outside until checked: `check_plan` refuses one that names another storage than the one
+opened, leaves its folders, touches files that are not images, or is malformed, with a one-line message.
+Plans this installation writes carry an HMAC signature (a key kept beside the run journal), so that
+`apply --yes` can tell a plan it made from one edited or made elsewhere.
+"""
 
 from __future__ import annotations
 
-import concurrent.futures as cf
+import hashlib
+import hmac
 import json
-import threading
+import os
 import posixpath
+import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Literal
+from pathlib import Path
+from typing import Any, Literal
 
-from .storage import ObjectInfo, Storage, normalise_prefix
+from .session_log import state_dir
+from .storage import PART_SUFFIX, normalise_prefix
 
 Action = Literal["move", "copy", "keep"]
-Status = Literal["moved", "copied", "unchanged", "failed"]  # ("deleting" only inside execute_plan)
 PLAN_VERSION = 1
+PLAN_KINDS = ("classify", "similar", "placeholders", "trash", "undo")
+INTERNAL = ".segregator"  # lock registry, never part of a plan
 
 
 @dataclass(slots=True)
@@ -27,14 +38,14 @@ class PlanItem:
     confidence: float | None = None
     scores: dict[str, Any] = field(default_factory=dict)
     error: str | None = None      # analysis error: such items are kept where they are
-    source_etag: str | None = None  # the source's ETag and size when listed (buckets): a copy whose reply
-    source_size: int | None = None  # carries that ETag is verified without a HEAD request
+    source_size: int | None = None     # the source as listed when the plan was made: a source that differs
+    source_version: str | None = None  # when the run reaches it is left where it is ("changed since the plan")
 
 
 @dataclass
 class MovePlan:
-    kind: str                     # "classify", "similar" or "placeholders"
-    storage: dict[str, str]       # {"kind": "local", "root": ...} or {"kind": "r2", "bucket": ...}
+    kind: str                     # one of PLAN_KINDS
+    storage: dict[str, str]       # {"kind": "local", "root": ...} or {"kind": "r2", "bucket": ..., "endpoint_host": ...}
     source_prefix: str
     output_prefix: str
     items: list[PlanItem]
@@ -72,30 +83,24 @@ class MovePlan:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "MovePlan":
-        if not isinstance(data, dict) or "items" not in data:
-            raise ValueError("not a move plan (no 'items')")
+    def from_dict(cls, data: Any) -> "MovePlan":
+        """A plan from parsed JSON; ValueError (one line) for anything malformed."""
+        if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+            raise ValueError("not a move plan (no list of 'items')")
         if data.get("version", PLAN_VERSION) != PLAN_VERSION:
             raise ValueError(f"unsupported plan version {data.get('version')!r}")
-        known = set(PlanItem.__dataclass_fields__)
-        items = []
-        for raw in data["items"]:
-            if not isinstance(raw, dict) or not isinstance(raw.get("source"), str) or not isinstance(raw.get("destination"), str):
-                raise ValueError("plan item without a source and destination")
-            if raw.get("action", "move") not in ("move", "copy", "keep"):
-                raise ValueError(f"unknown action {raw.get('action')!r}")
-            if not isinstance(raw.get("source_etag") or "", str) or not isinstance(raw.get("source_size") or 0, int):
-                raise ValueError("plan item with a malformed source_etag or source_size")
-            items.append(PlanItem(**{k: v for k, v in raw.items() if k in known}))
-        return cls(
-            kind=str(data.get("kind", "")),
-            storage=dict(data.get("storage", {})),
-            source_prefix=str(data.get("source_prefix", "")),
-            output_prefix=str(data.get("output_prefix", "")),
-            items=items,
-            created_at=str(data.get("created_at", "")),
-            extra=dict(data.get("extra", {})),
-        )
+        for name in ("kind", "source_prefix", "output_prefix", "created_at"):
+            if not isinstance(data.get(name, ""), str):
+                raise ValueError(f"plan field {name!r} must be text")
+        storage = data.get("storage", {})
+        if not isinstance(storage, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in storage.items()):
+            raise ValueError("plan field 'storage' must map names to text")
+        extra = data.get("extra", {})
+        if not isinstance(extra, dict):
+            raise ValueError("plan field 'extra' must be an object")
+        items = [_item_from(raw, n) for n, raw in enumerate(data["items"])]
+        return cls(str(data.get("kind", "")), dict(storage), str(data.get("source_prefix", "")),
+                   str(data.get("output_prefix", "")), items, str(data.get("created_at", "")), dict(extra))
 
     @classmethod
     def from_json(cls, text: str) -> "MovePlan":
@@ -103,149 +108,171 @@ class MovePlan:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as exc:
             raise ValueError(f"plan is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ValueError("plan is not valid JSON: nested too deeply") from None
 
 
-def check_plan_keys(plan: MovePlan) -> None:
-    """Refuse a plan whose keys are absolute, climb with '..', or leave its source and output roots."""
-    roots = tuple(p for p in (normalise_prefix(plan.source_prefix), normalise_prefix(plan.output_prefix)))
+def _item_from(raw: Any, n: int) -> PlanItem:
+    where = f"plan item {n}"
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where} is not an object")
+    if not isinstance(raw.get("source"), str) or not isinstance(raw.get("destination"), str):
+        raise ValueError(f"{where} has no source and destination")
+    if raw.get("action", "move") not in ("move", "copy", "keep"):
+        raise ValueError(f"{where} has an unknown action {raw.get('action')!r}")
+    if "source_etag" in raw and "source_version" not in raw:  # plans written before versions had a name
+        raw = {**raw, "source_version": raw["source_etag"]}
+    checks = {"reason": (str,), "category": (str, type(None)), "confidence": (int, float, type(None)),
+              "scores": (dict,), "error": (str, type(None)), "source_size": (int, type(None)),
+              "source_version": (str, type(None))}
+    for name, types in checks.items():
+        if name in raw and (not isinstance(raw[name], types) or isinstance(raw[name], bool)):
+            raise ValueError(f"{where} has a malformed {name!r}")
+    if isinstance(raw.get("source_size"), int) and raw["source_size"] < 0:
+        raise ValueError(f"{where} has a negative size")
+    known = PlanItem.__slots__
+    return PlanItem(**{k: v for k, v in raw.items() if k in known})
+
+
+# ------------------------------------------------------------------ validation
+
+def _unsafe(key: str) -> str | None:
+    """Why a key may not appear in a plan, or None."""
+    parts = key.split("/")
+    if not key or key.startswith("/") or "\\" in key or "\x00" in key or ".." in parts or "." in parts:
+        return "unsafe key"
+    if "" in parts[:-1] or key.endswith("/"):
+        return "not a file key"
+    if any(p.startswith(INTERNAL) for p in parts) or key.endswith(PART_SUFFIX):
+        return "one of the tool's own files"
+    return None
+
+
+def _ext(key: str) -> str:
+    name = posixpath.basename(key)
+    return name.rpartition(".")[2].lower() if "." in name.lstrip(".") else ""
+
+
+def check_plan(plan: MovePlan, storage_record: dict[str, str] | None = None) -> None:
+    """Refuse (ValueError, one line) a plan that is not for the storage opened (`storage_record`), names an
+    unknown kind, has unsafe or internal keys, a source outside its source folder or a destination outside its
+    output folder (an empty prefix is the whole storage), a source listed twice, sources that are not image files, or destinations that change a
+    file's extension. An R2 plan must name its endpoint."""
+    from .loading import is_image_name
+
+    if plan.kind not in PLAN_KINDS:
+        raise ValueError(f"plan refused: unknown plan kind {plan.kind!r}")
+    kind = plan.storage.get("kind")
+    if kind == "r2" and not (plan.storage.get("bucket") and plan.storage.get("endpoint_host")):
+        raise ValueError("plan refused: an R2 plan must name its bucket and endpoint_host")
+    if kind == "local" and not plan.storage.get("root"):
+        raise ValueError("plan refused: a folder plan must name its root")
+    if kind not in ("local", "r2"):
+        raise ValueError(f"plan refused: unknown storage kind {kind!r}")
+    if storage_record is not None and {k: plan.storage.get(k) for k in storage_record} != storage_record:
+        raise ValueError(f"plan refused: it is for {describe_storage(plan.storage)}, not for {describe_storage(storage_record)}")
+    for name in ("source_prefix", "output_prefix"):
+        prefix = getattr(plan, name)
+        if prefix and (prefix != normalise_prefix(prefix) or _unsafe(prefix.rstrip("/"))):
+            raise ValueError(f"plan refused: unsafe {name} {prefix!r}")
+    seen: set[str] = set()
     for item in plan.items:
         for key in (item.source, item.destination):
-            parts = key.split("/")
-            if key.startswith("/") or ".." in parts or "\\" in key or not key:
-                raise ValueError(f"plan refused: unsafe key {key!r}")
-            if "" not in roots and not key.startswith(roots):
-                raise ValueError(f"plan refused: {key!r} is outside the plan's source and output folders")
+            why = _unsafe(key)
+            if why:
+                raise ValueError(f"plan refused: {why} {key!r}")
+        moving = item.action != "keep" and item.source != item.destination
+        if not item.source.startswith(plan.source_prefix):
+            raise ValueError(f"plan refused: {item.source!r} is outside the plan's source folder {plan.source_prefix!r}")
+        if moving and not item.destination.startswith(plan.output_prefix):
+            raise ValueError(f"plan refused: {item.destination!r} is outside the plan's output folder "
+                             f"{plan.output_prefix!r}")
+        if item.source in seen:
+            raise ValueError(f"plan refused: {item.source!r} is listed twice")
+        seen.add(item.source)
+        if item.action == "keep" or item.source == item.destination:
+            continue
+        if _ext(item.source) and not is_image_name(item.source):
+            raise ValueError(f"plan refused: {item.source!r} is not an image file")
+        if _ext(item.source) != _ext(item.destination):
+            raise ValueError(f"plan refused: {item.source!r} would change its file type ({item.destination!r})")
 
 
-@dataclass
-class ItemResult:
-    source: str
-    destination: str | None       # the key written (may carry a _N suffix); None when nothing was written
-    status: Status
-    error: str | None = None
+def describe_storage(record: dict[str, str]) -> str:
+    if record.get("kind") == "r2":
+        return f"bucket {record.get('bucket')} on {record.get('endpoint_host') or '(no endpoint)'}"
+    return f"local folder {record.get('root')}"
 
 
-@dataclass
-class ExecutionReport:
-    results: list[ItemResult]
-    copy_mode: bool = False
-
-    def count(self, status: Status) -> int:
-        return sum(1 for r in self.results if r.status == status)
-
-    def summary(self) -> dict[str, int]:
-        return {
-            "moved": self.count("moved"),
-            "copied": self.count("copied"),
-            "unchanged": self.count("unchanged"),
-            "failed": self.count("failed"),
-            "total": len(self.results),
-        }
-
-    @property
-    def errors(self) -> list[dict[str, str]]:
-        return [{"key": r.source, "error": r.error or ""} for r in self.results if r.status == "failed"]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"summary": self.summary(), "results": [asdict(r) for r in self.results]}
+def _folder(key: str) -> str:
+    """'a/b/c.jpg' -> 'a/b/', 'c.jpg' -> '', 'a/' -> 'a/'."""
+    if not key or key.endswith("/"):
+        return key
+    head = posixpath.dirname(key)
+    return head + "/" if head else ""
 
 
-def execute_plan(
-    plan: MovePlan,
-    storage: Storage,
-    copy: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-    workers: int = 1,
-    journal=None,
-    prior: dict | None = None,
-) -> ExecutionReport:
-    """Carry out every item: move (copy, verify, delete) or copy to a duplicate-safe name; 'keep'
-    items and items already in place are unchanged. One item's failure does not stop the rest.
-
-    With a `journal` (segregator.journal.JournalWriter) each step is recorded before and after it happens;
-    `prior` (item index -> journal.ItemState, from an interrupted run) makes this finish that run: items done
-    are skipped, a verified copy whose source was not yet deleted is completed, anything else is run again
-    (a copy that had landed is recognised by its bytes, so nothing is duplicated).
-    With workers > 1 items run in a bounded thread pool (safe: a copy never overwrites, so two items
-    aiming at one name get name and name_1); results keep the plan's order. There, on storages that delete
-    in batches (buckets), the sources of verified copies are deleted afterwards, up to 1,000 a request; an
-    interruption in between leaves recorded copies whose sources `resume` deletes."""
-    check_plan_keys(plan)
-    prior = prior or {}
-    total = len(plan.items)
-    unreachable = threading.Event()  # once the storage is unreachable, the rest is left for `resume`
-    defer = workers > 1 and storage.batch_deletes
-
-    def run(i: int, item: PlanItem) -> ItemResult:
-        state = prior.get(i)
-        if state is not None and state.done and state.done["status"] != "failed":
-            return ItemResult(item.source, state.done["target"], state.done["status"])
-        if unreachable.is_set() and item.action != "keep" and item.source != item.destination:
-            return ItemResult(item.source, None, "failed", "not attempted: the storage was unreachable")
-        result = _execute_item(i, item, storage, copy, journal, state, defer)
-        if result.status == "failed" and result.error and result.error.startswith("endpoint unreachable"):
-            unreachable.set()
-        if journal is not None and result.status != "deleting":
-            journal.done(i, result.status, result.destination, result.error)
-        return result
-
-    if progress:
-        progress(0, total)
-    if workers <= 1:
-        results = []
-        for n, (i, item) in enumerate(enumerate(plan.items), 1):
-            results.append(run(i, item))
-            if progress:
-                progress(n, total)
-        return ExecutionReport(results, copy_mode=copy)
-    slots: list[ItemResult | None] = [None] * total
-    with cf.ThreadPoolExecutor(workers) as pool:
-        futures = {pool.submit(run, i, item): i for i, item in enumerate(plan.items)}
-        for n, fut in enumerate(cf.as_completed(futures), 1):
-            slots[futures[fut]] = fut.result()
-            if progress:
-                progress(n, total)
-    pending = [i for i, r in enumerate(slots) if r is not None and r.status == "deleting"]
-    if pending:
-        failed = dict(storage.delete_many([slots[i].source for i in pending]))
-        for i in pending:
-            r = slots[i]
-            error = failed.get(r.source)
-            slots[i] = ItemResult(r.source, r.destination, "failed" if error else "moved",
-                                  f"copied to {r.destination}, but the source could not be deleted: {error}" if error else None)
-        if journal is not None:  # one durable write for the whole batch
-            journal.write_many([journal.done_record(i, slots[i].status, slots[i].destination, slots[i].error)
-                                for i in pending])
-    return ExecutionReport([r for r in slots if r is not None], copy_mode=copy)
+def plan_scope(plan: MovePlan) -> str:
+    """The folder prefix holding every key the plan touches: the run lock's scope."""
+    folders = [plan.source_prefix, plan.output_prefix] + [_folder(k) for i in plan.moves for k in (i.source, i.destination)]
+    common = os.path.commonprefix(folders)
+    return common[:common.rfind("/") + 1]
 
 
-def _execute_item(i: int, item: PlanItem, storage: Storage, copy: bool, journal, state,
-                  defer_delete: bool = False) -> ItemResult:
-    if item.action == "keep" or item.source == item.destination:
-        return ItemResult(item.source, item.source, "unchanged")
-    copy_mode = copy or item.action == "copy"
+# ------------------------------------------------------------------ signatures
+
+def _key_path() -> Path:
+    return state_dir() / "plan-signing.key"
+
+
+def _signing_key() -> bytes:
+    """This installation's key for plan signatures, made once (0600) beside the journals."""
+    path = _key_path()
     try:
-        if state is not None and state.copied:
-            # Interrupted after the verified copy was recorded: only the delete (for a move) is left.
-            if not copy_mode:
-                storage.delete(item.source)
-            return ItemResult(item.source, state.copied["target"], "copied" if copy_mode else "moved")
+        return bytes.fromhex(path.read_text().strip())
+    except (OSError, ValueError):
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return bytes.fromhex(path.read_text().strip())
+    key = secrets.token_bytes(32)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key.hex())
+    return key
 
-        def on_attempt(target: str) -> None:
-            if journal is not None:
-                journal.intent(i, target)
 
-        def on_copied(info) -> None:
-            if journal is not None:
-                journal.copied(i, info.key, info.size, storage.content_id(info))
+def _canonical(data: dict[str, Any]) -> bytes:
+    body = {k: v for k, v in data.items() if k not in ("signature", "summary")}
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
-        listed = (ObjectInfo(item.source, item.source_size, 0.0, item.source_etag)
-                  if item.source_etag and item.source_size is not None else None)
-        if copy_mode or defer_delete:
-            info = storage.copy_verified(item.source, item.destination, on_attempt, listed)
-            on_copied(info)
-            # "deleting": verified and recorded; the caller deletes the source in a batch
-            return ItemResult(item.source, info.key, "copied" if copy_mode else "deleting")
-        return ItemResult(item.source, storage.move(item.source, item.destination, on_attempt, on_copied, listed), "moved")
-    except OSError as exc:
-        return ItemResult(item.source, None, "failed", str(exc) or type(exc).__name__)
+
+def signed_json(plan: MovePlan) -> str:
+    """The plan's JSON with this installation's signature."""
+    data = plan.to_dict()
+    data["signature"] = hmac.new(_signing_key(), _canonical(data), hashlib.sha256).hexdigest()
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def write_plan(plan: MovePlan, path: str | os.PathLike) -> None:
+    """Write a signed plan file atomically."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(signed_json(plan), encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_plan(text: str) -> tuple[MovePlan, bool]:
+    """A plan from its JSON, and whether this installation signed it as it is."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"plan is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError("plan is not valid JSON: nested too deeply") from None
+    plan = MovePlan.from_dict(data)
+    signature = data.get("signature") if isinstance(data, dict) else None
+    signed = isinstance(signature, str) and hmac.compare_digest(
+        signature, hmac.new(_signing_key(), _canonical(data), hashlib.sha256).hexdigest())
+    return plan, signed

@@ -18,6 +18,15 @@ def default_log_path() -> Path:
     return Path(os.environ.get("SEGREGATOR_LOG") or DEFAULT_LOG)
 
 
+def state_dir() -> Path:
+    """Where runs keep their journal and this installation's plan key: SEGREGATOR_JOURNAL_DIR, else
+    segregator_journals/ next to the session log."""
+    configured = os.environ.get("SEGREGATOR_JOURNAL_DIR")
+    if configured:
+        return Path(configured)
+    return default_log_path().resolve().parent / "segregator_journals"
+
+
 def make_event(
     event_type: str,
     bucket: str,

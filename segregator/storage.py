@@ -1,22 +1,30 @@
-"""One storage interface (list, read, copy, delete, ...) and its local-folder backend.
+"""One storage interface (list, read, write, delete, and the steps of a safe move) and its local-folder backend.
 
-Keys are '/'-separated paths relative to the storage root, as in a bucket. Backends implement a few
-primitives; the base class builds duplicate-safe names and copy-verify-delete moves on top of them.
-Errors are the OSError family (FileNotFoundError, FileExistsError, PermissionError).
+Keys are '/'-separated paths relative to the storage root, as in a bucket. Errors are the OSError family
+(FileNotFoundError, FileExistsError, PermissionError).
+
+A move is built from steps the executor (segregator.executor) journals one by one:
+  observe(key)            what is there now: size and a version that changes whenever the content does
+  prepare / place         make the copy under a new name, never over an existing one
+  claim                   after a crash: is the object at a name this run's copy? (proved, never guessed)
+  remove_sources          delete sources, each only after its copy and itself were checked right then
+  discard                 remove a copy this run made (when its source could not be deleted)
+On folders a move within one filesystem is a hard link then an unlink (no byte is copied; the copy is the
+source's own inode, which is also the proof of ownership); across filesystems, and for copies, the bytes go
+to a hidden part file, are synced, and the part is linked into place.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import posixpath
-import shutil
-import threading
-import time
+import stat as stat_mod
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 
 @dataclass(frozen=True)
@@ -32,39 +40,77 @@ class ObjectInfo:
     key: str
     size: int
     mtime: float = 0.0
-    etag: str = ""
+    etag: str = ""      # buckets: the ETag ('' on folders)
+    version: str = ""   # changes whenever the content does: the ETag on buckets, 'dev:inode:mtime_ns' on folders
+    problem: str = ""   # why it cannot be handled as an image file (a symbolic link, ...): its per-file error
 
 
 PART_SUFFIX = ".segregator-part"  # local copies are written under such hidden names first
+NAME_MAX = 255                    # bytes in one path component (local folders)
+KEY_MAX = 1024                    # bytes in an object key (buckets)
 
 
-def _copy_synced(source: Path, target: Path, mode: str) -> None:
-    """Copy a file's bytes and times, synced to disk before returning ('xb': never over an existing file)."""
-    with open(source, "rb") as fin, open(target, mode) as fout:
-        shutil.copyfileobj(fin, fout, 1 << 20)
-        fout.flush()
-        os.fsync(fout.fileno())
-    shutil.copystat(source, target)
+class SourceChanged(OSError):
+    """The source is no longer the object the plan (or the copy) was made from."""
+
+
+class NoHardLinks(OSError):
+    """This filesystem (or this pair of folders) cannot hard-link: copy the bytes instead."""
+
+
+@dataclass(frozen=True)
+class Removal:
+    """One source to delete after its copy: `source` as observed before the copy, `copy` as placed."""
+    source: ObjectInfo
+    copy: ObjectInfo
+
+
+# Outcomes of remove_sources(), one per Removal:
+REMOVED = "removed"              # the source is gone (deleted now, or already gone with the copy in place)
+COPY_GONE = "copy_gone"          # the copy is missing or changed: the source was kept (a rerun copies again)
+SOURCE_CHANGED = "source_changed"  # the source holds other bytes than were copied: kept, reported
+NOT_DELETED = "not_deleted"      # the delete failed (message given): the caller removes the copy
 
 
 def normalise_prefix(prefix: str) -> str:
-    """'a/b' -> 'a/b/', '' -> ''; leading slashes dropped."""
+    """'a/b' -> 'a/b/', '' -> ''; surrounding spaces and leading slashes dropped."""
     prefix = prefix.strip().lstrip("/")
     return prefix if not prefix or prefix.endswith("/") else prefix + "/"
 
 
-def numbered_name(key: str, n: int) -> str:
-    """'dir/photo.jpg', 1 -> 'dir/photo_1.jpg'."""
+def _trim_utf8(text: str, max_bytes: int) -> str:
+    data = text.encode()
+    if len(data) <= max_bytes:
+        return text
+    return data[:max(0, max_bytes)].decode(errors="ignore")
+
+
+def numbered_name(key: str, n: int, max_name: int = NAME_MAX) -> str:
+    """'dir/photo.jpg', 1 -> 'dir/photo_1.jpg'; the stem is shortened when the name would pass max_name bytes."""
     head, tail = posixpath.split(key)
     stem, dot, ext = tail.rpartition(".")
-    name = f"{stem}_{n}.{ext}" if dot and stem else f"{tail}_{n}"
+    if not (dot and stem):
+        stem, ext = tail, ""
+    suffix = f"_{n}" + (f".{ext}" if ext else "")
+    name = _trim_utf8(stem, max_name - len(suffix.encode())) + suffix
     return posixpath.join(head, name) if head else name
+
+
+def same_object(info: ObjectInfo | None, size: int | None, version: str | None) -> bool:
+    """True when `info` is the object with that size and version (None: nothing to compare)."""
+    if info is None:
+        return False
+    return (size is None or info.size == size) and (not version or info.version == version)
 
 
 class Storage(ABC):
     """A place holding objects under keys. Subclasses implement the abstract primitives."""
 
     kind = "abstract"
+    read_threads = 1   # parallel reads worth doing (network storages set more)
+    move_threads = 1   # parallel steps of a move batch worth running
+    move_batch = 500   # items journaled and executed together
+    max_key_component = NAME_MAX
 
     @property
     @abstractmethod
@@ -75,6 +121,15 @@ class Storage(ABC):
     def bucket(self) -> str:
         """The bucket name for the session log ('' for local folders)."""
         return ""
+
+    @abstractmethod
+    def record(self) -> dict[str, str]:
+        """What names this storage in plans and journals: {'kind': 'local', 'root': ...} or the bucket and
+        endpoint host (never a key)."""
+
+    @abstractmethod
+    def lock_area(self) -> str:
+        """The absolute area keys live in, for run locks: the folder's real path, or 'r2://host/bucket'."""
 
     @abstractmethod
     def list(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
@@ -96,13 +151,72 @@ class Storage(ABC):
         """Create key; FileExistsError when it exists (never overwrite)."""
 
     @abstractmethod
-    def _copy_new(self, src: str, dst: str) -> str | None:
-        """Copy src to dst; FileExistsError when dst exists. Returns the copy's ETag when the server says it."""
-
-    @abstractmethod
     def delete(self, key: str) -> None:
         """Remove key; removing a key that is already gone is not an error (as on S3)."""
 
+    # -- the steps of a safe move (see the module docstring) ---------------------------------------------
+    def observe(self, key: str) -> ObjectInfo | None:
+        """What is at key now (None when nothing is)."""
+        try:
+            return self.info(key)
+        except FileNotFoundError:
+            return None
+
+    def fresh_folders(self, folders: Sequence[str]) -> set[str]:
+        """Those of the folders that hold nothing yet (no name in them can be taken before the run)."""
+        return set()
+
+    def move_method(self, source: ObjectInfo, target: str, copy: bool) -> str:
+        """How `place` makes the copy: 'copy' (bytes or a server-side copy) unless a storage can do better."""
+        return "copy"
+
+    def prepare(self, source: ObjectInfo, target: str, method: str, part: str, fresh: bool) -> dict:
+        """Work before the intent is journaled; returns what the intent must record. FileExistsError when
+        the target is known to be taken (then no intent is written for it)."""
+        return {}
+
+    @abstractmethod
+    def place(self, source: ObjectInfo, target: str, method: str, extra: dict) -> ObjectInfo:
+        """Create target from source without overwriting anything; returns the copy as it is now.
+        FileExistsError: the name holds something else. SourceChanged: the source is not `source` any more.
+        FileNotFoundError: the source is gone."""
+
+    @abstractmethod
+    def claim(self, source: ObjectInfo, target: str, method: str, extra: dict) -> ObjectInfo | None:
+        """After an interruption between an intent and its outcome: the copy at target when it provably is
+        this run's (an earlier attempt of this very intent), None when the name is free. FileExistsError
+        when the name holds something else."""
+
+    @abstractmethod
+    def remove_sources(self, removals: Sequence[Removal]) -> list[tuple[str, str]]:
+        """For each removal, right before deleting: the copy is still what was placed and the source still
+        what was copied, else it is kept. Returns (outcome, message) per removal, in order."""
+
+    @abstractmethod
+    def discard(self, copy: ObjectInfo) -> bool:
+        """Remove a copy this run made, only while it is still exactly that copy; True when removed."""
+
+    def finish_place(self, copy: ObjectInfo, extra: dict) -> None:
+        """After the copy is journaled: drop what placing left behind (a part file)."""
+
+    def cleanup(self, folders: Sequence[str], tag: str) -> None:
+        """Remove the part files a run (tagged `tag`) left in these folders."""
+
+    def sync_folders(self, keys: Sequence[str]) -> None:
+        """Make the creation or removal of these names durable (folders: fsync their directories)."""
+
+    def prune_folders(self, folders: Sequence[str]) -> None:
+        """Remove these folders, and their parents, where they are left empty (buckets have no folders)."""
+
+    def is_image_content(self, key: str) -> bool:
+        from .loading import sniff_image
+
+        try:
+            return sniff_image(self.read(key)[:16])
+        except OSError:
+            return False
+
+    # -- conveniences built on the primitives -------------------------------------------------------------
     def delete_many(self, keys) -> list[tuple[str, str]]:
         """Delete each key; returns (key, error) for those that failed."""
         failed = []
@@ -124,130 +238,118 @@ class Storage(ABC):
             out.append(FolderSummary(folder, len(keys), tuple(keys[:samples]), True))
         return out
 
-    read_threads = 1  # parallel reads worth doing (network storages set more)
-    move_threads = 1  # parallel plan items worth running
-    batch_deletes = False  # delete_many() costs one request per many keys
-
     def exists(self, key: str) -> bool:
-        try:
-            self.info(key)
-            return True
-        except FileNotFoundError:
-            return False
+        return self.observe(key) is not None
+
+    def observe_many(self, keys: Sequence[str]) -> dict[str, ObjectInfo | None]:
+        """observe() of many keys."""
+        return {k: self.observe(k) for k in keys}
+
+    def part_files(self, prefix: str = "") -> list[str]:
+        """Keys of part files (copies cut off by a crash) under prefix."""
+        return []
 
     def checksum(self, key: str) -> str:
-        """A content hash used to verify copies."""
+        """The MD5 of an object's bytes."""
         return hashlib.md5(self.read(key)).hexdigest()
 
-    def content_id(self, info: ObjectInfo) -> str:
-        """What identifies an object's content, recorded in journals: the MD5 here, the ETag on buckets."""
-        return self.checksum(info.key)
-
-    def same_content(self, a: ObjectInfo, b: ObjectInfo) -> bool:
-        """True when two objects hold the same bytes."""
-        return a.size == b.size and self.checksum(a.key) == self.checksum(b.key)
-
-    def copy_verified(self, src: str, dst: str, on_attempt=None, listed: ObjectInfo | None = None) -> ObjectInfo:
-        """Copy to dst, or to a numbered name next to it when dst holds something else; returns the copy's
-        info. Nothing is ever overwritten (`_copy_new` refuses); a name that already holds the same bytes (an
-        earlier attempt of this very copy, cut off before it could be recorded) is taken as the copy.
-        `on_attempt(target)` is called before each attempt (the journal's intent). The copy is verified (size
-        and content) before this returns. `listed` (size and plain-MD5 ETag from a listing) spares the HEAD
-        of the source when the copy's reply carries that very ETag; otherwise the source is looked up."""
-        known = listed is not None and listed.etag and "-" not in listed.etag
-        source = None if known else self.info(src)
+    def copy(self, src: str, dst: str) -> str:
+        """Copy one object to dst or the first free numbered name beside it (never overwriting); returns the
+        key written. Unjournaled: for seeding and tests; runs go through segregator.executor."""
+        source = self.info(src)
         for n in range(10_000):
-            target = dst if n == 0 else numbered_name(dst, n)
-            if on_attempt:
-                on_attempt(target)
+            target = dst if n == 0 else numbered_name(dst, n, self.max_key_component)
             try:
-                etag = self._copy_new(src, target)
+                copy = self.place(source, target, "copy", self.prepare(source, target, "copy", ".copy" + PART_SUFFIX, True))
             except FileExistsError:
-                try:
-                    existing = self.info(target)
-                except FileNotFoundError:
-                    continue
-                source = source or self.info(src)
-                if self.same_content(source, existing):
-                    return existing
                 continue
-            if source is None:
-                if etag == listed.etag:
-                    return ObjectInfo(target, listed.size, time.time(), etag)
-                source = self.info(src)  # changed since it was listed: check against what it is now
-            return self.verify_copy(source, src, target, etag)
+            self.finish_place(copy, {"part": ".copy" + PART_SUFFIX})
+            return copy.key
         raise FileExistsError(f"no free name near {dst}")
 
-    def copy(self, src: str, dst: str) -> str:
-        """copy_verified(), returning the key that holds the copy."""
-        return self.copy_verified(src, dst).key
 
-    def verify_copy(self, source: ObjectInfo, src: str, dst: str, etag: str | None = None) -> ObjectInfo:
-        copied = self.info(dst)
-        if copied.size != source.size or self.checksum(dst) != self.checksum(src):
-            raise OSError(f"copy of {src} to {dst} does not match the source; source kept")
-        return copied
+def _version(st: os.stat_result) -> str:
+    return f"{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}"
 
-    def move(self, src: str, dst: str, on_attempt=None, on_copied=None, listed: ObjectInfo | None = None) -> str:
-        """Copy, verify, then delete the source; returns the key written. When the copy fails the source is
-        not deleted. `on_copied(info)` runs between the verified copy and the delete (the journal)."""
-        if src == dst:
-            return src
-        copied = self.copy_verified(src, dst, on_attempt, listed)
-        if on_copied:
-            on_copied(copied)
-        self.delete(src)
-        return copied.key
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 class LocalStorage(Storage):
-    """A folder on disk. Keys may not leave the root, through '..' or symlinks."""
+    """A folder on disk. Keys may not leave the root, through '..' or symlinks; symbolic links themselves are
+    never moved (their per-file error says so)."""
 
     kind = "local"
+    move_batch = 1000
 
     def __init__(self, root: str | os.PathLike):
-        path = Path(root).expanduser()
+        path = Path(os.path.expanduser(str(root).strip()))
         if not path.exists():
             raise FileNotFoundError(f"folder not found: {path}")
         if not path.is_dir():
             raise NotADirectoryError(f"not a folder: {path}")
         self.root = path.resolve()
+        self._links = True  # turns off when the filesystem refuses hard links
 
     @property
     def description(self) -> str:
         return f"local folder {self.root}"
 
+    def record(self) -> dict[str, str]:
+        return {"kind": "local", "root": str(self.root)}
+
+    def lock_area(self) -> str:
+        return str(self.root)
+
     def path(self, key: str) -> Path:
-        """The file path for key; PermissionError when it would lie outside the root."""
+        """The file path for key (its last component is not followed if it is a link); PermissionError when
+        it would lie outside the root."""
         if key.startswith("/") or "\\" in key or "\x00" in key:
             raise PermissionError(f"refused key outside the folder: {key!r}")
         parts = [p for p in key.split("/") if p not in ("", ".")]
         if ".." in parts:
             raise PermissionError(f"refused key outside the folder: {key!r}")
-        target = self.root.joinpath(*parts)
-        resolved = target.resolve()
+        if not parts:
+            return self.root
+        parent = self.root.joinpath(*parts[:-1])
+        try:
+            resolved = parent.resolve()
+        except (RuntimeError, OSError):
+            raise OSError(errno.ELOOP, f"symbolic link loop in the path of {key!r}") from None
         if resolved != self.root and self.root not in resolved.parents:
             raise PermissionError(f"refused key outside the folder (symlink): {key!r}")
-        return target
+        return parent / parts[-1]
 
     def key_of(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
     def list(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
         base = self.path(normalise_prefix(prefix))
-        if not base.is_dir():
+        if not base.is_dir() or base.is_symlink():
             return
         if recursive:
             for dirpath, dirnames, filenames in os.walk(base):
                 dirnames.sort()
                 here = Path(dirpath)
-                for name in sorted(filenames):
+                # a symbolic link to a folder is listed as a file entry (never followed)
+                links = [d for d in dirnames if (here / d).is_symlink()]
+                for name in sorted(filenames + links):
                     info = self._info_of(here / name)
                     if info:
                         yield info
         else:
             for entry in sorted(base.iterdir()):
-                if entry.is_file():
+                if entry.is_symlink() or entry.is_file():
                     info = self._info_of(entry)
                     if info:
                         yield info
@@ -256,13 +358,25 @@ class LocalStorage(Storage):
         if path.name.endswith(PART_SUFFIX):
             return None  # a copy in progress, or left by a crash: not an object
         try:
-            resolved = path.resolve()
-            if self.root not in resolved.parents:
-                return None  # symlink leading outside the root: never listed
-            st = path.stat()
+            st = os.lstat(path)
         except OSError:
             return None
-        return ObjectInfo(self.key_of(path), st.st_size, st.st_mtime)
+        key = self.key_of(path)
+        if stat_mod.S_ISLNK(st.st_mode):
+            return ObjectInfo(key, 0, st.st_mtime, version=_version(st), problem=self._link_problem(path))
+        if not stat_mod.S_ISREG(st.st_mode):
+            return None
+        return ObjectInfo(key, st.st_size, st.st_mtime, version=_version(st))
+
+    @staticmethod
+    def _link_problem(path: Path) -> str:
+        try:
+            os.stat(path)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return "symbolic link loop: left where it is"
+            return "broken symbolic link: left where it is"
+        return "symbolic link: left where it is (links are never moved; the file it points to is sorted itself)"
 
     def list_folders(self, prefix: str = "") -> list[str]:
         base = self.path(normalise_prefix(prefix))
@@ -271,18 +385,37 @@ class LocalStorage(Storage):
         return [self.key_of(p) + "/" for p in sorted(base.iterdir()) if p.is_dir() and not p.is_symlink()]
 
     def info(self, key: str) -> ObjectInfo:
-        path = self.path(key)
-        if not path.is_file():
+        info = self.observe(key)
+        if info is None:
             raise FileNotFoundError(f"not found: {key}")
-        st = path.stat()
-        return ObjectInfo(key, st.st_size, st.st_mtime)
+        return info
+
+    def observe(self, key: str) -> ObjectInfo | None:
+        path = self.path(key)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError:
+            return None
+        if stat_mod.S_ISLNK(st.st_mode):
+            return ObjectInfo(key, 0, st.st_mtime, version=_version(st), problem=self._link_problem(path))
+        if stat_mod.S_ISDIR(st.st_mode):
+            return ObjectInfo(key, 0, st.st_mtime, version=_version(st), problem="a folder, not a file")
+        return ObjectInfo(key, st.st_size, st.st_mtime, version=_version(st))
 
     def read(self, key: str) -> bytes:
         path = self.path(key)
         try:
-            return path.read_bytes()
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
         except IsADirectoryError:
             raise FileNotFoundError(f"not a file: {key}") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise OSError(errno.ELOOP, f"symbolic link, not read: {key}") from None
+            raise
+        with os.fdopen(fd, "rb") as fh:
+            return fh.read()
 
     def write(self, key: str, data: bytes) -> None:
         path = self.path(key)
@@ -292,27 +425,9 @@ class LocalStorage(Storage):
             fh.flush()
             os.fsync(fh.fileno())
 
-    def _copy_new(self, src: str, dst: str) -> None:
-        """The bytes go to a hidden part file beside the target, are synced, then linked to the target name,
-        which fails when the name is taken: a copy cut off by a crash never leaves a partial file under the
-        target's name (a rerun would otherwise take it for somebody else's file and leave it behind)."""
-        source, target = self.path(src), self.path(dst)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        part = target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}{PART_SUFFIX}")
-        try:
-            _copy_synced(source, part, "wb")
-            try:
-                os.link(part, target)  # atomic, and never replaces an existing file
-            except FileExistsError:
-                raise
-            except OSError:  # a filesystem without hard links: copy straight to the name, refusing to overwrite
-                _copy_synced(part, target, "xb")
-        finally:
-            part.unlink(missing_ok=True)
-
     def delete(self, key: str) -> None:
         path = self.path(key)
-        if path.is_dir():
+        if path.is_dir() and not path.is_symlink():
             raise IsADirectoryError(f"not a file: {key}")
         path.unlink(missing_ok=True)
 
@@ -322,3 +437,181 @@ class LocalStorage(Storage):
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
         return digest.hexdigest()
+
+    # -- the steps of a move ---------------------------------------------------------------------------------
+    def _check_source(self, source: ObjectInfo) -> os.stat_result:
+        try:
+            st = os.lstat(self.path(source.key))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"not found: {source.key}") from None
+        if _version(st) != source.version or st.st_size != source.size:
+            raise SourceChanged(f"{source.key} changed since it was listed")
+        return st
+
+    def move_method(self, source: ObjectInfo, target: str, copy: bool) -> str:
+        """'link' (a hard link, then the source is unlinked) within one filesystem; 'copy' otherwise."""
+        if copy or not self._links:
+            return "copy"
+        folder = self.path(target).parent
+        while not folder.exists() and folder != self.root:
+            folder = folder.parent
+        try:
+            same = os.lstat(self.path(source.key)).st_dev == os.stat(folder).st_dev
+        except OSError:
+            return "copy"
+        return "link" if same else "copy"
+
+    def prepare(self, source: ObjectInfo, target: str, method: str, part: str, fresh: bool) -> dict:
+        """'copy': the bytes go to the part file now, synced; the intent records the part's inode, which the
+        target gets when the part is linked into place."""
+        dst = self.path(target)
+        if os.path.lexists(dst):
+            raise FileExistsError(f"already exists: {target}")
+        if method != "copy":
+            return {}
+        src = self.path(source.key)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        part_path = dst.parent / part
+        st = self._check_source(source)
+        digest = hashlib.md5()
+        with open(src, "rb") as fin, open(part_path, "wb") as fout:
+            for block in iter(lambda: fin.read(1 << 20), b""):
+                digest.update(block)
+                fout.write(block)
+            fout.flush()
+            os.fsync(fout.fileno())
+        os.utime(part_path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        self._check_source(source)  # unchanged while it was read
+        part_st = os.lstat(part_path)
+        return {"part": part, "part_ino": part_st.st_ino, "md5": digest.hexdigest()}
+
+    def place(self, source: ObjectInfo, target: str, method: str, extra: dict) -> ObjectInfo:
+        dst = self.path(target)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if method == "link":
+            st = self._check_source(source)
+            try:
+                os.link(self.path(source.key), dst, follow_symlinks=False)
+            except FileExistsError:
+                raise
+            except OSError as exc:
+                if exc.errno in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+                    self._links = exc.errno == errno.EXDEV  # EXDEV: only this pair of folders
+                    raise NoHardLinks(exc.errno, f"cannot hard-link {source.key}") from None
+                raise
+            linked = os.lstat(dst)
+            if linked.st_ino != st.st_ino or linked.st_dev != st.st_dev:
+                os.unlink(dst)  # the source was swapped between the check and the link: not ours to keep
+                raise SourceChanged(f"{source.key} changed while it was moved")
+            return ObjectInfo(target, linked.st_size, linked.st_mtime, version=_version(linked))
+        part_path = dst.parent / extra["part"]
+        part_st = os.lstat(part_path)
+        if part_st.st_ino != extra["part_ino"]:
+            raise OSError(f"the part file for {target} was changed by someone else")
+        os.link(part_path, dst, follow_symlinks=False)  # FileExistsError when the name is taken
+        placed = os.lstat(dst)
+        return ObjectInfo(target, placed.st_size, placed.st_mtime, version=_version(placed))
+
+    def claim(self, source: ObjectInfo, target: str, method: str, extra: dict) -> ObjectInfo | None:
+        """Ownership by inode: a linked move's target is the source's inode; a copy's target is its part
+        file's inode (recorded in the intent). Identical bytes alone never make a name ours."""
+        try:
+            st = os.lstat(self.path(target))
+        except FileNotFoundError:
+            return None
+        if method == "link":
+            ours = source.version.split(":")[:2] == [str(st.st_dev), str(st.st_ino)]
+        else:
+            ours = st.st_ino == extra.get("part_ino")
+        if not ours or not stat_mod.S_ISREG(st.st_mode):
+            raise FileExistsError(f"already exists: {target}")
+        return ObjectInfo(target, st.st_size, st.st_mtime, version=_version(st))
+
+    def finish_place(self, copy: ObjectInfo, extra: dict) -> None:
+        if extra.get("part"):
+            (self.path(copy.key).parent / extra["part"]).unlink(missing_ok=True)
+
+    def remove_sources(self, removals: Sequence[Removal]) -> list[tuple[str, str]]:
+        out = []
+        for r in removals:
+            try:
+                now_copy = self.observe(r.copy.key)
+                if not same_object(now_copy, r.copy.size, r.copy.version):
+                    out.append((COPY_GONE, f"the copy {r.copy.key} was removed or changed before the source "
+                                           f"could be deleted: the source was kept"))
+                    continue
+                now_source = self.observe(r.source.key)
+                if now_source is None:
+                    out.append((REMOVED, ""))
+                    continue
+                if not same_object(now_source, r.source.size, r.source.version):
+                    out.append((SOURCE_CHANGED, f"{r.source.key} changed after it was copied: it was left where "
+                                                f"it is, and the copy of the earlier version is at {r.copy.key}"))
+                    continue
+                os.unlink(self.path(r.source.key))
+                out.append((REMOVED, ""))
+            except OSError as exc:
+                out.append((NOT_DELETED, exc.strerror or str(exc)))
+        return out
+
+    def discard(self, copy: ObjectInfo) -> bool:
+        try:
+            if same_object(self.observe(copy.key), copy.size, copy.version):
+                os.unlink(self.path(copy.key))
+                return True
+        except OSError:
+            pass
+        return False
+
+    def sync_folders(self, keys: Sequence[str]) -> None:
+        for folder in sorted({posixpath.dirname(k) for k in keys}):
+            try:
+                _fsync_dir(self.path(folder + "/" if folder else ""))
+            except OSError:
+                pass
+
+    def prune_folders(self, folders: Sequence[str]) -> None:
+        for folder in sorted(set(folders), key=len, reverse=True):
+            try:
+                path = self.path(normalise_prefix(folder))
+            except OSError:
+                continue
+            while path != self.root and self.root in path.parents:
+                try:
+                    path.rmdir()  # only when empty
+                except OSError:
+                    break
+                path = path.parent
+
+    def cleanup(self, folders: Sequence[str], tag: str) -> None:
+        """This run's part files, and part files of any run that are over a day old (left by crashes)."""
+        import time
+
+        old = time.time() - 86400
+        for folder in folders:
+            try:
+                base = self.path(normalise_prefix(folder))
+                for part in base.glob(f".*{PART_SUFFIX}"):
+                    if part.name.endswith(f".{tag}{PART_SUFFIX}") or os.lstat(part).st_mtime < old:
+                        part.unlink(missing_ok=True)
+            except OSError:
+                pass
+
+    def part_files(self, prefix: str = "") -> list[str]:
+        base = self.path(normalise_prefix(prefix))
+        out = []
+        for dirpath, _dirs, files in os.walk(base):
+            out.extend(self.key_of(Path(dirpath) / f) for f in files if f.endswith(PART_SUFFIX))
+        return sorted(out)
+
+    def is_image_content(self, key: str) -> bool:
+        from .loading import sniff_image
+
+        try:
+            fd = os.open(self.path(key), os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return False
+        with os.fdopen(fd, "rb") as fh:
+            return sniff_image(fh.read(16))
+
+

@@ -16,7 +16,8 @@ from dotenv import load_dotenv
 from . import jobs
 from .demo import DEMO_PREFIX, demo_folder, ensure_demo_folder, seed_demo_bucket, start_demo_bucket
 from .placeholders import tesseract_available
-from .plan import MovePlan
+from .locking import LockedError
+from .plan import MovePlan, signed_json
 from .progress import ProgressState, ProgressTracker
 from .r2 import R2Config, list_buckets
 from .session_log import SessionLog
@@ -88,6 +89,17 @@ def embedding_option() -> float:
     return float(threshold) if on else 0.0
 
 
+def output_folder_input(label: str, default: str, key: str) -> str:
+    """A text box for an output folder, checked as it is typed: a name that would leave the source (or use
+    the tool's own folders) is refused here, before anything is analysed or moved."""
+    value = st.text_input(label, value=default, key=key)
+    try:
+        return ("/" if value.strip().startswith("/") else "") + jobs.check_folder_name(value or default)
+    except ValueError as exc:
+        st.error(f"Output folder: {exc}")
+        st.stop()
+
+
 def faces_folder_option() -> str | None:
     """'Images with faces to their own folder' on the classify page: the folder's name, or None."""
     from .faces import available
@@ -99,7 +111,13 @@ def faces_folder_option() -> str | None:
                        help="Face detection runs on every image; those with a face go to this folder.")
     name = right.text_input("Faces folder", value="faces", key="faces_folder", disabled=not on,
                             label_visibility="collapsed")
-    return (name.strip().strip("/") or "faces") if on else None
+    if not on:
+        return None
+    try:
+        return jobs.check_folder_name(name or "faces")
+    except ValueError as exc:
+        st.error(f"Faces folder: {exc}")
+        st.stop()
 
 
 def teach_panel(storage: Storage, prefix: str) -> None:
@@ -163,7 +181,11 @@ def _demo_bucket():
 
 def r2_config() -> R2Config | None:
     """R2 from the environment / .env, else the local demo bucket; None (with a message) when neither works."""
-    config = R2Config.from_env()
+    try:
+        config = R2Config.from_env()
+    except ValueError as exc:
+        st.sidebar.error(f"R2 is misconfigured: {exc}")
+        return None
     if config is not None:
         return config
     try:
@@ -249,7 +271,7 @@ def sidebar() -> tuple[Storage, str] | None:
     ss["storage_mode_input"] = ss["storage_mode"]
     for key, value in _THRESHOLD_DEFAULTS.items():
         ss.setdefault(key, value)
-    if os.environ.get("SEGREGATOR_DEMO_BUCKET") == "1" and R2Config.from_env() is None:
+    if os.environ.get("SEGREGATOR_DEMO_BUCKET") == "1" and _configured_r2() is None:
         _demo_bucket()  # `make run`: the demo bucket is up from the first page, ready for the R2 modes
     with st.sidebar:
         st.radio("Storage", ["local", "r2"], key="storage_mode_input", on_change=_keep("storage_mode"), horizontal=True,
@@ -451,7 +473,7 @@ def show_plan_groups(storage: Storage, plan: MovePlan) -> None:
 
 
 def show_json_preview(plan: MovePlan, name: str) -> None:
-    text = plan.to_json()
+    text = signed_json(plan)  # signed: `python -m segregator apply` on this machine takes it with --yes
     with st.expander("Preview JSON"):
         st.json(json.loads(text), expanded=1)
     st.download_button("Download plan (JSON)", text, file_name=name, mime="application/json")
@@ -475,9 +497,22 @@ def confirm_and_run(storage: Storage, plan: MovePlan, page: str) -> None:
     verb = "Copy" if copy else "Move"
     if st.button(f"Confirm: {verb} {len(moving)} file(s)", type="primary", key=f"confirm_{page}"):
         tracker = progress_bar("Moving" if not copy else "Copying")
-        report, event = jobs.run_plan(plan, storage, copy=copy, log=session_log(), progress=tracker)
-        st.session_state[f"result_{page}_report"] = (report, event)
-        st.rerun()
+        outcome = start_run(lambda: jobs.run_plan(plan, storage, copy=copy, log=session_log(), progress=tracker))
+        if outcome is not None:
+            st.session_state[f"result_{page}_report"] = outcome
+            st.rerun()
+
+
+def start_run(call):
+    """Run an engine call that changes storage; a refusal (another run holds the folder, a plan that does not
+    fit) is shown as a message, and None returned: nothing was started, and nothing is left to resume."""
+    try:
+        return call()
+    except LockedError as exc:
+        st.error(f"Not started: {exc}")
+    except (ValueError, OSError) as exc:
+        st.error(f"Not started: {exc}")
+    return None
 
 
 def show_report(report, event: dict[str, Any]) -> None:
@@ -496,27 +531,45 @@ def show_report(report, event: dict[str, Any]) -> None:
         st.rerun()
 
 
-def _r2_for_runs() -> R2Config | None:
-    """The R2 configuration runs should reopen their bucket with (the account's, or the demo bucket's)."""
-    config = R2Config.from_env()
-    if config is None and st.session_state.get("storage_mode") == "r2":
-        config = r2_config()
-    return config
-
-
-@st.dialog("Undo the last run?")
-def _confirm_undo(path: str) -> None:
+def _configured_r2() -> R2Config | None:
     try:
-        plan, storage, state = jobs.undo_plan(path, _r2_for_runs())
+        return R2Config.from_env()
+    except ValueError:
+        return None
+
+
+def _r2_for(storage: Storage) -> R2Config | None:
+    """The R2 configuration a run on this storage reopens its bucket with (the account's, or the demo's)."""
+    return getattr(storage, "config", None)
+
+
+@st.dialog("Undo a run?")
+def _confirm_undo(storage: Storage, run_id: int) -> None:
+    try:
+        action, run = jobs.undo_target(run_id)
+        if action == "finish":
+            st.write(f"Run {run.id} (an undo of run {run.undo_of}) was interrupted: it is finished first.")
+            if st.button("Finish it", type="primary"):
+                outcome = start_run(lambda: jobs.resume(run.id, log=session_log(), r2_config=_r2_for(storage)))
+                if outcome is not None:
+                    st.session_state["result_runs"] = outcome
+                    st.rerun()
+            return
+        plan, storage, lost = jobs.undo_plan(run, _r2_for(storage))
     except (OSError, ValueError) as exc:
         st.error(str(exc))
         return
-    st.write(f"Run `{state.run_id}` on {storage.description}: **{len(plan.items)} object(s)** go back where they "
-             "were (copies go to the trash). Nothing is overwritten.")
+    st.write(f"Run {run.id} on {storage.description}: **{len(plan.items)} object(s)** go back where they were "
+             "(copies go to the trash). Nothing is overwritten.")
+    if lost:
+        st.warning(f"{len(lost)} object(s) cannot be undone (changed or gone since the run): " + ", ".join(lost[:5])
+                   + (" …" if len(lost) > 5 else ""))
     st.code("\n".join(f"{i.source} → {i.destination}" for i in plan.items[:20]) or "(nothing to put back)", language=None)
     if st.button(f"Undo {len(plan.items)} move(s)", type="primary", disabled=not plan.items):
-        st.session_state["result_runs"] = jobs.run_plan(plan, storage, log=session_log(), undo_of=state.run_id)
-        st.rerun()
+        outcome = start_run(lambda: jobs.run_plan(plan, storage, log=session_log(), undo_of=run.id))
+        if outcome is not None:
+            st.session_state["result_runs"] = outcome
+            st.rerun()
     if st.button("Cancel"):
         st.rerun()
 
@@ -528,40 +581,53 @@ def _confirm_empty_trash(storage: Storage, count: int) -> None:
     sure = st.checkbox("I understand that these files cannot be recovered")
     typed = st.text_input("Type EMPTY to confirm")
     if st.button(f"Delete {count} object(s) for good", type="primary", disabled=not (sure and typed == "EMPTY")):
-        st.session_state["result_trash_emptied"] = jobs.empty_trash(storage, log=session_log())
-        st.rerun()
+        outcome = start_run(lambda: jobs.empty_trash(storage, log=session_log()))
+        if outcome is not None:
+            st.session_state["result_trash_emptied"] = outcome
+            st.rerun()
 
 
 def runs_panel(storage: Storage) -> None:
-    """Resume an interrupted run, undo the last one, empty the trash."""
-    from .journal import latest, read_journal
+    """Resume an interrupted run, undo the last one, empty the trash: for the storage in view."""
+    from .journal import RunStore
+    from .locking import blocking
+    from .runs import latest_unfinished
 
     st.subheader("↩ Runs and trash")
     done = st.session_state.pop("result_runs", None)
     if done:
         report, event = done
         s = report.summary()
-        st.success(f"{event['event_type']}: moved {s['moved']}, unchanged {s['unchanged']}, failed {s['failed']}.")
+        (st.warning if s["failed"] or report.stopped else st.success)(
+            f"Run {event['extra']['run_id']}: moved {s['moved']}, unchanged {s['unchanged']}, failed {s['failed']}."
+            + (f" {report.stopped}" if report.stopped else ""))
     emptied = st.session_state.pop("result_trash_emptied", None)
     if emptied:
         st.success(f"Deleted {emptied['extra']['deleted']} object(s) from the trash for good.")
-    unfinished = latest(unfinished=True)
+    area = storage.lock_area()
+    unfinished = latest_unfinished(area)
     if unfinished:
-        state = read_journal(unfinished)
-        ok = sum(1 for it in state.items.values() if it.done and it.done["status"] != "failed")
-        st.warning(f"Run `{state.run_id}` stopped before it finished: {ok} of {len(state.plan['items'])} item(s) done.")
-        if st.button("⏯ Resume it", type="primary"):
-            try:
-                st.session_state["result_runs"] = jobs.resume(str(unfinished), log=session_log(),
-                                                              progress=progress_bar("Resuming"),
-                                                              r2_config=_r2_for_runs())
-            except (OSError, ValueError) as exc:
-                st.error(f"Cannot resume: {exc}")
-            else:
-                st.rerun()
-    finished = latest(unfinished=False)
-    if finished and st.button("↩ Undo the last run"):
-        _confirm_undo(str(finished))
+        counts = RunStore().counts(unfinished.id)
+        total = sum(counts.values())
+        busy = blocking(storage, unfinished.scope)
+        if busy:
+            st.info(f"Run {unfinished.id} is in progress: {busy[0].describe()}.")
+        else:
+            st.warning(f"Run {unfinished.id} stopped before it finished: {total - counts.get('pending', 0)} of {total} "
+                       f"item(s) settled" + (f" ({unfinished.note})" if unfinished.note else "") + ".")
+            if st.button("⏯ Resume it", type="primary"):
+                outcome = start_run(lambda: jobs.resume(unfinished.id, log=session_log(), progress=progress_bar("Resuming"),
+                                                        r2_config=_r2_for(storage)))
+                if outcome is not None:
+                    st.session_state["result_runs"] = outcome
+                    st.rerun()
+    try:
+        _action, target = jobs.undo_target(area=area)
+    except ValueError:
+        target = None
+    if target is not None and st.button(f"↩ Undo run {target.id}" if target.kind == "run" else
+                                        f"↩ Finish the interrupted undo (run {target.id})"):
+        _confirm_undo(storage, target.id)
     try:
         trash = jobs.trash_keys(storage)
     except OSError as exc:

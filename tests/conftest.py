@@ -33,10 +33,13 @@ def isolated_log(tmp_path, monkeypatch):
     path = tmp_path / "session_log.json"
     monkeypatch.setenv("SEGREGATOR_LOG", str(path))
     monkeypatch.setenv("SEGREGATOR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SEGREGATOR_LOCK_DIR", str(tmp_path / "locks"))
+    monkeypatch.delenv("SEGREGATOR_JOURNAL_DIR", raising=False)
     yield path
     for f in tmp_path.rglob("*"):
-        if f.is_file() and (f.suffix == ".jsonl" or f.name == "session_log.json" or f.name.endswith("plan.json")):
-            assert_no_secret(f.read_text(errors="replace"), str(f))
+        if f.is_file() and (f.suffix in (".sqlite", ".lock", ".json") or f.name.startswith("runs.sqlite")
+                            or "cache" in f.parts):
+            assert_no_secret(f.read_bytes().decode(errors="replace"), str(f))
 
 
 def photo_paths() -> list[Path]:

@@ -67,7 +67,9 @@ class FaultyProxy:
                 for name, value in reply.getheaders():
                     if name.lower() not in HOP and name.lower() != "content-length":
                         self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
+                # a HEAD reply has no body but tells the object's length
+                length = reply.getheader("Content-Length") if self.command == "HEAD" else None
+                self.send_header("Content-Length", length or str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)

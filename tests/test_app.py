@@ -263,24 +263,52 @@ def test_reference_decompression_bomb_is_refused_clearly(mixed_folder):
     assert any("decompression bomb" in e.value for e in at.error)
 
 
-def test_gallery_resumes_an_unfinished_run(mixed_folder, tmp_path, monkeypatch):
-    from segregator.plan import MovePlan, PlanItem
+def test_gallery_resumes_an_unfinished_run(mixed_folder, tmp_path):
+    from segregator.plan import MovePlan, PlanItem, write_plan
     from segregator.storage import LocalStorage
+    from tests.faultlib import cli, finish, spawn
 
-    monkeypatch.setenv("SEGREGATOR_JOURNAL_DIR", str(tmp_path / "journals"))
     storage = LocalStorage(mixed_folder)
-    plan = MovePlan("classify", jobs.storage_record(storage), "", "",
-                    [PlanItem("beach.jpg", "x/beach.jpg"), PlanItem("later.jpg", "x/later.jpg")])
-    report, _ = jobs.run_plan(plan, storage)
-    assert [r.status for r in report.results] == ["moved", "failed"]  # later.jpg is not there yet
-    (mixed_folder / "later.jpg").write_bytes((PHOTOS / "china.jpg").read_bytes())
+    plan = MovePlan("classify", storage.record(), "", "", [PlanItem("beach.jpg", "x/beach.jpg"),
+                                                          PlanItem("chelsea.jpg", "x/chelsea.jpg")])
+    write_plan(plan, tmp_path / "plan.json")
+    killed = spawn("apply", tmp_path / "plan.json", "--yes",
+                   extra={"SEGREGATOR_MOVE_BATCH": "1", "SEGREGATOR_FAILPOINTS": "after-placed@2=kill"})
+    assert finish(killed) == -9
     at = page("pages/4_Gallery.py", mixed_folder)
-    assert any("stopped before it finished: 1 of 2" in w.value for w in at.warning)
+    assert any("stopped before it finished: 1 of 2" in w.value for w in at.warning), [w.value for w in at.warning]
     button(at, "⏯ Resume it").click().run()
     assert not at.exception
-    assert (mixed_folder / "x" / "later.jpg").exists() and not (mixed_folder / "later.jpg").exists()
-    assert any("resumed" in s.value for s in at.success)
-    assert any(b.label == "↩ Undo the last run" for b in at.button)
+    assert (mixed_folder / "x" / "chelsea.jpg").exists() and not (mixed_folder / "chelsea.jpg").exists()
+    assert any(s.value.startswith("Run 1: moved 2") for s in at.success)
+    assert any(b.label == "↩ Undo run 1" for b in at.button)
+    assert not any("stopped before it finished" in w.value for w in at.warning)
+    assert cli("resume").returncode == 1  # nothing left to resume
+
+
+def test_a_run_refused_by_the_lock_is_a_message_and_leaves_no_prompt(mixed_folder):
+    from segregator.locking import RunLock
+    from segregator.storage import LocalStorage
+
+    at = page("app.py", mixed_folder)
+    button(at, "Analyse").click().run()
+    with RunLock(LocalStorage(mixed_folder), "", "99"):
+        button(at, "Confirm: Move").click().run()
+    assert not at.exception
+    assert any(e.value.startswith("Not started: another run is working on this storage: run 99") for e in at.error)
+    assert (mixed_folder / "chelsea.jpg").exists()
+    gallery = page("pages/4_Gallery.py", mixed_folder)
+    assert not any("stopped before it finished" in w.value for w in gallery.warning)
+    assert not any(b.label.startswith("⏯") for b in gallery.button)
+
+
+def test_an_unsafe_output_folder_is_refused_as_typed(mixed_folder):
+    at = page("pages/1_By_Reference.py", mixed_folder)
+    at.text_input(key="reference_output").set_value("../../escape").run()
+    assert not at.exception
+    assert any("not a usable folder name" in e.value for e in at.error)
+    at.text_input(key="reference_output").set_value("_trash/x").run()
+    assert any("reserved" in e.value for e in at.error)
 
 
 def test_teach_then_classify_into_my_own_categories(tmp_path, monkeypatch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -232,7 +233,7 @@ def test_gallery_delete_is_cancelled_then_confirmed(server, browser, demo_data):
     assert events[-1]["event_type"] == "r2_delete" and events[-1]["results"]["moved_count"] == 2
 
     # Undo brings them back from the trash.
-    page.get_by_role("button", name="↩ Undo the last run").click()
+    page.get_by_role("button", name=re.compile(r"↩ Undo run \d+")).click()
     dialog = page.get_by_role("dialog")
     expect(dialog.get_by_role("button", name="Undo 2 move(s)")).to_be_visible(timeout=30_000)
     dialog.get_by_role("button", name="Undo 2 move(s)").click()

@@ -4,7 +4,9 @@ import json
 
 from streamlit.testing.v1 import AppTest
 
+from segregator import jobs
 from segregator.demo import DEMO_BUCKET, DEMO_PREFIX, SAMPLES, ensure_demo_folder, seed_demo_bucket, start_demo_bucket
+from segregator.plan import MovePlan, PlanItem
 from segregator.r2 import R2Storage
 from tests.conftest import REPO
 
@@ -28,7 +30,9 @@ def test_demo_bucket_is_seeded_once_and_persists(tmp_path, monkeypatch):
         assert config.demo and config.describe().startswith("local demo bucket at 127.0.0.1:")
         storage = R2Storage(config, DEMO_BUCKET)
         assert sorted(o.key[len(DEMO_PREFIX):] for o in storage.list(DEMO_PREFIX)) == SAMPLE_FILES
-        storage.move(DEMO_PREFIX + "coffee.jpg", DEMO_PREFIX + "Food/coffee.jpg")
+        plan = MovePlan("classify", storage.record(), DEMO_PREFIX, DEMO_PREFIX,
+                        [PlanItem(DEMO_PREFIX + "coffee.jpg", DEMO_PREFIX + "Food/coffee.jpg")])
+        assert jobs.run_plan(plan, storage)[0].count("moved") == 1
     finally:
         server.stop()
     creds = json.loads((tmp_path / "bucket" / "credentials.json").read_text())

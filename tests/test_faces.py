@@ -63,7 +63,7 @@ def test_faces_mark_people_and_can_go_to_their_own_folder(tmp_path):
     assert "1 face(s)" in items["astronaut.jpg"]["reason"]
     assert all(not items[n]["destination"].startswith("with_faces/") for n in NO_FACES)
     bad = run("classify", folder, "--quiet", "--faces-folder", "../out")
-    assert bad.returncode != 0 and "not a folder name" in bad.stderr
+    assert bad.returncode != 0 and "not a usable folder name" in bad.stderr
 
 
 def test_gallery_marks_faces(tmp_path):

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from segregator import jobs
-from segregator.plan import MovePlan, PlanItem, execute_plan
+from segregator.plan import MovePlan, PlanItem
 from segregator.session_log import SessionLog, make_event
 from segregator.settings import CATEGORIES
 from segregator.storage import LocalStorage
@@ -53,11 +53,11 @@ def test_execute_moves_verifies_and_never_overwrites(mixed_folder):
         PlanItem("astronaut.jpg", "astronaut.jpg", "keep"),
         PlanItem("gone.jpg", "Nature/gone.jpg"),
     ])
-    report = execute_plan(plan, storage)
-    statuses = [(r.source, r.status, r.destination) for r in report.results]
-    assert statuses[0] == ("chelsea.jpg", "moved", "Nature/chelsea_1.jpg")
-    assert statuses[1][1] == statuses[2][1] == "unchanged"
-    assert statuses[3][1] == "failed" and "not found" in report.results[3].error
+    report, _ = jobs.run_plan(plan, storage)
+    statuses = {r.source: (r.status, r.destination) for r in report.results}
+    assert statuses["chelsea.jpg"] == ("moved", "Nature/chelsea_1.jpg")
+    assert statuses["gone.jpg"][0] == "failed" and "not found" in report.errors[0]["error"]
+    assert "beach.jpg" not in statuses and "astronaut.jpg" not in statuses  # they stay: counted as unchanged
     assert (mixed_folder / "Nature" / "chelsea_1.jpg").read_bytes() == before
     assert (mixed_folder / "Nature" / "chelsea.jpg").read_bytes() == (PHOTOS / "flower.jpg").read_bytes()
     assert not (mixed_folder / "chelsea.jpg").exists()
@@ -66,17 +66,18 @@ def test_execute_moves_verifies_and_never_overwrites(mixed_folder):
 
 def test_copy_mode_keeps_originals(mixed_folder):
     storage = LocalStorage(mixed_folder)
-    report = execute_plan(_plan(storage, [PlanItem("beach.jpg", "Nature/beach.jpg")]), storage, copy=True)
+    report, _ = jobs.run_plan(_plan(storage, [PlanItem("beach.jpg", "Nature/beach.jpg")]), storage, copy=True)
     assert report.results[0].status == "copied"
     assert (mixed_folder / "beach.jpg").exists() and (mixed_folder / "Nature" / "beach.jpg").exists()
 
 
-@pytest.mark.parametrize("bad", ["../outside.jpg", "/etc/passwd", "a/../../x.jpg", ""])
+@pytest.mark.parametrize("bad", ["../outside.jpg", "/etc/passwd", "a/../../x.jpg", "", "a/./x.jpg", "a//x.jpg",
+                                 ".segregator/locks/x.jpg", "x.png", "d/.x.jpg.1.r2.segregator-part"])
 def test_unsafe_plans_are_refused(mixed_folder, bad):
     storage = LocalStorage(mixed_folder)
     plan = _plan(storage, [PlanItem("beach.jpg", bad)])
     with pytest.raises(ValueError, match="plan refused"):
-        execute_plan(plan, storage)
+        jobs.run_plan(plan, storage)
     assert (mixed_folder / "beach.jpg").exists()
 
 
@@ -84,7 +85,12 @@ def test_plan_keys_must_stay_under_its_roots(mixed_folder):
     storage = LocalStorage(mixed_folder)
     plan = _plan(storage, [PlanItem("listing_7/kitchen.jpg", "elsewhere/kitchen.jpg")], "listing_7/", "listing_7/similar/")
     with pytest.raises(ValueError, match="outside"):
-        execute_plan(plan, storage)
+        jobs.run_plan(plan, storage)
+    # each side is checked on its own: an empty prefix on one side does not switch the other's check off
+    with pytest.raises(ValueError, match="outside the plan's output folder"):
+        jobs.run_plan(_plan(storage, [PlanItem("agent.png", "elsewhere/agent.png")], "", "x/"), storage)
+    with pytest.raises(ValueError, match="outside the plan's source folder"):
+        jobs.run_plan(_plan(storage, [PlanItem("agent.png", "x/agent.png")], "listing_7/", ""), storage)
 
 
 def test_malformed_plan_files():
@@ -94,6 +100,14 @@ def test_malformed_plan_files():
         MovePlan.from_json("[]")
     with pytest.raises(ValueError, match="unknown action"):
         MovePlan.from_json(json.dumps({"items": [{"source": "a", "destination": "b", "action": "delete"}]}))
+    for bad in ({"items": "x"}, {"items": [1]}, {"items": [], "storage": []}, {"items": [], "storage": {"root": 5}},
+                {"items": [{"source": "a", "destination": "b", "source_size": "big"}]},
+                {"items": [{"source": "a", "destination": "b", "scores": []}]}, {"items": [], "kind": 3},
+                {"items": [{"source": "a", "destination": "b", "confidence": True}]}):
+        with pytest.raises(ValueError):
+            MovePlan.from_json(json.dumps(bad))
+    with pytest.raises(ValueError, match="nested too deeply"):
+        MovePlan.from_json("[" * 100_000)
 
 
 def test_user_edits_to_a_plan(mixed_folder):
@@ -148,17 +162,18 @@ def test_corrupt_log_is_kept_aside_not_lost(tmp_path):
     assert len(kept) == 1 and kept[0].read_text() == "{broken"
 
 
-def test_journal_lines_stay_whole_under_concurrent_writers(tmp_path):
-    """16 threads writing at once (the executor's pool) plus batched writes: every line lands whole, once."""
-    import concurrent.futures as cf
+def test_journal_commits_are_fenced_by_their_owner(tmp_path):
+    """A process that lost its run (another took it over) can write nothing more to it."""
+    from segregator.journal import LostOwnership, RunStore
 
-    from segregator.journal import JournalWriter
-
-    writer = JournalWriter(tmp_path / "run.jsonl")
-    with cf.ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda i: writer.intent(i, f"dest/ünï {i}.jpg"), range(2000)))
-    writer.write_many([writer.done_record(i, "moved", f"dest/{i}.jpg") for i in range(2000)])
-    writer.close()
-    lines = [json.loads(line) for line in (tmp_path / "run.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert sorted(r["i"] for r in lines if r["type"] == "intent") == list(range(2000))
-    assert [r["i"] for r in lines if r["type"] == "done"] == list(range(2000))
+    store = RunStore(tmp_path / "runs.sqlite")
+    storage = LocalStorage(tmp_path)
+    plan = _plan(storage, [PlanItem(f"{i}.jpg", f"d/{i}.jpg") for i in range(3)])
+    run = store.create(plan, storage.record(), storage.lock_area(), "", False, "owner-a", [])
+    store.commit(run, "owner-a", [(0, {"target": "d/0.jpg"})])
+    store.take_over(run, "owner-b")
+    with pytest.raises(LostOwnership):
+        store.commit(run, "owner-a", [(1, {"target": "d/1.jpg"})])
+    assert [r.target for r in store.items(run)] == ["d/0.jpg", None, None]
+    again = store.create(plan, storage.record(), storage.lock_area(), "", False, "owner-c", [])
+    assert again > run  # ids only grow: "the latest run" is the highest

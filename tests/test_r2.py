@@ -13,6 +13,7 @@ from collections import Counter
 import pytest
 
 from segregator import jobs
+from segregator.plan import MovePlan, PlanItem
 from segregator.r2 import R2Config, R2Storage, client_config, list_buckets, make_client
 from tests.conftest import DATA, PHOTOS, text_placeholder, upload_folder
 from tests.test_cli import run
@@ -86,38 +87,43 @@ def test_moves_are_server_side_and_verified(bucket):
     data = (PHOTOS / "coffee.jpg").read_bytes()
     bucket.write("in/coffee.jpg", data)
     bucket.write("out/coffee.jpg", b"someone else's file")
-    gets, puts = _count_calls(bucket, "GetObject"), _count_calls(bucket, "PutObject")
     copies = _count_calls(bucket, "CopyObject")
-    assert bucket.move("in/coffee.jpg", "out/coffee.jpg") == "out/coffee_1.jpg"
-    assert gets["GetObject"] == 0 and puts["PutObject"] == 0 and copies["CopyObject"] >= 1
+    put_keys: list[str] = []
+    get_keys: list[str] = []
+    bucket.client.meta.events.register("provide-client-params.s3.PutObject",
+                                       lambda params, **kw: put_keys.append(params.get("Key")))
+    bucket.client.meta.events.register("provide-client-params.s3.GetObject",
+                                       lambda params, **kw: get_keys.append(params.get("Key")))
+    plan = MovePlan("classify", bucket.record(), "", "", [PlanItem("in/coffee.jpg", "out/coffee.jpg")])
+    report, _ = jobs.run_plan(plan, bucket)
+    assert report.results[0].destination == "out/coffee_1.jpg"
+    assert copies["CopyObject"] >= 1
+    # no byte of an image passes through the client: only the tool's own lock (and a probe) are written and read
+    assert put_keys and all(k.startswith(".segregator/") for k in put_keys + get_keys)
     assert bucket.read("out/coffee_1.jpg") == data and bucket.read("out/coffee.jpg") == b"someone else's file"
     assert not bucket.exists("in/coffee.jpg")
     assert bucket.info("out/coffee_1.jpg").etag == hashlib.md5(data).hexdigest()
 
 
-def test_plan_moves_verify_by_the_listed_etag_without_a_head(bucket, tmp_path, monkeypatch):
-    """A plan built from a listing carries each source's ETag: the copy's reply proves the copy, no HEAD.
-    A source changed after the listing is still verified against what it is at copy time."""
-    monkeypatch.setenv("SEGREGATOR_JOURNAL_DIR", str(tmp_path / "journals"))
+def test_plan_moves_copy_only_the_listed_version(bucket, tmp_path):
+    """A plan built from a listing carries each source's ETag and size: the copy is conditional on that very
+    version (CopySourceIfMatch), so a source changed after the listing is left where it is, and reported."""
     upload_folder(bucket, PHOTOS, "in/")
     results = jobs.analyse_source(bucket, "in/", cache=False, workers=1)
     plan = jobs.classification_plan(bucket, results, "in/", "out/")
-    assert all(i.source_etag == bucket.info(i.source).etag and i.source_size == bucket.info(i.source).size
+    assert all(i.source_version == bucket.info(i.source).etag and i.source_size == bucket.info(i.source).size
                for i in plan.items)
     changed = plan.items[0].source
     new_bytes = (PHOTOS / "coffee.jpg").read_bytes() + b"\0trailing"
-    bucket.client.put_object(Bucket=bucket.bucket, Key=changed, Body=new_bytes)  # changed since the listing
-    heads = _count_calls(bucket, "HeadObject")
+    bucket.delete(changed)
+    bucket.write(changed, new_bytes)  # changed since the listing
+    copies = _count_calls(bucket, "CopyObject")
     report, event = jobs.run_plan(plan, bucket)
-    assert report.count("moved") == len(plan.items)
-    assert heads["HeadObject"] == 1  # only the changed source was looked up
-    moved = {r.source: r.destination for r in report.results}
-    assert bucket.read(moved[changed]) == new_bytes
-    journal = [json.loads(line) for line in open(event["extra"]["journal"])]
-    sizes = {plan.items[r["i"]].source: r["size"] for r in journal if r["type"] == "copied"}
-    assert sizes[changed] == len(new_bytes)
-    assert all(sizes[i.source] == i.source_size for i in plan.items if i.source != changed)
-    assert list(bucket.list("in/")) == []
+    assert report.count("moved") == len(plan.items) - 1
+    assert [e["key"] for e in report.errors] == [changed] and "changed since the plan" in report.errors[0]["error"]
+    assert bucket.read(changed) == new_bytes
+    assert copies["CopyObject"] == len(plan.items)  # one conditional copy each (the changed one refused)
+    assert [o.key for o in bucket.list("in/")] == [changed]
 
 
 def test_presigned_url_works_then_expires(bucket):
@@ -259,7 +265,14 @@ def test_apply_refuses_a_plan_from_another_endpoint(bucket, r2_env, tmp_path):
     data["storage"]["endpoint_host"] = "acct.r2.cloudflarestorage.com"
     (tmp_path / "p.json").write_text(json.dumps(data))
     p = run("apply", tmp_path / "p.json", "--yes")
-    assert p.returncode == 1 and "plan was made on acct.r2.cloudflarestorage.com" in p.stderr
+    assert p.returncode == 1 and "not written by this installation" in p.stderr  # edited: --source is needed
+    p = run("apply", tmp_path / "p.json", "--yes", "--source", f"r2://{bucket.bucket}/a/")
+    assert p.returncode == 1 and "acct.r2.cloudflarestorage.com" in p.stderr and "plan refused" in p.stderr
+    data.pop("signature", None)
+    data["storage"].pop("endpoint_host")
+    (tmp_path / "p.json").write_text(json.dumps(data))
+    p = run("apply", tmp_path / "p.json", "--yes", "--source", f"r2://{bucket.bucket}/a/")
+    assert p.returncode == 1 and "plan refused" in p.stderr  # a plan without its endpoint applies nowhere
     assert bucket.exists("a/x.jpg")
 
 

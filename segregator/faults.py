@@ -1,0 +1,41 @@
+"""Failpoints: named places in the executor where tests make a run die or pause on purpose.
+
+SEGREGATOR_FAILPOINTS="after-placed@2=kill,after-intents@1=stop" kills the process (SIGKILL) the second time
+it passes `after-placed`, and stops it (SIGSTOP, for a test to change things and SIGCONT it) the first time it
+passes `after-intents`. Unset, `hit()` costs one dictionary lookup. The tool never sets it itself.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+_SPEC: dict[str, tuple[int, str]] = {}
+_COUNTS: dict[str, int] = {}
+
+
+def _parse(text: str) -> dict[str, tuple[int, str]]:
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name_at, _, action = part.partition("=")
+        name, _, at = name_at.partition("@")
+        out[name] = (int(at or 1), action or "kill")
+    return out
+
+
+_SPEC = _parse(os.environ.get("SEGREGATOR_FAILPOINTS", ""))
+
+
+def hit(name: str) -> None:
+    if not _SPEC or name not in _SPEC:
+        return
+    _COUNTS[name] = _COUNTS.get(name, 0) + 1
+    at, action = _SPEC[name]
+    if _COUNTS[name] != at:
+        return
+    if action == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif action == "stop":
+        os.kill(os.getpid(), signal.SIGSTOP)
+    elif action == "exit":
+        os._exit(3)

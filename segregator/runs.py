@@ -1,0 +1,260 @@
+"""Runs of plans: start one (validated, then locked, then journaled, then executed), resume an interrupted
+one, undo a finished one, list them, empty the trash; each logged in the session log.
+
+Order matters and is kept everywhere: a plan is checked first, then the run lock for its folders is taken,
+and only then is the run written to the journal. A refused run leaves nothing behind: no journal entry, no
+resume prompt, and a refused undo does not mark its run undone.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from datetime import datetime, timezone
+from typing import Callable
+
+from .executor import Execution, ExecutionReport
+from .journal import LostOwnership, RunInfo, RunStore
+from .locking import RunLock
+from .plan import MovePlan, PlanItem, check_plan, plan_scope
+from .session_log import SessionLog, make_event
+from .storage import ObjectInfo, Storage, normalise_prefix
+
+TRASH = "_trash/"
+EVENT_NAMES = {"classify": "full_folder", "similar": "by_reference", "placeholders": "placeholders", "trash": "delete",
+               "undo": "undo"}
+R2_EVENT_NAMES = {**EVENT_NAMES, "classify": "full_bucket"}
+Progress = Callable[[int, int], None]
+
+
+def _folder(key: str) -> str:
+    head = posixpath.dirname(key)
+    return head + "/" if head else ""
+
+
+def _common_folder(keys) -> str:
+    import os
+
+    common = os.path.commonprefix([_folder(k) for k in keys]) if keys else ""
+    return common[:common.rfind("/") + 1]
+
+
+def run_plan(plan: MovePlan, storage: Storage, copy: bool = False, log: SessionLog | None = None,
+             progress: Progress | None = None, *, undo_of: int | None = None) -> tuple[ExecutionReport, dict]:
+    """Execute a plan on the storage the user opened: checked, under the run lock of its folders, journaled;
+    returns the report and the session-log event. ValueError / LockedError before anything is written."""
+    check_plan(plan, storage.record())
+    scope = plan_scope(plan)
+    store = RunStore()
+    with RunLock(storage, scope) as lock:
+        fresh = storage.fresh_folders(sorted({_folder(i.destination) for i in plan.moves if i.source != i.destination}))
+        run_id = store.create(plan, storage.record(), storage.lock_area(), scope, copy, lock.token, fresh,
+                              kind="undo" if undo_of else "run", undo_of=undo_of)
+        lock.run = str(run_id)
+        report = _execute(store, run_id, storage, lock, progress)
+        if undo_of:  # the folders the undone run made, where now empty
+            storage.prune_folders(sorted({_folder(i.source) for i in plan.moves}))
+    return report, _log_event(store.get(run_id), storage, report, log)
+
+
+def _execute(store: RunStore, run_id: int, storage: Storage, lock: RunLock, progress: Progress | None) -> ExecutionReport:
+    execution = Execution(store, run_id, storage, lock, progress)
+    report = execution.run()
+    pending = store.counts(run_id).get("pending", 0)
+    try:
+        store.finish(run_id, lock.token, "done" if not pending else "stopped", report.summary(), report.stopped)
+    except LostOwnership:
+        return report  # another process has the run now; it records the outcome
+    if not pending:
+        storage.cleanup(store.target_folders(run_id), execution.tag)
+    return report
+
+
+def _log_event(run: RunInfo, storage: Storage, report: ExecutionReport, log: SessionLog | None,
+               resumed: bool = False) -> dict:
+    summary = report.summary()
+    names = R2_EVENT_NAMES if storage.kind == "r2" else EVENT_NAMES
+    event_type = f"{storage.kind}_{names.get(run.plan_kind, run.plan_kind)}" + ("_resumed" if resumed else "")
+    done = summary["copied"] if run.copy else summary["moved"]
+    event = make_event(
+        event_type, bucket=storage.bucket, source_prefix=run.plan.get("source_prefix", ""),
+        output_prefix=run.plan.get("output_prefix", ""), moved_count=done, unchanged_count=summary["unchanged"],
+        failed_count=summary["failed"],
+        extra={"moved": summary["moved"], "copied": summary["copied"], "unchanged_count": summary["unchanged"],
+               "failed": report.errors[:1000], "total_processed": summary["total"],
+               "mode": "copy" if run.copy else "move", "plan_created_at": run.plan.get("created_at", ""),
+               "run_id": run.id, "finished": report.stopped is None and not report.errors,
+               "journal": str(RunStore().path), **({"stopped": report.stopped} if report.stopped else {}),
+               **({"undo_of": run.undo_of} if run.undo_of else {})})
+    (log or SessionLog()).append(event)
+    return event
+
+
+# ------------------------------------------------------------------ reopening a run's storage
+
+R2_NOT_CONFIGURED = "R2 is not configured: set R2_ENDPOINT, R2_ACCESS_KEY and R2_SECRET_KEY (see .env.example)"
+
+
+def storage_for_record(record: dict[str, str], r2_config=None) -> Storage:
+    """Reopen the storage a plan or run names. An R2 record must name its endpoint, and it must be the
+    configured one."""
+    from .r2 import R2Config, R2Storage
+    from .storage import LocalStorage
+
+    kind = record.get("kind")
+    if kind == "local":
+        return LocalStorage(record["root"])
+    if kind == "r2":
+        config = r2_config or R2Config.from_env()
+        if config is None:
+            raise ValueError(R2_NOT_CONFIGURED)
+        if not record.get("endpoint_host"):
+            raise ValueError("refused: the plan does not name its R2 endpoint")
+        if record["endpoint_host"] != config.host:
+            raise ValueError(f"made on {record['endpoint_host']}, but R2_ENDPOINT is {config.host}")
+        storage = R2Storage(config, record.get("bucket", ""))
+        storage.check_bucket()
+        return storage
+    raise ValueError(f"unknown storage kind {kind!r}")
+
+
+# ------------------------------------------------------------------ choosing runs
+
+def _run_by_id(store: RunStore, run_id) -> RunInfo:
+    try:
+        return store.get(int(str(run_id).strip().lstrip("r")))
+    except ValueError:
+        raise ValueError(f"no run {run_id!r} (see `python -m segregator runs`)") from None
+
+
+def runs(area: str | None = None, limit: int = 50) -> list[RunInfo]:
+    """Runs newest first (of one storage area when given)."""
+    return RunStore().runs(area, limit)
+
+
+def latest_unfinished(area: str | None = None) -> RunInfo | None:
+    for run in RunStore().runs(area, limit=1000):
+        if run.unfinished:
+            return run
+    return None
+
+
+def resume(run_id=None, log: SessionLog | None = None, progress: Progress | None = None,
+           r2_config=None) -> tuple[ExecutionReport, dict]:
+    """Finish an interrupted run (the most recent unfinished one when none is named): refused while its own
+    process still runs it. Every source ends at its destination or where it was, never in both places."""
+    store = RunStore()
+    run = _run_by_id(store, run_id) if run_id is not None else latest_unfinished()
+    if run is None:
+        raise ValueError("no unfinished run to resume")
+    if not run.unfinished:
+        raise ValueError(f"run {run.id} has already finished")
+    storage = storage_for_record(run.storage, r2_config)
+    with RunLock(storage, run.scope, str(run.id)) as lock:
+        store.take_over(run.id, lock.token)
+        report = _execute(store, run.id, storage, lock, progress)
+    return report, _log_event(store.get(run.id), storage, report, log, resumed=True)
+
+
+def undo_target(run_id=None, area: str | None = None) -> tuple[str, RunInfo]:
+    """What `undo` does now: ('finish', an interrupted undo) comes first; else ('undo', the run to put
+    back: the one named, or the latest run not undone yet, of one storage area when given). ValueError with
+    the reason otherwise."""
+    store = RunStore()
+    if run_id is None:
+        for run in store.runs(area, limit=1000):
+            if run.kind == "undo" and run.unfinished:
+                return "finish", run
+        for run in store.runs(area, limit=1000):
+            if run.kind != "run" or store.undo_of(run.id) is not None:
+                continue
+            if run.unfinished:
+                raise ValueError(f"run {run.id} is unfinished: `python -m segregator resume` finishes it first")
+            return "undo", run
+        raise ValueError("no finished run to undo")
+    run = _run_by_id(store, run_id)
+    if run.kind == "undo":
+        if run.unfinished:
+            return "finish", run
+        raise ValueError(f"run {run.id} is itself an undo")
+    undone = store.undo_of(run.id)
+    if undone is not None:
+        if undone.unfinished:
+            return "finish", undone
+        raise ValueError(f"run {run.id} was already undone (by run {undone.id})")
+    if run.unfinished:
+        raise ValueError(f"run {run.id} is unfinished: `python -m segregator resume {run.id}` finishes it first")
+    return "undo", run
+
+
+def undo_plan(run: RunInfo, r2_config=None) -> tuple[MovePlan, Storage, list[str]]:
+    """The plan that puts a finished run back: each object it moved goes back where it was (a taken name gets
+    a number; the earlier version of a source changed after its copy goes back beside it), each copy it made
+    goes to the trash, but only while the object still is what the run wrote.
+    Returns the plan, its storage, and the run's objects that cannot be undone (changed or gone since)."""
+    storage = storage_for_record(run.storage, r2_config)
+    store = RunStore()
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    rows = [r for r in store.items(run.id) if r.placed is not None and r.status in ("moved", "copied", "kept_both", "failed")]
+    now = storage.observe_many([r.target for r in rows])
+    items, lost = [], []
+    for row in rows:
+        current = now.get(row.target)
+        if current is None or current.size != row.placed.size or current.version != row.placed.version:
+            lost.append(f"{row.target} ({'gone' if current is None else 'changed'} since run {run.id})")
+            continue
+        if row.status == "moved":
+            dest, why = row.source, f"undo of run {run.id}"
+        elif row.status == "kept_both":  # the source changed after it was copied: the earlier version goes beside it
+            dest, why = row.source, f"undo of run {run.id}: the earlier version goes back beside the source"
+        else:  # a copy made in copy mode, or one that could not be removed when its source stayed
+            dest, why = f"{TRASH}{stamp}/{row.target}", f"undo of run {run.id}: its copy goes to the trash"
+        items.append(PlanItem(row.target, dest, "move", why, source_size=row.placed.size,
+                              source_version=row.placed.version))
+    plan = MovePlan("undo", storage.record(), _common_folder([i.source for i in items]),
+                    _common_folder([i.destination for i in items]), items, extra={"undo_of": run.id})
+    return plan, storage, lost
+
+
+def undo(run_id=None, log: SessionLog | None = None, progress: Progress | None = None,
+         r2_config=None) -> tuple[ExecutionReport, dict]:
+    """Undo a run (the latest when none is named), or first finish an interrupted undo."""
+    action, run = undo_target(run_id)
+    if action == "finish":
+        return resume(run.id, log, progress, r2_config)
+    plan, storage, _lost = undo_plan(run, r2_config)
+    if not plan.items:
+        raise ValueError(f"nothing of run {run.id} can be undone: every object it wrote changed or is gone")
+    return run_plan(plan, storage, log=log, progress=progress, undo_of=run.id)
+
+
+# ------------------------------------------------------------------ the trash
+
+def trash_plan(storage: Storage, objects, source_prefix: str = "") -> MovePlan:
+    """'Delete' as a move into _trash/<UTC time>/ at the top of the folder or bucket, keeping each key's
+    path, so that a delete can be looked at and undone. `objects`: keys, or ObjectInfo as listed."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    output = f"{TRASH}{stamp}/"
+    items = []
+    for obj in objects:
+        info = obj if isinstance(obj, ObjectInfo) else None
+        key = info.key if info else obj
+        items.append(PlanItem(key, output + key, "move", "deleted by the user (to the trash)",
+                              source_size=info.size if info else None, source_version=info.version if info else None))
+    return MovePlan("trash", storage.record(), normalise_prefix(source_prefix), output, items)
+
+
+def trash_keys(storage: Storage) -> list[str]:
+    return [o.key for o in storage.list(TRASH)]
+
+
+def empty_trash(storage: Storage, log: SessionLog | None = None) -> dict:
+    """Delete everything under _trash/ for good (batch deletes), under the run lock of _trash/; logged.
+    Callers confirm twice first."""
+    with RunLock(storage, TRASH):
+        keys = trash_keys(storage) + storage.part_files(TRASH)
+        failed = storage.delete_many(keys)
+    event = make_event(f"{storage.kind}_empty_trash", storage.bucket, TRASH, "", 0, 0,
+                       extra={"deleted": len(keys) - len(failed), "failed": [{"key": k, "error": e} for k, e in failed]},
+                       deleted_count=len(keys) - len(failed), failed_count=len(failed))
+    (log or SessionLog()).append(event)
+    return event
