@@ -1,0 +1,120 @@
+"""The analysis every job starts with: list a source's images and analyse them, a chunk at a time, through
+the analysis cache."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from ..analysis import AnalysisResult, ProgressCallback, analyse_objects, image_objects
+from ..loading import load_image
+from ..runs import TRASH
+from ..settings import Settings
+from ..similarity import Reference
+from ..storage import ObjectInfo, Storage, normalise_prefix
+
+
+def load_reference(data: bytes, settings: Settings = Settings()) -> Reference:
+    """A reference image (its bytes) prepared for search; ImageLoadError when unreadable."""
+    loaded = load_image(data, settings.loader.working_size, settings.loader.max_pixels)
+    reference = Reference.from_image(loaded.image, settings.similarity.thumb_size)
+    if settings.similarity.min_embedding_similarity > 0:
+        from .. import learned
+
+        if not learned.available():
+            raise ValueError("matching by embeddings needs onnxruntime and the image model file")
+        reference = dataclasses.replace(reference, embedding=learned.run_image(loaded.image)[1].astype(np.float32))
+    return reference
+
+
+def analyse_source(storage: Storage, prefix: str = "", *args, **kwargs) -> list[AnalysisResult]:
+    """List the images under prefix (skipping the trash) and analyse them all: iter_analysis() (same
+    arguments) as a list. Results of objects unchanged since an earlier pass with the same settings come
+    from the analysis cache unless cache=False."""
+    return list(iter_analysis(storage, prefix, *args, **kwargs))
+
+
+CHUNK = 1000  # objects looked up in the cache, analysed and cached together
+
+
+def iter_analysis(
+    storage: Storage,
+    prefix: str = "",
+    settings: Settings = Settings(),
+    recursive: bool = True,
+    examples: Sequence[Reference] = (),
+    progress: ProgressCallback | None = None,
+    workers: int | None = None,
+    placeholders: bool = True,
+    cache: bool = True,
+) -> Iterator[AnalysisResult]:
+    """analyse_source() as a stream, in listing order: a chunk at a time is analysed, so a caller that keeps
+    only what it needs of each result (a plan item) holds memory flat however large the folder or bucket."""
+    settings = checked_settings(settings)
+    objects = image_objects(storage, prefix, recursive, exclude=[TRASH, normalise_prefix(prefix) + TRASH])
+    problems = [o for o in objects if o.problem]  # symbolic links: listed with their reason, never read
+    objects = [o for o in objects if not o.problem]
+    total = len(objects) + len(problems)
+    if progress:
+        progress(0, total)
+    store = sid = digest = None
+    if cache and objects:
+        from ..cache import AnalysisCache, settings_digest, storage_id
+
+        store, sid = AnalysisCache(), storage_id(storage)
+        digest = settings_digest(settings, examples, placeholders)
+    done = 0
+    for o in problems:
+        yield AnalysisResult(key=o.key, size=o.size, error=o.problem)
+        done += 1
+    while objects:
+        chunk = objects[:CHUNK]
+        del objects[:CHUNK]  # what is done leaves memory
+        hits = store.get_many(sid, chunk, digest) if store else {}
+        misses = [o for o in chunk if o.key not in hits]
+        base = done + len(hits)
+
+        def shifted(n: int, _total: int, base=base) -> None:
+            if progress and n:
+                progress(base + n, total)
+
+        fresh = analyse_objects(storage, misses, settings, examples, workers, shifted, placeholders) if misses else []
+        if store and misses:
+            store.put_many(sid, zip(misses, fresh), digest)
+        done += len(chunk)
+        if progress:
+            progress(done, total)
+        by_key = {**hits, **{o.key: r for o, r in zip(misses, fresh)}}
+        del hits, fresh
+        for o in chunk:
+            r = by_key.pop(o.key)
+            if not r.skipped:
+                yield _with_version(r, o)
+
+
+def checked_settings(settings: Settings) -> Settings:
+    """Settings with the classifier backend resolved ("auto") and checked before any image is read:
+    ValueError, with what to do, when the model or a taught classifier cannot be used."""
+    import os
+
+    from .. import learned
+
+    backend = settings.classifier.backend
+    if backend == "auto":
+        backend = "learned" if learned.available() else "heuristic"
+    elif backend == "learned" and not learned.available():
+        raise ValueError("the learned classifier needs onnxruntime and segregator/models/efficientnet_lite0.onnx "
+                         "(use --classifier heuristic without them)")
+    elif backend not in ("heuristic", "learned"):
+        backend = os.path.abspath(backend)
+        learned.TaughtModel.load(backend)  # ValueError when it is not a taught classifier
+        if not learned.available():
+            raise ValueError("a taught classifier needs onnxruntime and the image model file")
+    return dataclasses.replace(settings, classifier=dataclasses.replace(settings.classifier, backend=backend))
+
+
+def _with_version(result: AnalysisResult, obj: ObjectInfo) -> AnalysisResult:
+    result.version = obj.version
+    return result

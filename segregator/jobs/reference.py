@@ -1,0 +1,54 @@
+"""The by-reference job's plan: only the images that look like the reference move."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from ..analysis import AnalysisResult
+from ..plan import MovePlan, PlanItem
+from ..settings import Settings
+from ..similarity import Reference, SimilarityResult, find_similar
+from ..storage import Storage, normalise_prefix
+from .common import _dest, _item, _keep, _output_under
+from .sources import storage_record
+
+
+@dataclass(frozen=True)
+class ReferenceMatch:
+    result: AnalysisResult
+    similarity: SimilarityResult | None   # None when the image could not be analysed
+
+
+def match_reference(reference: Reference, results: Sequence[AnalysisResult], settings: Settings = Settings()) -> list[ReferenceMatch]:
+    """Compare every analysed image with the reference (vectorised), in input order."""
+    ok = [r for r in results if r.ok]
+    sims = iter(find_similar(reference, [r.fingerprint for r in ok], settings.similarity, [r.embedding for r in ok]))
+    return [ReferenceMatch(r, next(sims) if r.ok else None) for r in results]
+
+
+def reference_plan(
+    storage: Storage, matches: Sequence[ReferenceMatch], source_prefix: str = "", output_folder: str = "similar",
+) -> MovePlan:
+    """Only the matches move into output_folder (relative to the source prefix unless it starts with '/');
+    everything else is kept where it is."""
+    output = _output_under(source_prefix, output_folder)
+    items = []
+    for m in matches:
+        r, s = m.result, m.similarity
+        if s is None:
+            items.append(_keep(r, f"not analysed: {r.error}"))
+            continue
+        scores = {"hamming": s.hamming, "dhash_distance": s.dhash_distance, "pixel_similarity": s.pixel_similarity}
+        if s.embedding_similarity is not None:
+            scores["embedding_similarity"] = s.embedding_similarity
+        if s.match:
+            reason = f"matches reference (pHash distance {s.hamming}, pixel similarity {s.pixel_similarity:.2f}"
+            if s.embedding_similarity is not None:
+                reason += f", content similarity {s.embedding_similarity:.2f}"
+            items.append(_item(r, _dest(output, "", r.key), reason + ")", None, s.pixel_similarity, scores))
+        else:
+            items.append(PlanItem(r.key, r.key, "keep",
+                                  f"no match (pHash distance {s.hamming}, pixel similarity {s.pixel_similarity:.2f})",
+                                  None, s.pixel_similarity, scores))
+    return MovePlan("similar", storage_record(storage), normalise_prefix(source_prefix), output, items)

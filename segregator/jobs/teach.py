@@ -1,0 +1,72 @@
+"""Teach by example: a folder with one subfolder per category becomes a classifier."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..analysis import ProgressCallback
+from ..runs import TRASH
+from ..settings import Settings
+from ..storage import Storage, normalise_prefix
+from .analyse import iter_analysis
+
+
+def teach(storage: Storage, prefix: str = "", progress: ProgressCallback | None = None,
+          workers: int | None = None, cache: bool = True):
+    """Learn a classifier from labelled examples: one subfolder of prefix per category (the folder's name is
+    the category), images anywhere below it. Returns (TaughtModel, {category: examples used}, errors)."""
+    from .. import learned
+
+    if not learned.available():
+        raise ValueError("teaching needs onnxruntime and the image model file segregator/models/efficientnet_lite0.onnx")
+    prefix = normalise_prefix(prefix)
+    settings = Settings().with_overrides({"classifier.backend": "learned", "classifier.keep_embedding": True})
+    embeddings, labels, errors = [], [], []
+    counts: dict[str, int] = {}
+    for r in iter_analysis(storage, prefix, settings, progress=progress, workers=workers, placeholders=False, cache=cache):
+        rest = r.key[len(prefix):]
+        if "/" not in rest or rest.startswith(TRASH):
+            continue  # loose files at the top: no category
+        category = rest.split("/", 1)[0]
+        if not r.ok or r.embedding is None or r.levels is None:
+            errors.append({"key": r.key, "error": r.error or "no embedding"})
+            continue
+        embeddings.append(learned.teach_features(r.embedding, r.levels))
+        labels.append(category)
+        counts[category] = counts.get(category, 0) + 1
+    if len(counts) < 2:
+        raise ValueError(f"teaching needs at least two category subfolders with images under {prefix or 'the folder'} "
+                         f"(found: {', '.join(sorted(counts)) or 'none'})")
+    import numpy as np
+
+    return learned.fit(np.stack(embeddings), labels), dict(sorted(counts.items())), errors
+
+
+def models_dir() -> Path:
+    """Where taught classifiers are kept: SEGREGATOR_MODELS_DIR, else segregator_models/ next to the session log."""
+    import os
+
+    from ..session_log import default_log_path
+
+    configured = os.environ.get("SEGREGATOR_MODELS_DIR")
+    return Path(configured) if configured else default_log_path().resolve().parent / "segregator_models"
+
+
+def taught_models() -> list[Path]:
+    folder = models_dir()
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
+def taught_model_path(name: str) -> Path:
+    """Where the app keeps a classifier taught under `name` (letters, digits, '-', '_' and spaces kept)."""
+    safe = "".join(ch for ch in name if ch.isalnum() or ch in "-_ ").strip() or "my_categories"
+    return models_dir() / f"{safe}.json"
+
+
+def save_taught_model(model, path: Path) -> Path:
+    """Write a taught classifier (JSON) atomically; returns the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(model.to_json(), encoding="utf-8")
+    tmp.replace(path)
+    return path
