@@ -25,8 +25,9 @@ from bench.datasets import build_corpus
 
 
 def child(where: str, location: str) -> None:
-    """Classify, keeping what `classify` keeps: each result becomes its plan item as it arrives."""
+    """Classify as `classify --plan-out` does: each result becomes its plan line as it arrives."""
     from segregator import jobs
+    from segregator.plan import PlanWriter
     from segregator.storage import LocalStorage
 
     if where == "local":
@@ -38,8 +39,14 @@ def child(where: str, location: str) -> None:
         config = R2Config(endpoint, os.environ["BENCH_ACCESS_KEY"], os.environ["BENCH_SECRET_KEY"])
         storage, prefix = R2Storage(config, bucket), "imgs/"
     base = _peak_kb()
-    plan = jobs.classification_plan(storage, jobs.iter_analysis(storage, prefix, cache=False), prefix)
-    print(f"{_peak_kb() / 1024:.1f} {base / 1024:.1f} {len(plan.items)}")
+    settings = jobs.checked_settings(jobs.Settings())
+    header = jobs.classification_header(storage, prefix, None, jobs.classifier_categories(settings.classifier.backend))
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = PlanWriter(Path(tmp) / "plan.jsonl", header)
+        for item in jobs.classification_items(jobs.iter_analysis(storage, prefix, settings, cache=False), header):
+            writer.add(item)
+        summary = writer.close()
+    print(f"{_peak_kb() / 1024:.1f} {base / 1024:.1f} {summary['total']}")
 
 
 def _peak_kb() -> int:

@@ -3,7 +3,8 @@
 Modules, low to high (each imports only those before it):
 settings -> loading -> features -> classify -> learned -> faces -> hashing -> similarity -> placeholders -> storage -> r2
 -> analysis -> cache -> session_log -> plan -> journal -> locking -> faults -> executor -> runs -> progress
--> s3server -> demo -> jobs -> cli, and ui (the Streamlit pages' shared pieces).
+-> s3server -> demo -> jobs (a package: sources -> analyse -> common -> classify, reference, placeholders,
+teach) -> cli, and ui (the Streamlit pages' shared pieces).
 Names below are imported when first used, so that `python -m segregator resume` does not load the image code.
 """
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import posixpath
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 from . import jobs
-from .analysis import AnalysisResult
 from .loading import ImageLoadError, is_image_name
-from .plan import MovePlan, read_plan, write_plan
+from .plan import MovePlan, PlanFile, PlanWriter
 from .progress import StderrBar
 from .session_log import SessionLog
 from .settings import Settings
@@ -70,11 +71,6 @@ def _examples(args: argparse.Namespace, settings: Settings):
     return tuple(refs)
 
 
-def _analyse(args: argparse.Namespace, settings: Settings, placeholders: bool = True, examples=()) -> tuple[Any, list[AnalysisResult]]:
-    (storage, prefix), stream = _analysis_stream(args, settings, placeholders, examples)
-    return (storage, prefix), _build_plan(args, list, stream)
-
-
 def _analysis_stream(args: argparse.Namespace, settings: Settings, placeholders: bool = True, examples=()):
     """The results as they come (see jobs.iter_analysis); listing errors surface when it is first read."""
     storage, prefix = _open(args.src)
@@ -85,74 +81,96 @@ def _analysis_stream(args: argparse.Namespace, settings: Settings, placeholders:
     return (storage, prefix), stream
 
 
-def _build_plan(args: argparse.Namespace, build, stream):
-    """build(stream), with a listing failure as the one-line source error."""
-    try:
-        return build(stream)
-    except OSError as exc:  # listing failed: bucket gone, key revoked, endpoint down
-        raise CliError(f"cannot read source {args.src!r}: {exc}") from None
-
-
 def _relative(key: str, prefix: str) -> str:
     """Keys in the JSON output are relative to SRC, for folders and buckets alike."""
     return key[len(prefix):] if prefix and key.startswith(prefix) else key
 
 
-def _write_plan(plan: MovePlan, path: str | None) -> None:
-    if path:
-        write_plan(plan, path)
-        s = plan.summary()
-        print(f"plan written to {path}: {s['to_move']} to move, {s['kept']} kept, {s['errors']} errors", file=sys.stderr)
+class _Rows:
+    """The output rows as they come: one JSON array, byte for byte what json.dump(rows, indent=2) writes, or
+    NAME=VALUE lines."""
+
+    def __init__(self, as_json: bool, columns: Sequence[str]):
+        self.as_json, self.columns, self.count = as_json, columns, 0
+
+    def add(self, row: dict) -> None:
+        if self.as_json:
+            text = json.dumps(row, ensure_ascii=False, indent=2).replace("\n", "\n  ")
+            sys.stdout.write(("[\n  " if not self.count else ",\n  ") + text)
+        else:
+            print("  ".join(f"{c}={row[c]}" for c in self.columns if row.get(c) is not None))
+        self.count += 1
+
+    def close(self) -> None:
+        if self.as_json:
+            sys.stdout.write("\n]\n" if self.count else "[]\n")
 
 
-def _emit(rows: list[dict], as_json: bool, columns: Sequence[str]) -> None:
-    if as_json:
-        json.dump(rows, sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
-        return
-    for row in rows:
-        print("  ".join(f"{c}={row[c]}" for c in columns if row.get(c) is not None))
+def _stream(args: argparse.Namespace, header: MovePlan, items, row_of, columns: Sequence[str]) -> int:
+    """Each plan item to the plan file (--plan-out) and its row to stdout, as the analysis yields them:
+    memory stays flat however many images there are."""
+    writer = PlanWriter(args.plan_out, header) if args.plan_out else None
+    rows = _Rows(args.json, columns)
+    try:
+        for item in items:
+            if writer:
+                writer.add(item)
+            rows.add(row_of(item))
+    except OSError as exc:  # listing failed: bucket gone, key revoked, endpoint down
+        if writer:
+            writer.abort()
+        raise CliError(f"cannot read source {args.src!r}: {exc}") from None
+    except BaseException:
+        if writer:
+            writer.abort()
+        raise
+    rows.close()
+    if writer:
+        s = writer.close()
+        print(f"plan written to {args.plan_out}: {s['to_move']} to move, {s['kept']} kept, {s['errors']} errors",
+              file=sys.stderr)
+    return 0
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    """Streams: each result becomes its plan item at once, so memory stays flat on large folders."""
     settings = _settings(args, classify=True)
     try:
         if args.faces_folder is not None:
             jobs.check_folder_name(args.faces_folder)
         if args.output:
             args.output = jobs.check_folder_name(args.output)
+        categories = jobs.classifier_categories(settings.classifier.backend)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     (storage, prefix), stream = _analysis_stream(args, settings, examples=_examples(args, settings))
-    plan = _build_plan(args, lambda results: jobs.classification_plan(storage, results, prefix, args.output,
-                                                                      faces_folder=args.faces_folder), stream)
-    rows = []
-    for item in plan.items:
+    header = jobs.classification_header(storage, prefix, args.output, categories)
+
+    def row(item) -> dict:
         key = _relative(item.source, prefix)
         if item.error is None:
-            rows.append({"key": key, "category": item.category, "confidence": round(float(item.confidence), 4), "error": None})
-        else:
-            rows.append({"key": key, "category": None, "confidence": 0.0, "error": item.error})
-    _emit(rows, args.json, ("key", "category", "confidence", "error"))
-    _write_plan(plan, args.plan_out)
-    return 0
+            return {"key": key, "category": item.category, "confidence": round(float(item.confidence), 4), "error": None}
+        return {"key": key, "category": None, "confidence": 0.0, "error": item.error}
+
+    return _stream(args, header, jobs.classification_items(stream, header, args.faces_folder), row,
+                   ("key", "category", "confidence", "error"))
 
 
 def cmd_placeholders(args: argparse.Namespace) -> int:
     settings = _settings(args)
     (storage, prefix), stream = _analysis_stream(args, settings, examples=_examples(args, settings))
-    plan = _build_plan(args, lambda results: jobs.placeholder_plan(storage, results, prefix, args.output or "no_image"), stream)
-    rows = []
-    for item in plan.items:
+    try:
+        header = jobs.placeholder_header(storage, prefix, args.output or "no_image")
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+    def row(item) -> dict:
         key = _relative(item.source, prefix)
         if item.error is None:
-            rows.append({"key": key, "placeholder": item.action != "keep", "reasons": list(item.scores.get("reasons", [])), "error": None})
-        else:
-            rows.append({"key": key, "placeholder": False, "reasons": [], "error": item.error})
-    _emit(rows, args.json, ("key", "placeholder", "reasons", "error"))
-    _write_plan(plan, args.plan_out)
-    return 0
+            return {"key": key, "placeholder": item.action != "keep", "reasons": list(item.scores.get("reasons", [])),
+                    "error": None}
+        return {"key": key, "placeholder": False, "reasons": [], "error": item.error}
+
+    return _stream(args, header, jobs.placeholder_items(stream, header), row, ("key", "placeholder", "reasons", "error"))
 
 
 def cmd_similar(args: argparse.Namespace) -> int:
@@ -163,43 +181,54 @@ def cmd_similar(args: argparse.Namespace) -> int:
         raise CliError(f"cannot read reference {args.reference!r}: {exc.strerror or exc}") from None
     except ImageLoadError as exc:
         raise CliError(f"reference {args.reference!r} is not usable: {exc}") from None
-    (storage, prefix), results = _analyse(args, settings, placeholders=False)
-    matches = jobs.match_reference(reference, results, settings)
-    rows = []
-    for m in matches:
-        s = m.similarity
-        key = _relative(m.result.key, prefix)
-        if s is None:
-            rows.append({"key": key, "match": False, "hamming": None, "pixel_similarity": None, "error": m.result.error})
-        else:
-            rows.append({"key": key, "match": s.match, "hamming": s.hamming,
-                         "pixel_similarity": s.pixel_similarity, "error": None})
-    _emit(rows, args.json, ("key", "match", "hamming", "pixel_similarity", "error"))
-    output = args.output or f"similar_to_{Path(args.reference).stem}"
-    _write_plan(jobs.reference_plan(storage, matches, prefix, output), args.plan_out)
-    return 0
+    (storage, prefix), stream = _analysis_stream(args, settings, placeholders=False)
+    try:
+        header = jobs.reference_header(storage, prefix, args.output or f"similar_to_{Path(args.reference).stem}")
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+    def row(item) -> dict:
+        key = _relative(item.source, prefix)
+        if item.error is not None:
+            return {"key": key, "match": False, "hamming": None, "pixel_similarity": None, "error": item.error}
+        return {"key": key, "match": item.action != "keep", "hamming": item.scores["hamming"],
+                "pixel_similarity": item.scores["pixel_similarity"], "error": None}
+
+    matches = jobs.iter_matches(reference, stream, settings)
+    return _stream(args, header, jobs.reference_items(matches, header), row,
+                   ("key", "match", "hamming", "pixel_similarity", "error"))
 
 
-def _preview(plan: MovePlan, copy: bool) -> str:
+def _preview(plan: MovePlan, items, copy: bool) -> str:
+    """What a plan will do, read from its items as they stream: per destination folder a count and the
+    first 20 moves."""
     verb = "copy" if copy else "move"
     where = plan.storage.get("root") or f"bucket {plan.storage.get('bucket')} on {plan.storage.get('endpoint_host')}"
+    folders: dict[str, list] = {}
+    kept = errors = 0
+    for i in items:
+        errors += bool(i.error)
+        if i.action == "keep" or i.source == i.destination:
+            kept += 1
+            continue
+        entry = folders.setdefault(posixpath.dirname(i.destination) + "/", [0, []])
+        entry[0] += 1
+        if len(entry[1]) < 20:
+            entry[1].append(f"    {i.source} -> {i.destination}")
     lines = [f"plan: {plan.kind} on {where}"]
-    for folder, items in plan.by_destination().items():
-        moving = [i for i in items if i.action != "keep" and i.source != i.destination]
-        if folder and moving:
-            lines.append(f"  {folder}  ({len(moving)} to {verb})")
-            lines.extend(f"    {i.source} -> {i.destination}" for i in moving[:20])
-            if len(moving) > 20:
-                lines.append(f"    ... and {len(moving) - 20} more")
-    s = plan.summary()
-    lines.append(f"{s['to_move']} to {verb}, {s['kept']} unchanged, {s['errors']} with errors")
+    for folder, (count, examples) in sorted(folders.items()):
+        lines.append(f"  {folder}  ({count} to {verb})")
+        lines.extend(examples)
+        if count > len(examples):
+            lines.append(f"    ... and {count - len(examples)} more")
+    lines.append(f"{sum(c for c, _ in folders.values())} to {verb}, {kept} unchanged, {errors} with errors")
     return "\n".join(lines)
 
 
 def _plan_storage(plan: MovePlan, signed: bool, source: str | None, yes: bool):
     """The storage an `apply` works on: the one named with --source (the plan must be for it and inside its
     prefix), or, for a plan this installation signed (or when asked interactively), the plan's own."""
-    from .plan import check_plan, describe_storage
+    from .plan import check_header, describe_storage
 
     if source:
         storage, prefix = _open(source)
@@ -219,30 +248,36 @@ def _plan_storage(plan: MovePlan, signed: bool, source: str | None, yes: bool):
         except ValueError as exc:
             raise CliError(f"plan refused: {exc}") from None
     try:
-        check_plan(plan, storage.record())
+        check_header(plan, storage.record())
     except ValueError as exc:
         raise CliError(str(exc)) from None
     return storage
 
 
+def _one_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
     try:
-        plan, signed = read_plan(Path(args.plan).read_text(encoding="utf-8"))
+        plan = PlanFile(args.plan)
+        preview = _preview(plan.plan, plan.items(), args.copy)  # one pass: checks every line, and the signature
     except OSError as exc:
         raise CliError(f"cannot read plan {args.plan!r}: {exc.strerror or exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise CliError(str(exc).splitlines()[0]) from None
-    storage = _plan_storage(plan, signed, args.source, args.yes)
-    print(_preview(plan, args.copy), file=sys.stderr)
-    if not signed and not args.source:
+        raise CliError(_one_line(exc)) from None
+    storage = _plan_storage(plan.plan, bool(plan.signed), args.source, args.yes)
+    print(preview, file=sys.stderr)
+    if not plan.signed and not args.source:
         print(f"note: this plan was not written by this installation (or was edited); it applies to {storage.description}",
               file=sys.stderr)
     _confirm(f"Apply this plan to {storage.description}?", args.yes)
     bar = StderrBar("applying") if not args.quiet else None
     try:
-        report, event = jobs.run_plan(plan, storage, copy=args.copy, log=_log(args), progress=bar)
+        report, event = jobs.run_plan(plan, storage, copy=args.copy, log=_log(args), progress=bar,
+                                      require_signed=bool(args.yes and not args.source))
     except (ValueError, OSError) as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(_one_line(exc)) from None
     return _finish(args, report, event)
 
 
@@ -251,9 +286,12 @@ def _log(args: argparse.Namespace) -> SessionLog | None:
 
 
 def _finish(args: argparse.Namespace, report, event: dict) -> int:
-    if args.json:
-        json.dump(report.to_dict(), sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+    if args.json:  # streamed from the journal: flat memory for large runs
+        sys.stdout.write(json.dumps({"summary": report.summary(), "stopped": report.stopped}, ensure_ascii=False)[:-1]
+                         + ', "results": [')
+        for n, result in enumerate(report.iter_results()):
+            sys.stdout.write(("\n  " if not n else ",\n  ") + json.dumps(dataclasses.asdict(result), ensure_ascii=False))
+        sys.stdout.write("\n]}\n")
     s = report.summary()
     run_id = event["extra"]["run_id"]
     print(f"run {run_id}: moved {s['moved']}, copied {s['copied']}, unchanged {s['unchanged']}, failed {s['failed']}",
@@ -294,15 +332,15 @@ def cmd_undo(args: argparse.Namespace) -> int:
             bar = StderrBar("undoing") if not args.quiet else None
             report, event = jobs.resume(run.id, log=_log(args), progress=bar)
             return _finish(args, report, event)
-        plan, storage, lost = jobs.undo_plan(run)
+        plan, storage, lost, lost_count = jobs.undo_plan(run)
     except (ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
     print(f"undo of run {run.id} on {storage.description}:", file=sys.stderr)
-    print(_preview(plan, False), file=sys.stderr)
-    if lost:
-        print(f"{len(lost)} object(s) cannot be undone (changed or gone since): " + ", ".join(lost[:10])
-              + (" ..." if len(lost) > 10 else ""), file=sys.stderr)
-    if not plan.items:
+    print(_preview(plan.plan, plan.items(), False), file=sys.stderr)
+    if lost_count:
+        print(f"{lost_count} object(s) cannot be undone (changed or gone since): " + ", ".join(lost[:10])
+              + (" ..." if lost_count > 10 else ""), file=sys.stderr)
+    if not plan.summary_count():
         raise CliError(f"nothing of run {run.id} can be undone")
     _confirm("Undo this run?", args.yes)
     bar = StderrBar("undoing") if not args.quiet else None

@@ -18,9 +18,10 @@ The rules (README "Safety" states what they guarantee):
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterator, Literal
 
 from . import faults
 from .journal import ItemRow, LostOwnership, RunStore
@@ -40,23 +41,48 @@ class ItemResult:
     error: str | None = None
 
 
-@dataclass
 class ExecutionReport:
-    results: list[ItemResult]
-    copy_mode: bool = False
-    unchanged: int = 0             # plan items that stay where they are (not listed in results)
-    stopped: str | None = None     # why the run stopped before every item was settled
+    """What a run did, read from its journal: counts at once, per-item results as a stream (iter_results) or,
+    for small runs, as a list (results); errors lists the first 1,000 items that did not finish."""
+
+    MAX_ERRORS = 1000
+
+    def __init__(self, store: RunStore, run_id: int, copy_mode: bool, unchanged: int, stopped: str | None = None):
+        self.store, self.run_id, self.copy_mode, self.unchanged, self.stopped = store, run_id, copy_mode, unchanged, stopped
+        self.counts = store.counts(run_id)
 
     def count(self, status: Status) -> int:
-        return sum(1 for r in self.results if r.status == status) + (self.unchanged if status == "unchanged" else 0)
+        c = self.counts
+        if status == "unchanged":
+            return self.unchanged
+        if status == "failed":
+            return c.get("failed", 0) + c.get("kept_both", 0) + c.get("pending", 0)
+        return c.get(status, 0)
 
     def summary(self) -> dict[str, int]:
         return {"moved": self.count("moved"), "copied": self.count("copied"), "unchanged": self.count("unchanged"),
-                "failed": self.count("failed"), "total": len(self.results) + self.unchanged}
+                "failed": self.count("failed"), "total": sum(self.counts.values()) + self.unchanged}
 
-    @property
+    def _result(self, row: ItemRow) -> ItemResult:
+        if row.status in ("moved", "copied"):
+            return ItemResult(row.source, row.target, row.status)
+        if row.status in ("failed", "kept_both"):
+            return ItemResult(row.source, row.target if row.placed else None, "failed", row.message)
+        why = row.message or self.stopped or "not attempted"
+        return ItemResult(row.source, None, "failed", f"not finished ({why}): `resume` tries again")
+
+    def iter_results(self) -> Iterator[ItemResult]:
+        for row in self.store.items(self.run_id):
+            yield self._result(row)
+
+    @functools.cached_property
+    def results(self) -> list[ItemResult]:
+        return list(self.iter_results())
+
+    @functools.cached_property
     def errors(self) -> list[dict[str, str]]:
-        return [{"key": r.source, "error": r.error or ""} for r in self.results if r.status == "failed"]
+        return [{"key": r.source, "error": r.error or ""}
+                for r in map(self._result, self.store.unfinished_items(self.run_id, self.MAX_ERRORS))]
 
     def to_dict(self) -> dict[str, Any]:
         return {"summary": self.summary(), "stopped": self.stopped, "results": [asdict(r) for r in self.results]}
@@ -371,15 +397,4 @@ class Execution:
 
     # -- results -------------------------------------------------------------------------------------------
     def report(self) -> ExecutionReport:
-        results = []
-        for row in self.store.items(self.run_id):
-            if row.status in ("moved", "copied"):
-                results.append(ItemResult(row.source, row.target, row.status))
-            elif row.status in ("failed", "kept_both"):
-                results.append(ItemResult(row.source, row.target if row.placed else None, "failed", row.message))
-            else:
-                why = row.message or (self.stopped or "not attempted")
-                results.append(ItemResult(row.source, None, "failed", f"not finished ({why}): `resume` tries again"))
-        return ExecutionReport(results, self.info.copy, self.info.kept, self.stopped)
-
-
+        return ExecutionReport(self.store, self.run_id, self.info.copy, self.info.kept, self.stopped)

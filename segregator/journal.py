@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS items (
   PRIMARY KEY (run, n)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS items_target ON items(run, target) WHERE target IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS items_source ON items(run, source);
 CREATE INDEX IF NOT EXISTS items_open ON items(run, status, n);
 """
 
@@ -199,32 +200,64 @@ class RunStore:
             db.execute("COMMIT")
 
     # -- writing -------------------------------------------------------------------------------------------
-    def create(self, plan, storage_record: dict, area: str, scope: str, copy: bool, owner: str,
-               fresh: Sequence[str], kind: str = "run", undo_of: int | None = None) -> int:
-        """A new run with its plan's moves, in one transaction; returns its id."""
-        header = plan.to_dict()
-        header.pop("items")
-        moves = [(n, i) for n, i in enumerate(plan.items) if i.action != "keep" and i.source != i.destination]
+    def create(self, plan, items, storage_record: dict, area: str, scope: str, copy: bool, owner: str,
+               kind: str = "run", undo_of: int | None = None, check=None, before_commit=None) -> tuple[int, set[str]]:
+        """A new run with the moves among `items` (a stream: flat memory), all in one transaction: each item
+        passes `check(item)` first, and `before_commit()` runs at the end; any ValueError (or a source listed
+        twice) rolls everything back, so a refused plan leaves nothing. Returns the run's id and the folders
+        its moves go to."""
+        header = {k: v for k, v in plan.to_dict().items() if k not in ("items", "summary")}
+        folders: set[str] = set()
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                cur = db.execute(
+                run_id = db.execute(
                     "INSERT INTO runs (kind, undo_of, plan_kind, storage, area, scope, copy, plan, fresh, total, kept, "
                     "state, owner, host, pid, started, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (kind, undo_of, plan.kind, json.dumps(storage_record), area, scope, int(copy), json.dumps(header),
-                     json.dumps(sorted(fresh)), len(plan.items), len(plan.items) - len(moves), "running", owner,
-                     socket.gethostname(), os.getpid(), _now(), _now()))
-                run_id = cur.lastrowid
-                db.executemany(
-                    "INSERT INTO items (run, n, source, destination, copy, src_size, src_version) VALUES (?,?,?,?,?,?,?)",
-                    [(run_id, n, i.source, i.destination, int(copy or i.action == "copy"), i.source_size,
-                      i.source_version) for n, i in moves])
+                     "[]", 0, 0, "running", owner, socket.gethostname(), os.getpid(), _now(), _now())).lastrowid
+                total = kept = 0
+                rows: list[tuple] = []
+                for n, item in enumerate(items):
+                    if check is not None:
+                        check(item)
+                    total += 1
+                    if item.action == "keep" or item.source == item.destination:
+                        kept += 1
+                        continue
+                    folders.add(item.destination.rsplit("/", 1)[0] + "/" if "/" in item.destination else "")
+                    rows.append((run_id, n, item.source, item.destination, int(copy or item.action == "copy"),
+                                 item.source_size, item.source_version))
+                    if len(rows) >= 5000:
+                        self._insert(rows)
+                if rows:
+                    self._insert(rows)
+                db.execute("UPDATE runs SET total=?, kept=? WHERE id=?", (total, kept, run_id))
+                if before_commit is not None:
+                    before_commit()
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
-        return run_id
+        return run_id, folders
+
+    def _insert(self, rows: list[tuple]) -> None:
+        try:
+            self._db.executemany("INSERT INTO items (run, n, source, destination, copy, src_size, src_version) "
+                                 "VALUES (?,?,?,?,?,?,?)", rows)
+        except sqlite3.IntegrityError:
+            seen = set()
+            for row in rows:
+                if row[2] in seen or self._db.execute("SELECT 1 FROM items WHERE run=? AND source=?",
+                                                      (row[0], row[2])).fetchone():
+                    raise ValueError(f"plan refused: {row[2]!r} is listed twice") from None
+                seen.add(row[2])
+            raise
+        rows.clear()
+
+    def set_fresh(self, run_id: int, owner: str, fresh) -> None:
+        self._write((run_id, owner), [("UPDATE runs SET fresh=? WHERE id=?", (json.dumps(sorted(fresh)), run_id))])
 
     def take_over(self, run_id: int, owner: str) -> None:
         """Make `owner` the only process that may write to the run (after it took the storage lock)."""
@@ -289,6 +322,17 @@ class RunStore:
                 yield _item(r)
             after = rows[-1][0]
 
+    def unfinished_items(self, run_id: int, limit: int) -> list[ItemRow]:
+        """The first items that did not end moved or copied (failed, kept in place, or still pending)."""
+        rows = self._db.execute(f"SELECT {_ITEM_COLUMNS} FROM items WHERE run=? AND (status IS NULL OR status NOT IN "
+                                f"('moved', 'copied')) ORDER BY n LIMIT ?", (run_id, limit)).fetchall()
+        return [_item(r) for r in rows]
+
+    def has_copies(self, run_id: int) -> bool:
+        """Whether the run left copies beside sources that stay (copy mode, or a source it could not delete)."""
+        return self._db.execute("SELECT 1 FROM items WHERE run=? AND placed IS NOT NULL AND status IN ('copied', "
+                                "'failed') LIMIT 1", (run_id,)).fetchone() is not None
+
     def reserved(self, run_id: int, names: Sequence[str]) -> set[str]:
         """Those of the names that are some item's target in this run."""
         out: set[str] = set()
@@ -305,9 +349,15 @@ class RunStore:
                                 (run_id,)).fetchall()
         return {status: count for status, count in rows}
 
+    def source_folders(self, run_id: int) -> list[str]:
+        rows = self._db.execute("SELECT DISTINCT rtrim(source, replace(source, '/', '')) FROM items WHERE run=?",
+                                (run_id,))
+        return sorted(r[0] for r in rows.fetchall())
+
     def target_folders(self, run_id: int) -> list[str]:
-        rows = self._db.execute("SELECT DISTINCT target FROM items WHERE run=? AND target IS NOT NULL", (run_id,))
-        return sorted({t.rsplit("/", 1)[0] + "/" if "/" in t else "" for (t,) in rows.fetchall()})
+        rows = self._db.execute("SELECT DISTINCT rtrim(target, replace(target, '/', '')) FROM items WHERE run=? AND "
+                                "target IS NOT NULL", (run_id,))
+        return sorted(r[0] for r in rows.fetchall())
 
 
 def _column(name: str, value: Any) -> Any:

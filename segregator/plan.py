@@ -3,7 +3,9 @@
 A plan is data from outside until checked: `check_plan` refuses one that names another storage than the one
 opened, leaves its folders, touches files that are not images, or is malformed, with a one-line message.
 Plans this installation writes carry an HMAC signature (a key kept beside the run journal), so that
-`apply --yes` can tell a plan it made from one edited or made elsewhere.
+`apply --yes` can tell a plan it made from one edited or made elsewhere. A plan file is JSON Lines (a header,
+an item per line, a signed trailer), written and read as a stream, so a plan of a million items never has to
+be held whole; the earlier single-JSON format is still read.
 """
 
 from __future__ import annotations
@@ -153,13 +155,9 @@ def _ext(key: str) -> str:
     return name.rpartition(".")[2].lower() if "." in name.lstrip(".") else ""
 
 
-def check_plan(plan: MovePlan, storage_record: dict[str, str] | None = None) -> None:
+def check_header(plan: MovePlan, storage_record: dict[str, str] | None = None) -> None:
     """Refuse (ValueError, one line) a plan that is not for the storage opened (`storage_record`), names an
-    unknown kind, has unsafe or internal keys, a source outside its source folder or a destination outside its
-    output folder (an empty prefix is the whole storage), a source listed twice, sources that are not image files, or destinations that change a
-    file's extension. An R2 plan must name its endpoint."""
-    from .loading import is_image_name
-
+    unknown kind or storage, or has unsafe folder prefixes. An R2 plan must name its endpoint."""
     if plan.kind not in PLAN_KINDS:
         raise ValueError(f"plan refused: unknown plan kind {plan.kind!r}")
     kind = plan.storage.get("kind")
@@ -175,27 +173,39 @@ def check_plan(plan: MovePlan, storage_record: dict[str, str] | None = None) -> 
         prefix = getattr(plan, name)
         if prefix and (prefix != normalise_prefix(prefix) or _unsafe(prefix.rstrip("/"))):
             raise ValueError(f"plan refused: unsafe {name} {prefix!r}")
+
+
+def check_item(plan: MovePlan, item: PlanItem) -> None:
+    """Refuse an item with unsafe or internal keys, a source outside the plan's source folder or a destination
+    outside its output folder (an empty prefix is the whole storage), a source that is not an image file, or a
+    destination with another file extension. (A source listed twice is refused where items are stored.)"""
+    from .loading import is_image_name
+
+    for key in (item.source, item.destination):
+        why = _unsafe(key)
+        if why:
+            raise ValueError(f"plan refused: {why} {key!r}")
+    if not item.source.startswith(plan.source_prefix):
+        raise ValueError(f"plan refused: {item.source!r} is outside the plan's source folder {plan.source_prefix!r}")
+    if item.action == "keep" or item.source == item.destination:
+        return
+    if not item.destination.startswith(plan.output_prefix):
+        raise ValueError(f"plan refused: {item.destination!r} is outside the plan's output folder {plan.output_prefix!r}")
+    if _ext(item.source) and not is_image_name(item.source):
+        raise ValueError(f"plan refused: {item.source!r} is not an image file")
+    if _ext(item.source) != _ext(item.destination):
+        raise ValueError(f"plan refused: {item.source!r} would change its file type ({item.destination!r})")
+
+
+def check_plan(plan: MovePlan, storage_record: dict[str, str] | None = None) -> None:
+    """check_header and check_item for every item of an in-memory plan, and no source listed twice."""
+    check_header(plan, storage_record)
     seen: set[str] = set()
     for item in plan.items:
-        for key in (item.source, item.destination):
-            why = _unsafe(key)
-            if why:
-                raise ValueError(f"plan refused: {why} {key!r}")
-        moving = item.action != "keep" and item.source != item.destination
-        if not item.source.startswith(plan.source_prefix):
-            raise ValueError(f"plan refused: {item.source!r} is outside the plan's source folder {plan.source_prefix!r}")
-        if moving and not item.destination.startswith(plan.output_prefix):
-            raise ValueError(f"plan refused: {item.destination!r} is outside the plan's output folder "
-                             f"{plan.output_prefix!r}")
+        check_item(plan, item)
         if item.source in seen:
             raise ValueError(f"plan refused: {item.source!r} is listed twice")
         seen.add(item.source)
-        if item.action == "keep" or item.source == item.destination:
-            continue
-        if _ext(item.source) and not is_image_name(item.source):
-            raise ValueError(f"plan refused: {item.source!r} is not an image file")
-        if _ext(item.source) != _ext(item.destination):
-            raise ValueError(f"plan refused: {item.source!r} would change its file type ({item.destination!r})")
 
 
 def describe_storage(record: dict[str, str]) -> str:
@@ -204,18 +214,10 @@ def describe_storage(record: dict[str, str]) -> str:
     return f"local folder {record.get('root')}"
 
 
-def _folder(key: str) -> str:
-    """'a/b/c.jpg' -> 'a/b/', 'c.jpg' -> '', 'a/' -> 'a/'."""
-    if not key or key.endswith("/"):
-        return key
-    head = posixpath.dirname(key)
-    return head + "/" if head else ""
-
-
 def plan_scope(plan: MovePlan) -> str:
-    """The folder prefix holding every key the plan touches: the run lock's scope."""
-    folders = [plan.source_prefix, plan.output_prefix] + [_folder(k) for i in plan.moves for k in (i.source, i.destination)]
-    common = os.path.commonprefix(folders)
+    """The folder prefix holding every key the plan may touch (its sources lie under source_prefix, its
+    destinations under output_prefix): the run lock's scope."""
+    common = os.path.commonprefix([plan.source_prefix, plan.output_prefix])
     return common[:common.rfind("/") + 1]
 
 
@@ -248,19 +250,174 @@ def _canonical(data: dict[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def signed_json(plan: MovePlan) -> str:
-    """The plan's JSON with this installation's signature."""
-    data = plan.to_dict()
-    data["signature"] = hmac.new(_signing_key(), _canonical(data), hashlib.sha256).hexdigest()
-    return json.dumps(data, indent=2, ensure_ascii=False)
+def _item_json(item: PlanItem) -> dict[str, Any]:
+    """An item as JSON, without the fields that are empty (a plan file stays small)."""
+    data = {"source": item.source, "destination": item.destination, "action": item.action}
+    for name in ("reason", "category", "confidence", "scores", "error", "source_size", "source_version"):
+        value = getattr(item, name)
+        if value not in (None, "", {}):
+            data[name] = value
+    return data
 
 
-def write_plan(plan: MovePlan, path: str | os.PathLike) -> None:
-    """Write a signed plan file atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(signed_json(plan), encoding="utf-8")
-    tmp.replace(path)
+def header_of(plan: MovePlan) -> dict[str, Any]:
+    return {"version": PLAN_VERSION, "kind": plan.kind, "storage": plan.storage, "source_prefix": plan.source_prefix,
+            "output_prefix": plan.output_prefix, "created_at": plan.created_at, "extra": plan.extra}
+
+
+class _SignedLines:
+    """Plan-file lines, each signed into a running HMAC (this installation's key) as it is made."""
+
+    def __init__(self, plan: MovePlan):
+        self._mac = hmac.new(_signing_key(), digestmod=hashlib.sha256)
+        self.summary = {"total": 0, "to_move": 0, "kept": 0, "errors": 0}
+        self.first = self._line({"plan": header_of(plan)})
+
+    def _line(self, data: dict[str, Any]) -> str:
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
+        self._mac.update(text.encode())
+        return text
+
+    def item(self, item: PlanItem) -> str:
+        s = self.summary
+        s["total"] += 1
+        s["to_move" if item.action != "keep" and item.source != item.destination else "kept"] += 1
+        s["errors"] += bool(item.error)
+        return self._line(_item_json(item))
+
+    def end(self) -> str:
+        return json.dumps({"end": {"summary": self.summary, "signature": self._mac.hexdigest()}}) + "\n"
+
+
+class PlanWriter:
+    """Writes a plan file as JSON Lines, one item at a time (flat memory however large the plan): a header
+    line, an item per line, and a trailer with the summary and this installation's signature of every line
+    before it. The file appears (atomically) at close()."""
+
+    def __init__(self, path: str | os.PathLike, plan: MovePlan):
+        self.path = Path(path)
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self._fh = open(self._tmp, "w", encoding="utf-8")
+        self._lines = _SignedLines(plan)
+        self._fh.write(self._lines.first)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        return self._lines.summary
+
+    def add(self, item: PlanItem) -> None:
+        self._fh.write(self._lines.item(item))
+
+    def close(self) -> dict[str, int]:
+        self._fh.write(self._lines.end())
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        self._tmp.replace(self.path)
+        return self.summary
+
+    def abort(self) -> None:
+        self._fh.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+def plan_text(plan: MovePlan, items=None) -> str:
+    """A plan file's whole text (signed JSON Lines) for an in-memory plan, or for `items` under its header."""
+    lines = _SignedLines(plan)
+    parts = [lines.first] + [lines.item(i) for i in (plan.items if items is None else items)]
+    return "".join(parts) + lines.end()
+
+
+def write_plan(plan: MovePlan, path: str | os.PathLike) -> dict[str, int]:
+    """Write an in-memory plan as a signed plan file."""
+    writer = PlanWriter(path, plan)
+    for item in plan.items:
+        writer.add(item)
+    return writer.close()
+
+
+class PlanFile:
+    """A plan file read lazily: its header at once (`plan`, a MovePlan without items), its items streamed by
+    items(); `signed` tells, once they were all read, whether this installation signed the file as it is.
+    Plan files of the earlier single-JSON format are read whole (they are small)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.signed: bool | None = None
+        self.summary: dict[str, int] | None = None
+        self._whole: MovePlan | None = None
+        with open(self.path, encoding="utf-8") as fh:
+            first = fh.readline()
+        header = _parse_line(first, 1) if first.startswith('{"plan"') else None
+        if header is None:
+            self._whole, self.signed = read_plan(self.path.read_text(encoding="utf-8"))
+            self.plan = MovePlan(self._whole.kind, self._whole.storage, self._whole.source_prefix,
+                                 self._whole.output_prefix, [], self._whole.created_at, self._whole.extra)
+            return
+        data = header.get("plan")
+        if not isinstance(data, dict):
+            raise ValueError("plan file line 1 is not a plan header")
+        self.plan = MovePlan.from_dict({**data, "items": []})
+
+    def summary_count(self) -> int:
+        """How many items the file holds (read from its trailer; the items are counted when it has none)."""
+        if self._whole is not None:
+            return len(self._whole.items)
+        if self.summary is None:
+            self.summary = _trailer(self.path)
+        if self.summary is None:
+            return sum(1 for _ in self.items())
+        return int(self.summary.get("total", 0))
+
+    def items(self):
+        if self._whole is not None:
+            yield from self._whole.items
+            return
+        mac = hmac.new(_signing_key(), digestmod=hashlib.sha256)
+        ended = False
+        with open(self.path, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if ended:
+                    raise ValueError(f"plan file line {n}: text after the end of the plan")
+                data = _parse_line(line, n)
+                if n == 1:
+                    mac.update(line.encode())
+                    continue
+                if "end" in data:
+                    end = data["end"] if isinstance(data["end"], dict) else {}
+                    signature = end.get("signature")
+                    self.signed = isinstance(signature, str) and hmac.compare_digest(signature, mac.hexdigest())
+                    self.summary = end.get("summary") if isinstance(end.get("summary"), dict) else None
+                    ended = True
+                    continue
+                mac.update(line.encode())
+                yield _item_from(data, n - 2)
+        if not ended:
+            raise ValueError("plan file is cut short (no end line): write it again")
+
+
+def _trailer(path: Path) -> dict[str, int] | None:
+    """The summary in a plan file's last line, read from the end of the file."""
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        fh.seek(max(0, size - 4096))
+        last = fh.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    try:
+        end = json.loads(last).get("end", {})
+        return end.get("summary") if isinstance(end.get("summary"), dict) else None
+    except (ValueError, AttributeError):
+        return None
+
+
+def _parse_line(line: str, n: int) -> dict[str, Any]:
+    try:
+        data = json.loads(line)
+    except (json.JSONDecodeError, RecursionError):
+        raise ValueError(f"plan file line {n} is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"plan file line {n} is not an object")
+    return data
 
 
 def read_plan(text: str) -> tuple[MovePlan, bool]:

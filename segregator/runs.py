@@ -15,7 +15,7 @@ from typing import Callable
 from .executor import Execution, ExecutionReport
 from .journal import LostOwnership, RunInfo, RunStore
 from .locking import RunLock
-from .plan import MovePlan, PlanItem, check_plan, plan_scope
+from .plan import MovePlan, PlanFile, PlanItem, PlanWriter, check_header, check_item, plan_scope
 from .session_log import SessionLog, make_event
 from .storage import ObjectInfo, Storage, normalise_prefix
 
@@ -38,21 +38,33 @@ def _common_folder(keys) -> str:
     return common[:common.rfind("/") + 1]
 
 
-def run_plan(plan: MovePlan, storage: Storage, copy: bool = False, log: SessionLog | None = None,
-             progress: Progress | None = None, *, undo_of: int | None = None) -> tuple[ExecutionReport, dict]:
-    """Execute a plan on the storage the user opened: checked, under the run lock of its folders, journaled;
-    returns the report and the session-log event. ValueError / LockedError before anything is written."""
-    check_plan(plan, storage.record())
-    scope = plan_scope(plan)
+def run_plan(plan, storage: Storage, copy: bool = False, log: SessionLog | None = None,
+             progress: Progress | None = None, *, undo_of: int | None = None,
+             require_signed: bool = False) -> tuple[ExecutionReport, dict]:
+    """Execute a plan (a MovePlan, or a PlanFile streamed from disk) on the storage the user opened: checked,
+    under the run lock of its folders, journaled; returns the report and the session-log event. ValueError or
+    LockedError before anything is written; with `require_signed`, a plan file this installation did not sign
+    (or that was edited) is refused too."""
+    header = plan.plan if isinstance(plan, PlanFile) else plan
+    items = plan.items() if isinstance(plan, PlanFile) else iter(plan.items)
+    check_header(header, storage.record())
+    scope = plan_scope(header)
     store = RunStore()
+
+    def signed() -> None:
+        if require_signed and not getattr(plan, "signed", False):
+            raise ValueError("plan refused: it was not written by this installation or was edited since; name the "
+                             "folder or bucket it is for with --source SRC to apply it")
+
     with RunLock(storage, scope) as lock:
-        fresh = storage.fresh_folders(sorted({_folder(i.destination) for i in plan.moves if i.source != i.destination}))
-        run_id = store.create(plan, storage.record(), storage.lock_area(), scope, copy, lock.token, fresh,
-                              kind="undo" if undo_of else "run", undo_of=undo_of)
+        run_id, folders = store.create(header, items, storage.record(), storage.lock_area(), scope, copy, lock.token,
+                                       kind="undo" if undo_of else "run", undo_of=undo_of,
+                                       check=lambda item: check_item(header, item), before_commit=signed)
         lock.run = str(run_id)
+        store.set_fresh(run_id, lock.token, storage.fresh_folders(sorted(folders)))
         report = _execute(store, run_id, storage, lock, progress)
         if undo_of:  # the folders the undone run made, where now empty
-            storage.prune_folders(sorted({_folder(i.source) for i in plan.moves}))
+            storage.prune_folders(store.source_folders(run_id))
     return report, _log_event(store.get(run_id), storage, report, log)
 
 
@@ -186,33 +198,59 @@ def undo_target(run_id=None, area: str | None = None) -> tuple[str, RunInfo]:
     return "undo", run
 
 
-def undo_plan(run: RunInfo, r2_config=None) -> tuple[MovePlan, Storage, list[str]]:
+MAX_LISTED = 1000  # objects named in messages; the rest are counted
+
+
+def undo_plan(run: RunInfo, r2_config=None) -> tuple[PlanFile, Storage, list[str], int]:
     """The plan that puts a finished run back: each object it moved goes back where it was (a taken name gets
     a number; the earlier version of a source changed after its copy goes back beside it), each copy it made
-    goes to the trash, but only while the object still is what the run wrote.
-    Returns the plan, its storage, and the run's objects that cannot be undone (changed or gone since)."""
+    goes to the trash, but only while the object still is what the run wrote. Built in one pass over the
+    journal and the storage (a batch at a time) into a plan file beside the journal. Returns the plan file, its
+    storage, the first of the run's objects that cannot be undone (changed or gone since), and their count."""
     storage = storage_for_record(run.storage, r2_config)
     store = RunStore()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    rows = [r for r in store.items(run.id) if r.placed is not None and r.status in ("moved", "copied", "kept_both", "failed")]
-    now = storage.observe_many([r.target for r in rows])
-    items, lost = [], []
-    for row in rows:
-        current = now.get(row.target)
-        if current is None or current.size != row.placed.size or current.version != row.placed.version:
-            lost.append(f"{row.target} ({'gone' if current is None else 'changed'} since run {run.id})")
-            continue
-        if row.status == "moved":
-            dest, why = row.source, f"undo of run {run.id}"
-        elif row.status == "kept_both":  # the source changed after it was copied: the earlier version goes beside it
-            dest, why = row.source, f"undo of run {run.id}: the earlier version goes back beside the source"
-        else:  # a copy made in copy mode, or one that could not be removed when its source stayed
-            dest, why = f"{TRASH}{stamp}/{row.target}", f"undo of run {run.id}: its copy goes to the trash"
-        items.append(PlanItem(row.target, dest, "move", why, source_size=row.placed.size,
-                              source_version=row.placed.version))
-    plan = MovePlan("undo", storage.record(), _common_folder([i.source for i in items]),
-                    _common_folder([i.destination for i in items]), items, extra={"undo_of": run.id})
-    return plan, storage, lost
+    copies = store.has_copies(run.id)  # copies go to the trash, at the top: then the plan's output is everything
+    header = MovePlan("undo", storage.record(), run.plan.get("output_prefix", ""),
+                      "" if copies else run.plan.get("source_prefix", ""), [], extra={"undo_of": run.id})
+    path = store.path.parent / f"undo-of-run-{run.id}.plan.jsonl"
+    writer = PlanWriter(path, header)
+    lost: list[str] = []
+    lost_count = 0
+    batch: list = []
+
+    def flush() -> None:
+        nonlocal lost_count
+        now = storage.observe_many([r.target for r in batch])
+        for row in batch:
+            current = now.get(row.target)
+            if current is None or current.size != row.placed.size or current.version != row.placed.version:
+                lost_count += 1
+                if len(lost) < MAX_LISTED:
+                    lost.append(f"{row.target} ({'gone' if current is None else 'changed'} since run {run.id})")
+                continue
+            if row.status == "moved":
+                dest, why = row.source, f"undo of run {run.id}"
+            elif row.status == "kept_both":  # the source changed after it was copied: the earlier version goes beside it
+                dest, why = row.source, f"undo of run {run.id}: the earlier version goes back beside the source"
+            else:  # a copy made in copy mode, or one that could not be removed when its source stayed
+                dest, why = f"{TRASH}{stamp}/{row.target}", f"undo of run {run.id}: its copy goes to the trash"
+            writer.add(PlanItem(row.target, dest, "move", why, source_size=row.placed.size,
+                                source_version=row.placed.version))
+        batch.clear()
+
+    try:
+        for row in store.items(run.id):
+            if row.placed is not None and row.status in ("moved", "copied", "kept_both", "failed"):
+                batch.append(row)
+                if len(batch) >= 2000:
+                    flush()
+        flush()
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
+    return PlanFile(path), storage, lost, lost_count
 
 
 def undo(run_id=None, log: SessionLog | None = None, progress: Progress | None = None,
@@ -221,8 +259,8 @@ def undo(run_id=None, log: SessionLog | None = None, progress: Progress | None =
     action, run = undo_target(run_id)
     if action == "finish":
         return resume(run.id, log, progress, r2_config)
-    plan, storage, _lost = undo_plan(run, r2_config)
-    if not plan.items:
+    plan, storage, _lost, _count = undo_plan(run, r2_config)
+    if not plan.summary_count():
         raise ValueError(f"nothing of run {run.id} can be undone: every object it wrote changed or is gone")
     return run_plan(plan, storage, log=log, progress=progress, undo_of=run.id)
 

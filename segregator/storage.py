@@ -21,6 +21,7 @@ import hashlib
 import os
 import posixpath
 import stat as stat_mod
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -300,6 +301,7 @@ class LocalStorage(Storage):
             raise NotADirectoryError(f"not a folder: {path}")
         self.root = path.resolve()
         self._links = True  # turns off when the filesystem refuses hard links
+        self._folders: dict[str, tuple[Path, float]] = {}
 
     @property
     def description(self) -> str:
@@ -321,14 +323,28 @@ class LocalStorage(Storage):
             raise PermissionError(f"refused key outside the folder: {key!r}")
         if not parts:
             return self.root
-        parent = self.root.joinpath(*parts[:-1])
+        return self._folder("/".join(parts[:-1]), key) / parts[-1]
+
+    PARENT_TTL = 1.0  # seconds a folder found inside the root is trusted without resolving it again
+
+    def _folder(self, folder: str, key: str) -> Path:
+        """The folder's path once its real path was found inside the root (symlinks resolved), remembered for a
+        second: a batch of moves resolves each folder once, not once per file."""
+        now = time.monotonic()
+        hit = self._folders.get(folder)
+        if hit is not None and now - hit[1] < self.PARENT_TTL:
+            return hit[0]
+        path = self.root.joinpath(*folder.split("/")) if folder else self.root
         try:
-            resolved = parent.resolve()
+            resolved = path.resolve()
         except (RuntimeError, OSError):
             raise OSError(errno.ELOOP, f"symbolic link loop in the path of {key!r}") from None
         if resolved != self.root and self.root not in resolved.parents:
             raise PermissionError(f"refused key outside the folder (symlink): {key!r}")
-        return parent / parts[-1]
+        if len(self._folders) > 4096:
+            self._folders.clear()
+        self._folders[folder] = (path, now)
+        return path
 
     def key_of(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
@@ -585,8 +601,6 @@ class LocalStorage(Storage):
 
     def cleanup(self, folders: Sequence[str], tag: str) -> None:
         """This run's part files, and part files of any run that are over a day old (left by crashes)."""
-        import time
-
         old = time.time() - 86400
         for folder in folders:
             try:

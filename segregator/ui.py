@@ -17,7 +17,7 @@ from . import jobs
 from .demo import DEMO_PREFIX, demo_folder, ensure_demo_folder, seed_demo_bucket, start_demo_bucket
 from .placeholders import tesseract_available
 from .locking import LockedError
-from .plan import MovePlan, signed_json
+from .plan import MovePlan, plan_text
 from .progress import ProgressState, ProgressTracker
 from .r2 import R2Config, list_buckets
 from .session_log import SessionLog
@@ -473,10 +473,11 @@ def show_plan_groups(storage: Storage, plan: MovePlan) -> None:
 
 
 def show_json_preview(plan: MovePlan, name: str) -> None:
-    text = signed_json(plan)  # signed: `python -m segregator apply` on this machine takes it with --yes
     with st.expander("Preview JSON"):
-        st.json(json.loads(text), expanded=1)
-    st.download_button("Download plan (JSON)", text, file_name=name, mime="application/json")
+        st.json(plan.to_dict(), expanded=1)
+    # the plan file, signed: `python -m segregator apply` on this machine takes it with --yes
+    st.download_button("Download plan (JSON Lines)", plan_text(plan), file_name=name.replace(".json", ".jsonl"),
+                       mime="application/x-ndjson")
 
 
 def show_report_if_done(page: str) -> None:
@@ -555,17 +556,19 @@ def _confirm_undo(storage: Storage, run_id: int) -> None:
                     st.session_state["result_runs"] = outcome
                     st.rerun()
             return
-        plan, storage, lost = jobs.undo_plan(run, _r2_for(storage))
+        plan, storage, lost, lost_count = jobs.undo_plan(run, _r2_for(storage))
     except (OSError, ValueError) as exc:
         st.error(str(exc))
         return
-    st.write(f"Run {run.id} on {storage.description}: **{len(plan.items)} object(s)** go back where they were "
+    count = plan.summary_count()
+    st.write(f"Run {run.id} on {storage.description}: **{count} object(s)** go back where they were "
              "(copies go to the trash). Nothing is overwritten.")
-    if lost:
-        st.warning(f"{len(lost)} object(s) cannot be undone (changed or gone since the run): " + ", ".join(lost[:5])
-                   + (" …" if len(lost) > 5 else ""))
-    st.code("\n".join(f"{i.source} → {i.destination}" for i in plan.items[:20]) or "(nothing to put back)", language=None)
-    if st.button(f"Undo {len(plan.items)} move(s)", type="primary", disabled=not plan.items):
+    if lost_count:
+        st.warning(f"{lost_count} object(s) cannot be undone (changed or gone since the run): " + ", ".join(lost[:5])
+                   + (" …" if lost_count > 5 else ""))
+    head = [f"{i.source} → {i.destination}" for i, _ in zip(plan.items(), range(20))]
+    st.code("\n".join(head) or "(nothing to put back)", language=None)
+    if st.button(f"Undo {count} move(s)", type="primary", disabled=not count):
         outcome = start_run(lambda: jobs.run_plan(plan, storage, log=session_log(), undo_of=run.id))
         if outcome is not None:
             st.session_state["result_runs"] = outcome

@@ -42,6 +42,16 @@ def isolated_log(tmp_path, monkeypatch):
             assert_no_secret(f.read_bytes().decode(errors="replace"), str(f))
 
 
+def plan_dict(path) -> dict:
+    """A plan file (JSON Lines, streamed) as one dict: its header and the list of its items."""
+    from dataclasses import asdict
+
+    from segregator.plan import PlanFile, header_of
+
+    plan = PlanFile(path)
+    return {**header_of(plan.plan), "items": [asdict(i) for i in plan.items()]}
+
+
 def photo_paths() -> list[Path]:
     return sorted(PHOTOS.glob("*.jpg"))
 

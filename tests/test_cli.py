@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from segregator.settings import CATEGORIES
-from tests.conftest import PHOTOS, REPO, assert_no_secret
+from tests.conftest import PHOTOS, REPO, assert_no_secret, plan_dict
 
 
 def run(*args, stdin=None):
@@ -72,10 +72,34 @@ def test_similar_json_contract_and_plan_apply(mixed_folder, tmp_path, isolated_l
     assert event["event_type"] == "local_by_reference" and event["results"]["moved_count"] == 1
 
 
+def test_json_output_is_exactly_the_contracted_array(mixed_folder, tmp_path):
+    """Streamed, the rows come out byte for byte as json.dump(rows, indent=2) writes the whole list."""
+    p = run("classify", mixed_folder, "--json", "--quiet", "--classifier", "heuristic")
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    assert p.stdout == json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+    (tmp_path / "empty").mkdir()
+    assert run("classify", tmp_path / "empty", "--json", "--quiet").stdout == "[]\n"
+
+
+def test_plan_files_stream_as_json_lines(mixed_folder, tmp_path):
+    from segregator.plan import PlanFile
+
+    plan = tmp_path / "plan.jsonl"
+    assert run("classify", mixed_folder, "--plan-out", plan, "--quiet", "--classifier", "heuristic").returncode == 0
+    lines = plan.read_text().splitlines()
+    assert json.loads(lines[0])["plan"]["kind"] == "classify" and "end" in json.loads(lines[-1])
+    read = PlanFile(plan)
+    assert len(list(read.items())) == len(lines) - 2 and read.signed is True
+    plan.write_text("\n".join(lines[:-1]) + "\n")  # cut short, as a crash mid-write would leave it
+    p = run("apply", plan, "--yes")
+    assert p.returncode == 1 and "cut short" in p.stderr
+
+
 def test_classify_plan_then_apply_with_copy(mixed_folder, tmp_path):
     plan = tmp_path / "plan.json"
     assert run("classify", mixed_folder, "--plan-out", plan, "--quiet").returncode == 0
-    data = json.loads(plan.read_text())
+    data = plan_dict(plan)
     assert data["kind"] == "classify" and data["items"]
     p = run("apply", plan, "--yes", "--copy", "--json", "--quiet")
     assert p.returncode == 0, p.stderr

@@ -13,7 +13,7 @@ from PIL import Image
 
 from segregator import faces
 from segregator.loading import load_image
-from tests.conftest import PHOTOS, REPO, jpeg_bytes
+from tests.conftest import PHOTOS, REPO, jpeg_bytes, plan_dict
 from tests.test_app import page
 from tests.test_cli import run
 
@@ -58,7 +58,7 @@ def test_faces_mark_people_and_can_go_to_their_own_folder(tmp_path):
     p = run("classify", folder, "--json", "--quiet", "--faces-folder", "with_faces", "--plan-out", tmp_path / "plan.json")
     assert p.returncode == 0, p.stderr
     assert {r["key"]: r["category"] for r in json.loads(p.stdout)}["astronaut.jpg"] == "People"  # same contract
-    items = {i["source"]: i for i in json.loads((tmp_path / "plan.json").read_text())["items"]}
+    items = {i["source"]: i for i in plan_dict(tmp_path / "plan.json")["items"]}
     assert items["astronaut.jpg"]["destination"] == "with_faces/astronaut.jpg"
     assert "1 face(s)" in items["astronaut.jpg"]["reason"]
     assert all(not items[n]["destination"].startswith("with_faces/") for n in NO_FACES)

@@ -14,7 +14,7 @@ from PIL import Image, ImageOps
 
 from segregator import learned
 from segregator.settings import CATEGORIES
-from tests.conftest import PHOTOS, REPO
+from tests.conftest import PHOTOS, REPO, plan_dict
 from tests.test_cli import run
 
 pytestmark = pytest.mark.skipif(not learned.available(), reason="onnxruntime or the model file missing")
@@ -68,10 +68,10 @@ def test_learned_is_the_default_and_heuristic_can_be_chosen(tmp_path):
     assert {r["key"]: r["category"] for r in explicit} == {k: r["category"] for k, r in learned_rows.items()}
     heuristic = run("classify", folder, "--json", "--quiet", "--classifier", "heuristic", "--plan-out", tmp_path / "h.json")
     assert heuristic.returncode == 0
-    plan = json.loads((tmp_path / "h.json").read_text())
+    plan = plan_dict(tmp_path / "h.json")
     assert not any("looks like" in i["reason"] for i in plan["items"])  # no ImageNet labels: the model did not run
     run("classify", folder, "--quiet", "--plan-out", tmp_path / "l.json")
-    reasons = {i["source"]: i["reason"] for i in json.loads((tmp_path / "l.json").read_text())["items"]}
+    reasons = {i["source"]: i["reason"] for i in plan_dict(tmp_path / "l.json")["items"]}
     assert "espresso" in reasons["coffee.jpg"]
 
 
@@ -118,7 +118,7 @@ def test_teach_by_example_round_trip(tmp_path):
     rows = {r["key"]: r for r in json.loads(result.stdout)}
     assert {k: r["category"] for k, r in rows.items()} == {"coffee.jpg": "Kitchen", "chelsea.jpg": "Pets", "beach.jpg": "Outdoors"}
     assert all(0 < r["confidence"] <= 1 and r["error"] is None for r in rows.values())
-    dests = {i["source"]: i["destination"] for i in json.loads((tmp_path / "plan.json").read_text())["items"]}
+    dests = {i["source"]: i["destination"] for i in plan_dict(tmp_path / "plan.json")["items"]}
     assert dests == {"beach.jpg": "Outdoors/beach.jpg", "chelsea.jpg": "Pets/chelsea.jpg", "coffee.jpg": "Kitchen/coffee.jpg"}
 
 
@@ -179,7 +179,7 @@ def test_embedding_stage_finds_reframed_copies_hashing_misses(tmp_path):
     rows = json.loads(p.stdout)
     assert all(set(r) == {"key", "match", "hamming", "pixel_similarity", "error"} for r in rows)
     assert {r["key"] for r in rows if r["match"]} == {"chelsea.jpg", "reframed.jpg", "zoomed.jpg"}
-    items = {i["source"]: i for i in json.loads((tmp_path / "plan.json").read_text())["items"]}
+    items = {i["source"]: i for i in plan_dict(tmp_path / "plan.json")["items"]}
     assert "content similarity" in items["reframed.jpg"]["reason"]
     assert items["reframed.jpg"]["scores"]["embedding_similarity"] >= 0.8
     assert items["coffee.jpg"]["scores"]["embedding_similarity"] < 0.5

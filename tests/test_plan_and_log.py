@@ -169,11 +169,24 @@ def test_journal_commits_are_fenced_by_their_owner(tmp_path):
     store = RunStore(tmp_path / "runs.sqlite")
     storage = LocalStorage(tmp_path)
     plan = _plan(storage, [PlanItem(f"{i}.jpg", f"d/{i}.jpg") for i in range(3)])
-    run = store.create(plan, storage.record(), storage.lock_area(), "", False, "owner-a", [])
+    run, _ = store.create(plan, plan.items, storage.record(), storage.lock_area(), "", False, "owner-a")
     store.commit(run, "owner-a", [(0, {"target": "d/0.jpg"})])
     store.take_over(run, "owner-b")
     with pytest.raises(LostOwnership):
         store.commit(run, "owner-a", [(1, {"target": "d/1.jpg"})])
     assert [r.target for r in store.items(run)] == ["d/0.jpg", None, None]
-    again = store.create(plan, storage.record(), storage.lock_area(), "", False, "owner-c", [])
+    again, _ = store.create(plan, plan.items, storage.record(), storage.lock_area(), "", False, "owner-c")
     assert again > run  # ids only grow: "the latest run" is the highest
+
+
+def test_a_plan_refused_halfway_leaves_no_run(tmp_path):
+    """Items are checked as they are written to the journal, in one transaction: one bad item at the end
+    means no run at all (nothing to resume)."""
+    from segregator.journal import RunStore
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    storage = LocalStorage(tmp_path)
+    items = [PlanItem(f"{i}.jpg", f"d/{i}.jpg") for i in range(12_000)] + [PlanItem("0.jpg", "e/0.jpg")]
+    with pytest.raises(ValueError, match="listed twice"):
+        jobs.run_plan(_plan(storage, items), storage)
+    assert store.runs() == []

@@ -15,7 +15,7 @@ import pytest
 from segregator import jobs
 from segregator.plan import MovePlan, PlanItem
 from segregator.r2 import R2Config, R2Storage, client_config, list_buckets, make_client
-from tests.conftest import DATA, PHOTOS, text_placeholder, upload_folder
+from tests.conftest import DATA, PHOTOS, plan_dict, text_placeholder, upload_folder
 from tests.test_cli import run
 
 
@@ -207,7 +207,7 @@ def test_three_jobs_on_a_bucket_through_the_cli(bucket, r2_env, tmp_path, isolat
     rows = {r["key"]: r for r in json.loads(p.stdout)}
     assert set(rows) == {k[len("images/masterImgs/"):] for k in before if k.startswith("images/")}
     assert rows["listing 7/no image.png"]["category"] == "no_image" and rows["broken.jpg"]["error"] == "truncated JPEG"
-    plan = json.loads((tmp_path / "classify.json").read_text())
+    plan = plan_dict(tmp_path / "classify.json")
     assert plan["storage"] == {"kind": "r2", "bucket": bucket.bucket, "endpoint_host": r2_env.host}
     assert all(i["destination"].startswith("images/masterImgs/") for i in plan["items"])
     assert _contents(bucket) == before  # a plan moves nothing
@@ -235,14 +235,14 @@ def test_reference_and_placeholder_jobs_on_a_bucket(bucket, r2_env, tmp_path):
     assert matched == ["listing 7/kitchen+1.jpg"]
     assert run("apply", tmp_path / "sim.json", "--yes", "--quiet").returncode == 0
     after = _contents(bucket)
-    _accounted(before, after, json.loads((tmp_path / "sim.json").read_text()))
+    _accounted(before, after, plan_dict(tmp_path / "sim.json"))
     assert sorted(k for k in after if k.startswith("matches/coffee/")) == ["matches/coffee/kitchen+1.jpg"]
 
     p = run("placeholders", src, "--plan-out", tmp_path / "ph.json", "--quiet")
     assert p.returncode == 0, p.stderr
     assert run("apply", tmp_path / "ph.json", "--yes", "--quiet").returncode == 0
     final = _contents(bucket)
-    _accounted(after, final, json.loads((tmp_path / "ph.json").read_text()))
+    _accounted(after, final, plan_dict(tmp_path / "ph.json"))
     assert sorted(k for k in final if "/no_image/" in k) == ["images/masterImgs/no_image/agent.png",
                                                              "images/masterImgs/no_image/no image.png"]
 

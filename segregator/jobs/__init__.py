@@ -6,13 +6,15 @@ public face (`from segregator import jobs; jobs.classification_plan(...)`).
 """
 
 from ..journal import RunStore  # noqa: F401
+from ..settings import Settings  # noqa: F401
 from ..runs import (R2_NOT_CONFIGURED, TRASH, empty_trash, resume, run_plan, storage_for_record,  # noqa: F401
                     trash_keys, trash_plan, undo, undo_plan, undo_target)
 from .analyse import CHUNK, analyse_source, checked_settings, iter_analysis, load_reference  # noqa: F401
-from .classify import classification_plan  # noqa: F401
+from .classify import classification_header, classification_items, classification_plan, classifier_categories  # noqa: F401,E501
 from .common import OUTPUT_FOLDERS, check_folder_name, edit_plan, plan_categories  # noqa: F401
-from .placeholders import placeholder_plan  # noqa: F401
-from .reference import ReferenceMatch, match_reference, reference_plan  # noqa: F401
+from .placeholders import placeholder_header, placeholder_items, placeholder_plan  # noqa: F401
+from .reference import (ReferenceMatch, iter_matches, match_reference, reference_header, reference_items,  # noqa: F401
+                        reference_plan)
 from .sources import (faces_in, gallery_listing, open_source, storage_for_plan, storage_record,  # noqa: F401
                       thumbnail_jpeg)
 from .teach import models_dir, save_taught_model, taught_model_path, taught_models, teach  # noqa: F401

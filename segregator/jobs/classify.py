@@ -2,33 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 from ..analysis import AnalysisResult
-from ..plan import MovePlan
+from ..plan import MovePlan, PlanItem
 from ..settings import CATEGORIES, NO_IMAGE
 from ..storage import Storage, normalise_prefix
 from .common import _dest, _item, _keep, _top, check_folder_name
 from .sources import storage_record
 
 
-def classification_plan(
-    storage: Storage, results: Sequence[AnalysisResult], source_prefix: str = "", output_prefix: str | None = None,
-    faces_folder: str | None = None,
-) -> MovePlan:
-    """Placeholders to <output>/no_image/, every other image to <output>/<Category>/ (output defaults to the
-    source); with `faces_folder`, images where faces were found go to <output>/<faces_folder>/ instead."""
+def classifier_categories(backend: str) -> list[str]:
+    """The categories a classifier sorts into: the nine, or those of a taught classifier (its file)."""
+    if backend in ("auto", "heuristic", "learned"):
+        return list(CATEGORIES)
+    from ..learned import TaughtModel
+
+    return list(TaughtModel.load(backend).categories)
+
+
+def classification_header(storage: Storage, source_prefix: str = "", output_prefix: str | None = None,
+                          categories: Sequence[str] = CATEGORIES) -> MovePlan:
+    """The plan's header (no items yet): output defaults to the source; categories are the classifier's."""
     output = normalise_prefix(source_prefix if output_prefix is None else output_prefix)
+    return MovePlan("classify", storage_record(storage), normalise_prefix(source_prefix), output, [],
+                    extra={"categories": list(categories) + [NO_IMAGE]})
+
+
+def classification_items(results: Iterable[AnalysisResult], header: MovePlan,
+                         faces_folder: str | None = None) -> Iterator[PlanItem]:
+    """Placeholders to <output>/no_image/, every other image to <output>/<Category>/; with `faces_folder`,
+    images where faces were found go to <output>/<faces_folder>/ instead. One item per result, as they come."""
     if faces_folder is not None:
         faces_folder = check_folder_name(faces_folder)
-    items = []
-    categories: list[str] | None = None  # the classifier's: the first analysed result's scores name them
+    output = header.output_prefix
     for r in results:
         if not r.ok:
-            items.append(_keep(r, f"not analysed: {r.error}"))
+            yield _keep(r, f"not analysed: {r.error}")
             continue
-        if categories is None:
-            categories = list(r.classification.scores)  # the nine, or a taught classifier's own
         folder = r.category
         if folder == NO_IMAGE:
             reason = "placeholder: " + "; ".join(r.placeholder.reasons[:3])
@@ -41,6 +52,18 @@ def classification_plan(
                 reason += f"; {len(r.faces)} face(s)"
             confidence = r.classification.confidence
         into = faces_folder if r.faces and faces_folder and folder != NO_IMAGE else folder
-        items.append(_item(r, _dest(output, into, r.key), reason, folder, confidence, _top(r.classification.scores)))
-    return MovePlan("classify", storage_record(storage), normalise_prefix(source_prefix), output, items,
-                    extra={"categories": (categories or list(CATEGORIES)) + [NO_IMAGE]})
+        yield _item(r, _dest(output, into, r.key), reason, folder, confidence, _top(r.classification.scores))
+
+
+def classification_plan(
+    storage: Storage, results: Sequence[AnalysisResult], source_prefix: str = "", output_prefix: str | None = None,
+    faces_folder: str | None = None,
+) -> MovePlan:
+    """classification_header and classification_items as one in-memory plan (the categories are those the
+    first analysed result was scored on)."""
+    results = list(results)
+    scored = next((r for r in results if r.ok), None)
+    categories = list(scored.classification.scores) if scored else list(CATEGORIES)
+    plan = classification_header(storage, source_prefix, output_prefix, categories)
+    plan.items = list(classification_items(results, plan, faces_folder))
+    return plan

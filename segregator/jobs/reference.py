@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 from ..analysis import AnalysisResult
 from ..plan import MovePlan, PlanItem
@@ -27,17 +27,31 @@ def match_reference(reference: Reference, results: Sequence[AnalysisResult], set
     return [ReferenceMatch(r, next(sims) if r.ok else None) for r in results]
 
 
-def reference_plan(
-    storage: Storage, matches: Sequence[ReferenceMatch], source_prefix: str = "", output_folder: str = "similar",
-) -> MovePlan:
-    """Only the matches move into output_folder (relative to the source prefix unless it starts with '/');
-    everything else is kept where it is."""
-    output = _output_under(source_prefix, output_folder)
-    items = []
+def iter_matches(reference: Reference, results: Iterable[AnalysisResult], settings: Settings = Settings(),
+                 chunk: int = 1000) -> Iterator[ReferenceMatch]:
+    """match_reference over a stream of results, a chunk at a time (flat memory)."""
+    batch: list[AnalysisResult] = []
+    for r in results:
+        batch.append(r)
+        if len(batch) >= chunk:
+            yield from match_reference(reference, batch, settings)
+            batch = []
+    if batch:
+        yield from match_reference(reference, batch, settings)
+
+
+def reference_header(storage: Storage, source_prefix: str = "", output_folder: str = "similar") -> MovePlan:
+    """The plan's header: matches go to output_folder (relative to the source prefix unless it starts with '/')."""
+    return MovePlan("similar", storage_record(storage), normalise_prefix(source_prefix),
+                    _output_under(source_prefix, output_folder), [])
+
+
+def reference_items(matches: Iterable[ReferenceMatch], header: MovePlan) -> Iterator[PlanItem]:
+    """Only the matches move; everything else is kept where it is, with its distances."""
     for m in matches:
         r, s = m.result, m.similarity
         if s is None:
-            items.append(_keep(r, f"not analysed: {r.error}"))
+            yield _keep(r, f"not analysed: {r.error}")
             continue
         scores = {"hamming": s.hamming, "dhash_distance": s.dhash_distance, "pixel_similarity": s.pixel_similarity}
         if s.embedding_similarity is not None:
@@ -46,9 +60,17 @@ def reference_plan(
             reason = f"matches reference (pHash distance {s.hamming}, pixel similarity {s.pixel_similarity:.2f}"
             if s.embedding_similarity is not None:
                 reason += f", content similarity {s.embedding_similarity:.2f}"
-            items.append(_item(r, _dest(output, "", r.key), reason + ")", None, s.pixel_similarity, scores))
+            yield _item(r, _dest(header.output_prefix, "", r.key), reason + ")", None, s.pixel_similarity, scores)
         else:
-            items.append(PlanItem(r.key, r.key, "keep",
-                                  f"no match (pHash distance {s.hamming}, pixel similarity {s.pixel_similarity:.2f})",
-                                  None, s.pixel_similarity, scores))
-    return MovePlan("similar", storage_record(storage), normalise_prefix(source_prefix), output, items)
+            yield PlanItem(r.key, r.key, "keep",
+                           f"no match (pHash distance {s.hamming}, pixel similarity {s.pixel_similarity:.2f})",
+                           None, s.pixel_similarity, scores)
+
+
+def reference_plan(
+    storage: Storage, matches: Sequence[ReferenceMatch], source_prefix: str = "", output_folder: str = "similar",
+) -> MovePlan:
+    """reference_header and reference_items as one in-memory plan."""
+    plan = reference_header(storage, source_prefix, output_folder)
+    plan.items = list(reference_items(matches, plan))
+    return plan
