@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from segregator import jobs, ui
+from segregator import ui
 
 storage, prefix = ui.page("AI Image Segregator", "🗂️", (
     "📁 Local Full Folder: sort every image into a category folder; placeholders go to `no_image/`.",
@@ -11,16 +11,10 @@ storage, prefix = ui.page("AI Image Segregator", "🗂️", (
 classifier = ui.classifier_picker()
 faces_folder = ui.faces_folder_option()
 ui.teach_panel(storage, prefix)
-results = ui.analysis_step(storage, prefix, "classify", "Analyse", "classify the images in", classifier=classifier,
-                           faces=faces_folder is not None)
-try:
-    plan = jobs.classification_plan(storage, results, prefix, faces_folder=faces_folder)
-except ValueError as exc:
-    st.error(str(exc))
-    st.stop()
+params = {"settings": ui.settings_overrides(classifier, faces=faces_folder is not None), "faces_folder": faces_folder}
+db = ui.analysis_step(storage, prefix, "classify", "classify", "Analyse", "classify the images in", params, "classify")
 st.subheader("Plan")
-st.caption("Untick an image to keep it where it is, or pick another category for it.")
-plan = ui.edit_plan_table(plan, "classify_editor")
-ui.show_plan_groups(storage, plan)
-ui.show_json_preview(plan, "classification_plan.json")
-ui.confirm_and_run(storage, plan, "classify")
+st.caption("Untick an image to keep it where it is, or pick another category for it: the plan is changed as you go.")
+ui.plan_view(storage, db, "classify")
+ui.plan_json(db, "classification_plan.jsonl")
+ui.confirm_step(storage, db, "classify")

@@ -1,9 +1,13 @@
 """🔍 Local By Reference: move only the images that look like an uploaded reference image."""
 
+import posixpath
+
 import streamlit as st
 
 from segregator import jobs, ui
+from segregator.jobs.kinds import save_upload
 from segregator.loading import ImageLoadError
+from segregator.plandb import PlanFilter
 
 storage, prefix = ui.page("By Reference", "🔍", (
     "🔍 Local By Reference: upload a reference image; the images that look like it move to the output folder.",
@@ -18,27 +22,36 @@ if upload is None:
     st.info("Upload a reference image to start.")
     st.stop()
 try:
-    reference = jobs.load_reference(upload.getvalue(), ui.settings(embedding=embedding))
+    jobs.load_reference(upload.getvalue(), ui.settings(embedding=embedding))
 except ImageLoadError as exc:
     st.error(f"The reference cannot be used: {exc}.")
     st.stop()
 st.image(upload.getvalue(), caption="Reference", width=200)
 
-results = ui.analysis_step(storage, prefix, "reference", "Find similar images", "compare it with the images in",
-                           placeholders=False, embedding=embedding)
-matches = jobs.match_reference(reference, results, ui.settings(embedding=embedding))
-plan = jobs.reference_plan(storage, matches, prefix, output or "similar")
-found = [m for m in matches if m.similarity and m.similarity.match]
-near = sorted((m for m in matches if m.similarity and not m.similarity.match),
-              key=lambda m: (m.similarity.hamming, -m.similarity.pixel_similarity))[:12]
+params = {"settings": ui.settings_overrides(embedding=embedding), "reference": save_upload(upload.getvalue(), upload.name),
+          "output": output}
+db = ui.analysis_step(storage, prefix, "reference", "similar", "Find similar images", "compare it with the images in",
+                      params, "find similar images")
+
+
+def caption(item) -> str:
+    s = item.scores
+    text = f"{posixpath.basename(item.source)} · d{s.get('hamming')} · px {s.get('pixel_similarity', 0):.2f}"
+    return text + (f" · content {s['embedding_similarity']:.2f}" if s.get("embedding_similarity") is not None else "")
+
+
+matches = db.page(PlanFilter(folder=db.plan.output_prefix), 0, ui.THUMBS_PER_PAGE)
+found = db.count(PlanFilter(folder=db.plan.output_prefix))
 left, right = st.columns(2)
 with left:
-    st.subheader(f"Matches ({len(found)})")
-    for m in found:
-        ui.show_image(storage, m.result.key, ui.similarity_caption(m))
+    st.subheader(f"Matches ({found:,})")
+    ui.show_grid(storage, [(i.source, caption(i)) for _, i in matches], columns=3)
+    if found > len(matches):
+        st.caption(f"… and {found - len(matches):,} more (the plan below lists them all)")
 with right:
     st.subheader("Nearest non-matches")
-    for m in near:
-        ui.show_image(storage, m.result.key, ui.similarity_caption(m))
-ui.show_json_preview(plan, "reference_plan.json")
-ui.confirm_and_run(storage, plan, "reference")
+    ui.show_grid(storage, [(i.source, caption(i)) for _, i in db.nearest("hamming", 12)], columns=3)
+with st.expander("The whole plan"):
+    ui.plan_view(storage, db, "reference")
+ui.plan_json(db, "reference_plan.jsonl")
+ui.confirm_step(storage, db, "reference")

@@ -3,7 +3,10 @@
 import streamlit as st
 
 from segregator import jobs, ui
+from segregator.jobs.kinds import save_upload
 from segregator.loading import ImageLoadError
+from segregator.placeholders import tesseract_available
+from segregator.plandb import PlanFilter
 
 storage, prefix = ui.page("Placeholders", "🚫",
                           "Text placeholders (\"No Image Available\", \"Coming Soon\", \"No Floor Plan\"), grey "
@@ -16,19 +19,22 @@ uploads = st.file_uploader("Known placeholder examples (optional)", accept_multi
 examples = []
 for up in uploads or []:
     try:
-        examples.append(jobs.load_reference(up.getvalue(), ui.settings()))
+        jobs.load_reference(up.getvalue(), ui.settings())
+        examples.append(save_upload(up.getvalue(), up.name))
     except ImageLoadError as exc:
         st.warning(f"Example {up.name} is not usable: {exc}.")
 
-results = ui.analysis_step(storage, prefix, "placeholders", "Find placeholders", "check", examples=examples)
-ocr_states = {r.placeholder.ocr for r in results if r.ok and r.placeholder}
-if "unavailable" in ocr_states:
+params = {"settings": ui.settings_overrides(), "examples": sorted(examples)}
+db = ui.analysis_step(storage, prefix, "placeholders", "placeholders", "Find placeholders", "check", params,
+                      "find placeholders")
+if not tesseract_available():
     st.info("OCR is off (Tesseract is not installed): placeholders are found by their look only.")
-plan = jobs.placeholder_plan(storage, results, prefix)
-found = [i for i in plan.items if i.action != "keep"]
-st.subheader(f"Placeholders found ({len(found)})")
-ui.show_thumbnails(storage, found, lambda i: f"{i.source} · {i.reason[:80]}")
-with st.expander("Why each image was flagged"):
-    st.dataframe([{"file": i.source, "score": i.confidence, "reasons": i.reason} for i in found], hide_index=True)
-ui.show_json_preview(plan, "placeholder_plan.json")
-ui.confirm_and_run(storage, plan, "placeholders")
+where = PlanFilter(folder=db.plan.output_prefix)
+found = db.count(where)
+st.subheader(f"Placeholders found ({found:,})")
+shown = db.page(where, 0, ui.THUMBS_PER_PAGE)
+ui.show_grid(storage, [(i.source, f"{i.source.rsplit('/', 1)[-1]} · {i.reason.split(';')[0]}") for _, i in shown])
+with st.expander("Why each image was flagged (the whole plan)"):
+    ui.plan_view(storage, db, "placeholders")
+ui.plan_json(db, "placeholder_plan.jsonl")
+ui.confirm_step(storage, db, "placeholders")

@@ -6,7 +6,9 @@ import posixpath
 import streamlit as st
 
 from segregator import jobs, ui
+from segregator.jobs.kinds import save_upload
 from segregator.loading import ImageLoadError
+from segregator.plandb import PlanFilter
 
 PER_PAGE = 24
 
@@ -18,7 +20,6 @@ ss = st.session_state
 def open_folder(folder: str) -> None:
     ss["gallery_folder"] = folder
     ss["gallery_page"] = 1
-    ui.clear_results()
 
 
 folder = ss.get("gallery_folder", prefix)
@@ -33,19 +34,22 @@ except OSError as exc:
     st.stop()
 
 st.markdown(f"**Folder:** `{folder or '/'}` · {len(images)} image(s) · {len(subfolders)} subfolder(s)")
-nav = st.columns(8)
-if folder != prefix:
-    parent = posixpath.dirname(folder.rstrip("/"))
-    nav[0].button("⬆ Up", on_click=open_folder, args=(parent + "/" if parent else "",))
-for i, sub in enumerate(subfolders):
-    nav[(i + 1) % 8].button(f"📁 {sub[len(folder):].rstrip('/')}", key=f"sub_{sub}", on_click=open_folder, args=(sub,))
+nav = st.columns(6)
+slots = ([("⬆ Up", posixpath.dirname(folder.rstrip("/")) + "/" if posixpath.dirname(folder.rstrip("/")) else "")]
+         if folder != prefix else []) + [(f"📁 {sub[len(folder):].rstrip('/')}", sub) for sub in subfolders]
+for i, (label, target) in enumerate(slots):
+    nav[i % 6].button(label, key=f"nav_{target}", on_click=open_folder, args=(target,), help=target or "/",
+                      width="stretch")
 
-# ---------------------------------------------------------------- the delete flow (to the trash)
-done = ss.get("result_gallery_trash")
-if done:
-    report, event = done
-    s = report.summary()
-    st.success(f"Moved {s['moved']} file(s) to `{event['output_prefix']}`" + (f"; {s['failed']} failed." if s["failed"] else "."))
+# ---------------------------------------------------------------- the delete flow (to the trash), as a job
+trash_job = ui.latest_job("apply", ui.source_spec(storage, prefix), lambda j: j.params.get("trash") and
+                          j.id > ss.get("gallery_trash_after", 0))
+if trash_job is not None and ui.job_outcome(trash_job, "gallery_trash", "deleting to the trash"):
+    s = (trash_job.result or {}).get("summary", {})
+    st.success(f"Moved {s.get('moved', 0)} file(s) to the trash" + (f"; {s['failed']} failed." if s.get("failed") else "."))
+    if st.button("OK", key="gallery_trash_ok"):
+        ss["gallery_trash_after"] = trash_job.id
+        st.rerun()
 
 
 @st.dialog("Delete the selected images?")
@@ -54,13 +58,10 @@ def confirm_delete(keys: list[str]) -> None:
     st.code("\n".join(keys), language=None)
     left, right = st.columns(2)
     if left.button(f"Delete {len(keys)} file(s)", type="primary"):
-        plan = jobs.trash_plan(storage, keys, prefix)
-        outcome = ui.start_run(lambda: jobs.run_plan(plan, storage, log=ui.session_log()))
-        if outcome is not None:
-            ss["result_gallery_trash"] = outcome
-            for key in keys:
-                ss.pop(f"sel::{key}", None)
-            st.rerun()
+        ui.delete_to_trash(storage, prefix, keys)
+        for key in keys:
+            ss.pop(f"sel::{key}", None)
+        st.rerun()
     if right.button("Cancel"):
         st.rerun()
 
@@ -95,25 +96,19 @@ upload = st.file_uploader("Reference image for this folder", type=["jpg", "jpeg"
 output = ui.output_folder_input("Output subfolder", "similar", "gallery_output")
 if upload is not None:
     try:
-        reference = jobs.load_reference(upload.getvalue(), ui.settings())
+        jobs.load_reference(upload.getvalue(), ui.settings())
     except ImageLoadError as exc:
         st.error(f"The reference cannot be used: {exc}.")
         st.stop()
-    if st.button("Find similar in this folder", type="primary"):
-        ui.clear_results()
-        ui.analyse(storage, folder, "gallery", placeholders=False, recursive=False)
-    results = st.session_state.get("result_gallery_analysis")
-    report = st.session_state.get("result_gallery_report")
-    if report:
-        ui.show_report(*report)
-    elif results is not None:
-        matches = jobs.match_reference(reference, results, ui.settings())
-        plan = jobs.reference_plan(storage, matches, folder, output or "similar")
-        found = [m for m in matches if m.similarity and m.similarity.match]
-        st.markdown(f"**{len(found)} match(es)** of {len(results)} image(s)")
-        ui.show_thumbnails(storage, [i for i in plan.items if i.action != "keep"], lambda i: i.reason)
-        ui.show_json_preview(plan, "gallery_plan.json")
-        ui.confirm_and_run(storage, plan, "gallery")
+    params = {"settings": ui.settings_overrides(), "reference": save_upload(upload.getvalue(), upload.name),
+              "output": output, "recursive": False}
+    db = ui.analysis_step(storage, folder, "gallery", "similar", "Find similar in this folder", "compare it with",
+                          params, "find similar in a folder")
+    where = PlanFilter(folder=db.plan.output_prefix)
+    st.markdown(f"**{db.count(where)} match(es)** of {db.summary()['total']} image(s)")
+    ui.show_grid(storage, [(i.source, posixpath.basename(i.source)) for _, i in db.page(where, 0, ui.THUMBS_PER_PAGE)])
+    ui.plan_json(db, "gallery_plan.jsonl")
+    ui.confirm_step(storage, db, "gallery")
 
 st.divider()
 ui.runs_panel(storage)

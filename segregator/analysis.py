@@ -171,12 +171,15 @@ def analyse_file(path: str | os.PathLike, key: str | None = None, settings: Sett
 
 
 def image_objects(storage: Storage, prefix: str = "", recursive: bool = True,
-                  exclude: Iterable[str] = ()) -> list[ObjectInfo]:
+                  exclude: Iterable[str] = (), listing: Callable[[int], None] | None = None) -> list[ObjectInfo]:
     """Objects under prefix that may be images: an image extension, or no extension at all
-    (decided by content when read). Keys under any `exclude` prefix are left out."""
+    (decided by content when read). Keys under any `exclude` prefix are left out. `listing(n)` hears the
+    count as the listing goes (every 1,000 objects)."""
     skip = tuple(normalise_prefix(e) for e in exclude if e)
     out = []
-    for obj in storage.list(prefix, recursive=recursive):
+    for n, obj in enumerate(storage.list(prefix, recursive=recursive), 1):
+        if listing and n % 1000 == 0:
+            listing(n)
         if skip and obj.key.startswith(skip):
             continue
         name = posixpath.basename(obj.key)

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import posixpath
 import sys
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -20,6 +21,62 @@ from .settings import Settings
 
 class CliError(Exception):
     """A one-line message for the user; exit code 1."""
+
+
+_JOB = {}  # the job this command runs as (see _as_job): its context, for progress and the run's number
+
+
+def _progress(args: argparse.Namespace, label: str):
+    """The progress callback of a command: the bar on stderr (unless --quiet) and the job's record, which is
+    also where `python -m segregator jobs cancel ID` stops it."""
+    bar = StderrBar(label) if not args.quiet else None
+    ctx = _JOB.get("ctx")
+    if ctx is None:
+        return bar
+    ctx.echo = bar
+    if ctx.phase != label:
+        ctx.set_phase(label)
+    return ctx
+
+
+def _on_run(run_id: int) -> None:
+    if _JOB.get("ctx") is not None:
+        _JOB["ctx"].set_run(run_id)
+
+
+JOB_COMMANDS = {"classify": "classify", "placeholders": "placeholders", "similar": "similar", "teach": "teach",
+                "apply": "apply", "resume": "resume", "undo": "undo", "empty-trash": "empty_trash"}
+
+
+def _as_job(args: argparse.Namespace) -> int:
+    """Run the command as a job of its own, recorded in the job store with the app's jobs: its state,
+    progress and result, and a cancel from elsewhere reaches it."""
+    from .executor import StopRequested
+    from .jobs.runner import JobContext, JobStore
+
+    source = getattr(args, "src", None) or getattr(args, "plan", None) or str(getattr(args, "run", "") or "")
+    params = {k: v for k, v in vars(args).items() if k != "func" and isinstance(v, (str, int, float, bool, type(None)))}
+    store = JobStore()
+    job_id = store.add(JOB_COMMANDS[args.command], f"{args.command} (command line)", str(source), params,
+                       state="running")
+    store.update(job_id, started=time.time())
+    _JOB["ctx"] = JobContext(store, job_id)
+    try:
+        code = args.func(args)
+    except StopRequested as exc:
+        store.update(job_id, state="cancelled", error=str(exc), finished=time.time())
+        raise CliError(f"job {job_id} {exc}") from None
+    except CliError as exc:
+        store.update(job_id, state="failed", error=str(exc), finished=time.time())
+        raise
+    except KeyboardInterrupt:
+        store.update(job_id, state="cancelled", error="interrupted", finished=time.time())
+        raise
+    except BaseException as exc:
+        store.update(job_id, state="failed", error=str(exc) or type(exc).__name__, finished=time.time())
+        raise
+    store.update(job_id, state="done", finished=time.time(), result=_JOB.get("result"))
+    return code
 
 
 def _settings(args: argparse.Namespace, classify: bool = False) -> Settings:
@@ -74,7 +131,7 @@ def _examples(args: argparse.Namespace, settings: Settings):
 def _analysis_stream(args: argparse.Namespace, settings: Settings, placeholders: bool = True, examples=()):
     """The results as they come (see jobs.iter_analysis); listing errors surface when it is first read."""
     storage, prefix = _open(args.src)
-    bar = StderrBar("analysing") if not args.quiet else None
+    bar = _progress(args, "analysing")
     stream = jobs.iter_analysis(storage, prefix, settings, recursive=not args.flat, examples=examples,
                                 progress=bar, workers=args.workers, placeholders=placeholders,
                                 cache=not args.no_cache)
@@ -272,10 +329,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
         print(f"note: this plan was not written by this installation (or was edited); it applies to {storage.description}",
               file=sys.stderr)
     _confirm(f"Apply this plan to {storage.description}?", args.yes)
-    bar = StderrBar("applying") if not args.quiet else None
+    bar = _progress(args, "applying")
     try:
         report, event = jobs.run_plan(plan, storage, copy=args.copy, log=_log(args), progress=bar,
-                                      require_signed=bool(args.yes and not args.source))
+                                      require_signed=bool(args.yes and not args.source), on_run=_on_run)
     except (ValueError, OSError) as exc:
         raise CliError(_one_line(exc)) from None
     return _finish(args, report, event)
@@ -294,6 +351,7 @@ def _finish(args: argparse.Namespace, report, event: dict) -> int:
         sys.stdout.write("\n]}\n")
     s = report.summary()
     run_id = event["extra"]["run_id"]
+    _JOB["result"] = {"run_id": run_id, "summary": s, "stopped": report.stopped}
     print(f"run {run_id}: moved {s['moved']}, copied {s['copied']}, unchanged {s['unchanged']}, failed {s['failed']}",
           file=sys.stderr)
     for err in report.errors[:50]:
@@ -316,9 +374,9 @@ def _confirm(question: str, yes: bool) -> None:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    bar = StderrBar("resuming") if not args.quiet else None
+    bar = _progress(args, "resuming")
     try:
-        report, event = jobs.resume(args.run, log=_log(args), progress=bar)
+        report, event = jobs.resume(args.run, log=_log(args), progress=bar, on_run=_on_run)
     except (ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
     return _finish(args, report, event)
@@ -329,8 +387,8 @@ def cmd_undo(args: argparse.Namespace) -> int:
         action, run = jobs.undo_target(args.run)
         if action == "finish":
             print(f"run {run.id} (an undo of run {run.undo_of}) was interrupted: finishing it first", file=sys.stderr)
-            bar = StderrBar("undoing") if not args.quiet else None
-            report, event = jobs.resume(run.id, log=_log(args), progress=bar)
+            bar = _progress(args, "undoing")
+            report, event = jobs.resume(run.id, log=_log(args), progress=bar, on_run=_on_run)
             return _finish(args, report, event)
         plan, storage, lost, lost_count = jobs.undo_plan(run)
     except (ValueError, OSError) as exc:
@@ -343,9 +401,9 @@ def cmd_undo(args: argparse.Namespace) -> int:
     if not plan.summary_count():
         raise CliError(f"nothing of run {run.id} can be undone")
     _confirm("Undo this run?", args.yes)
-    bar = StderrBar("undoing") if not args.quiet else None
+    bar = _progress(args, "undoing")
     try:
-        report, event = jobs.run_plan(plan, storage, log=_log(args), progress=bar, undo_of=run.id)
+        report, event = jobs.run_plan(plan, storage, log=_log(args), progress=bar, undo_of=run.id, on_run=_on_run)
     except (ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
     return _finish(args, report, event)
@@ -369,6 +427,51 @@ def cmd_runs(args: argparse.Namespace) -> int:
         what = f"undo of run {r['undo_of']}" if r["kind"] == "undo" else r["plan"]
         print(f"run {r['run']:>5}  {r['started']}  {r['state']:<8} {what:<14} {r['storage']}  "
               f"moved {s.get('moved', 0)} copied {s.get('copied', 0)} failed {s.get('failed', 0)}")
+    return 0
+
+
+def _job_row(job) -> dict:
+    return {"id": job.id, "kind": job.kind, "state": job.status, "label": job.label, "source": job.source,
+            "phase": job.phase, "done": job.done, "total": job.total, "rate": job.rate, "eta": job.eta,
+            "run_id": job.run_id, "created": job.created, "started": job.started, "finished": job.finished,
+            "error": job.error, "result": job.result, "params": job.params}
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from .jobs.runner import JobStore
+
+    store = JobStore()
+    try:
+        if args.action in ("cancel", "pause", "resume") and args.id is None:
+            raise CliError(f"jobs {args.action} needs a job number")
+        if args.action in ("cancel", "pause"):
+            job = store.request(args.id, args.action)
+            print(f"job {job.id}: {args.action} asked; it acts on it at its next step", file=sys.stderr)
+            return 0
+        if args.action == "resume":
+            job = store.get(args.id)
+            if job.status == "paused":
+                store.request(args.id, "resume")
+                print(f"job {job.id} goes on", file=sys.stderr)
+                return 0
+            from .jobs.runner import run_job
+
+            store.requeue(args.id)  # interrupted or failed: this process runs it now
+            job = run_job(store, args.id, echo=StderrBar("resuming") if not args.quiet else None)
+            print(f"job {job.id}: {job.status}" + (f": {job.error}" if job.error else ""), file=sys.stderr)
+            return 0 if job.status == "done" else 1
+        rows = [_job_row(store.get(args.id))] if args.action == "show" else \
+            [_job_row(j) for j in store.list(limit=args.limit)]
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        json.dump(rows[0] if args.action == "show" else rows, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    for r in rows:
+        progress = f"{r['done']}/{r['total']}" if r["total"] else ""
+        print(f"job {r['id']:>5}  {r['state']:<11} {r['kind']:<13} {progress:<14} {r['source']}"
+              + (f"  ({r['error']})" if r["error"] else ""))
     return 0
 
 
@@ -420,7 +523,7 @@ def cmd_empty_trash(args: argparse.Namespace) -> int:
 
 def cmd_teach(args: argparse.Namespace) -> int:
     storage, prefix = _open(args.src)
-    bar = StderrBar("embedding examples") if not args.quiet else None
+    bar = _progress(args, "embedding examples")
     try:
         model, counts, errors = jobs.teach(storage, prefix, progress=bar, workers=args.workers, cache=not args.no_cache)
     except ValueError as exc:
@@ -520,6 +623,14 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, source=False)
     p.set_defaults(func=cmd_runs)
 
+    p = sub.add_parser("jobs", help="jobs of the app and the command line: list, show, pause, resume, cancel")
+    p.add_argument("action", nargs="?", default="list", choices=["list", "show", "pause", "resume", "cancel"])
+    p.add_argument("id", nargs="?", type=int, metavar="ID")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=int, default=30)
+    common(p, source=False)
+    p.set_defaults(func=cmd_jobs)
+
     p = sub.add_parser("unlock", help="remove run locks left on a folder or bucket (also unreadable ones)")
     p.add_argument("src", metavar="SRC", help="folder, or r2://BUCKET/PREFIX")
     p.add_argument("--yes", action="store_true", help="do not ask")
@@ -543,6 +654,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     args = build_parser().parse_args(argv)
     try:
+        if args.command in JOB_COMMANDS:
+            return _as_job(args)
         return args.func(args)
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)

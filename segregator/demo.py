@@ -70,6 +70,23 @@ def seed_demo_bucket(storage, reset: bool = False) -> None:
                 storage.write(key, src.read_bytes())
 
 
+def running_demo_config():
+    """The demo bucket's configuration while its server runs (started by the app), else None: jobs and the
+    CLI reach the demo bucket the same way the app does, without credentials in any parameter."""
+    from .locking import _alive
+    from .r2 import R2Config
+
+    folder = demo_data_dir()
+    try:
+        endpoint = json.loads((folder / "endpoint.json").read_text())
+        key, secret = _demo_credentials(folder) if (folder / "credentials.json").exists() else (None, None)
+    except (OSError, ValueError, KeyError):
+        return None
+    if not key or not _alive(int(endpoint.get("pid", 0))):
+        return None
+    return R2Config(endpoint["endpoint"], key, secret, bucket=DEMO_BUCKET, demo=True)
+
+
 def start_demo_bucket():
     """Start the local S3 server as the demo bucket, seeded once with the samples; returns (server, config).
     Its data stays under .data/demo-bucket between runs."""

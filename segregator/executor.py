@@ -92,6 +92,10 @@ class Unreachable(Exception):
     pass
 
 
+class StopRequested(Exception):
+    """Raised by a progress callback to stop a run (a cancel): it stops between two batches, consistent."""
+
+
 def _transient(exc: BaseException) -> bool:
     return isinstance(exc, (ConnectionError, TimeoutError)) or "endpoint unreachable" in str(exc)
 
@@ -150,8 +154,8 @@ class Execution:
         counts = self.store.counts(self.run_id)
         total = sum(counts.values())
         done = total - counts.get("pending", 0)
-        if self.progress:
-            self.progress(done, total)
+        if not self._report(done, total):
+            return self.report()
         after = -1
         pool = cf.ThreadPoolExecutor(self.threads) if self.threads > 1 else None
         try:
@@ -167,12 +171,22 @@ class Execution:
                     self.stopped = f"the run lost its lock ({exc}): the rest is left for `resume`"
                 except Unreachable as exc:
                     self.stopped = f"the storage is unreachable ({exc}): `resume` goes on once it is back"
-                if self.progress:
-                    self.progress(min(done, total), total)
+                if not self._report(min(done, total), total):
+                    break
         finally:
             if pool:
                 pool.shutdown(wait=True)
         return self.report()
+
+    def _report(self, done: int, total: int) -> bool:
+        """Progress, between batches; False when the callback asked the run to stop."""
+        if self.progress:
+            try:
+                self.progress(done, total)
+            except StopRequested as exc:
+                self.stopped = f"{exc}: the rest is left for `resume` (or `undo` puts back what was done)"
+                return False
+        return True
 
     def _check_lock(self) -> None:
         if not self.lock.valid():

@@ -2,7 +2,8 @@
 
 SEGREGATOR_FAILPOINTS="after-placed@2=kill,after-intents@1=stop" kills the process (SIGKILL) the second time
 it passes `after-placed`, and stops it (SIGSTOP, for a test to change things and SIGCONT it) the first time it
-passes `after-intents`. Unset, `hit()` costs one dictionary lookup. The tool never sets it itself.
+passes `after-intents`; "batch-start@*=sleep:0.2" waits 0.2 s every time (a slow job, for browser tests to act
+while it runs). Unset, `hit()` costs one dictionary lookup. The tool never sets it itself.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ def _parse(text: str) -> dict[str, tuple[int, str]]:
     for part in filter(None, (p.strip() for p in text.split(","))):
         name_at, _, action = part.partition("=")
         name, _, at = name_at.partition("@")
-        out[name] = (int(at or 1), action or "kill")
+        out[name] = (0 if at == "*" else int(at or 1), action or "kill")
     return out
 
 
@@ -31,7 +32,12 @@ def hit(name: str) -> None:
         return
     _COUNTS[name] = _COUNTS.get(name, 0) + 1
     at, action = _SPEC[name]
-    if _COUNTS[name] != at:
+    if at and _COUNTS[name] != at:
+        return
+    if action.startswith("sleep:"):
+        import time
+
+        time.sleep(float(action.split(":", 1)[1]))
         return
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)

@@ -328,6 +328,11 @@ class RunStore:
                                 f"('moved', 'copied')) ORDER BY n LIMIT ?", (run_id, limit)).fetchall()
         return [_item(r) for r in rows]
 
+    def in_flight(self, run_id: int) -> int:
+        """Items caught between their intent and their outcome (an interruption, not a clean stop)."""
+        return self._db.execute("SELECT COUNT(*) FROM items WHERE run=? AND status IS NULL AND "
+                                "(target IS NOT NULL OR placed IS NOT NULL)", (run_id,)).fetchone()[0]
+
     def has_copies(self, run_id: int) -> bool:
         """Whether the run left copies beside sources that stay (copy mode, or a source it could not delete)."""
         return self._db.execute("SELECT 1 FROM items WHERE run=? AND placed IS NOT NULL AND status IN ('copied', "

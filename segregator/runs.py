@@ -40,13 +40,14 @@ def _common_folder(keys) -> str:
 
 def run_plan(plan, storage: Storage, copy: bool = False, log: SessionLog | None = None,
              progress: Progress | None = None, *, undo_of: int | None = None,
-             require_signed: bool = False) -> tuple[ExecutionReport, dict]:
-    """Execute a plan (a MovePlan, or a PlanFile streamed from disk) on the storage the user opened: checked,
-    under the run lock of its folders, journaled; returns the report and the session-log event. ValueError or
-    LockedError before anything is written; with `require_signed`, a plan file this installation did not sign
-    (or that was edited) is refused too."""
-    header = plan.plan if isinstance(plan, PlanFile) else plan
-    items = plan.items() if isinstance(plan, PlanFile) else iter(plan.items)
+             require_signed: bool = False, on_run: Callable[[int], None] | None = None) -> tuple[ExecutionReport, dict]:
+    """Execute a plan on the storage the user opened: a MovePlan, or one streamed from disk (a PlanFile, or the
+    app's PlanDB: their `plan` header and `items()`). Checked, under the run lock of its folders, journaled;
+    returns the report and the session-log event. ValueError or LockedError before anything is written; with
+    `require_signed`, a plan file this installation did not sign (or that was edited) is refused too.
+    `on_run(run_id)` is told the run's number as soon as it exists."""
+    header = plan if isinstance(plan, MovePlan) else plan.plan
+    items = iter(plan.items) if isinstance(plan, MovePlan) else plan.items()
     check_header(header, storage.record())
     scope = plan_scope(header)
     store = RunStore()
@@ -61,6 +62,8 @@ def run_plan(plan, storage: Storage, copy: bool = False, log: SessionLog | None 
                                        kind="undo" if undo_of else "run", undo_of=undo_of,
                                        check=lambda item: check_item(header, item), before_commit=signed)
         lock.run = str(run_id)
+        if on_run:
+            on_run(run_id)
         store.set_fresh(run_id, lock.token, storage.fresh_folders(sorted(folders)))
         report = _execute(store, run_id, storage, lock, progress)
         if undo_of:  # the folders the undone run made, where now empty
@@ -144,14 +147,16 @@ def runs(area: str | None = None, limit: int = 50) -> list[RunInfo]:
 
 
 def latest_unfinished(area: str | None = None) -> RunInfo | None:
-    for run in RunStore().runs(area, limit=1000):
-        if run.unfinished:
+    """The most recent run left unfinished (and not undone since)."""
+    store = RunStore()
+    for run in store.runs(area, limit=1000):
+        if run.unfinished and (run.kind == "undo" or store.undo_of(run.id) is None):
             return run
     return None
 
 
 def resume(run_id=None, log: SessionLog | None = None, progress: Progress | None = None,
-           r2_config=None) -> tuple[ExecutionReport, dict]:
+           r2_config=None, on_run: Callable[[int], None] | None = None) -> tuple[ExecutionReport, dict]:
     """Finish an interrupted run (the most recent unfinished one when none is named): refused while its own
     process still runs it. Every source ends at its destination or where it was, never in both places."""
     store = RunStore()
@@ -160,7 +165,11 @@ def resume(run_id=None, log: SessionLog | None = None, progress: Progress | None
         raise ValueError("no unfinished run to resume")
     if not run.unfinished:
         raise ValueError(f"run {run.id} has already finished")
+    if run.kind == "run" and store.undo_of(run.id) is not None:
+        raise ValueError(f"run {run.id} was undone: there is nothing to resume")
     storage = storage_for_record(run.storage, r2_config)
+    if on_run:
+        on_run(run.id)
     with RunLock(storage, run.scope, str(run.id)) as lock:
         store.take_over(run.id, lock.token)
         report = _execute(store, run.id, storage, lock, progress)
@@ -179,7 +188,7 @@ def undo_target(run_id=None, area: str | None = None) -> tuple[str, RunInfo]:
         for run in store.runs(area, limit=1000):
             if run.kind != "run" or store.undo_of(run.id) is not None:
                 continue
-            if run.unfinished:
+            if run.unfinished and (run.state == "running" or store.in_flight(run.id)):
                 raise ValueError(f"run {run.id} is unfinished: `python -m segregator resume` finishes it first")
             return "undo", run
         raise ValueError("no finished run to undo")
@@ -193,9 +202,9 @@ def undo_target(run_id=None, area: str | None = None) -> tuple[str, RunInfo]:
         if undone.unfinished:
             return "finish", undone
         raise ValueError(f"run {run.id} was already undone (by run {undone.id})")
-    if run.unfinished:
+    if run.unfinished and (run.state == "running" or store.in_flight(run.id)):
         raise ValueError(f"run {run.id} is unfinished: `python -m segregator resume {run.id}` finishes it first")
-    return "undo", run
+    return "undo", run  # finished, or stopped between two batches (cancelled): what it did is put back
 
 
 MAX_LISTED = 1000  # objects named in messages; the rest are counted
@@ -254,15 +263,15 @@ def undo_plan(run: RunInfo, r2_config=None) -> tuple[PlanFile, Storage, list[str
 
 
 def undo(run_id=None, log: SessionLog | None = None, progress: Progress | None = None,
-         r2_config=None) -> tuple[ExecutionReport, dict]:
+         r2_config=None, on_run: Callable[[int], None] | None = None) -> tuple[ExecutionReport, dict]:
     """Undo a run (the latest when none is named), or first finish an interrupted undo."""
     action, run = undo_target(run_id)
     if action == "finish":
-        return resume(run.id, log, progress, r2_config)
+        return resume(run.id, log, progress, r2_config, on_run)
     plan, storage, _lost, _count = undo_plan(run, r2_config)
     if not plan.summary_count():
         raise ValueError(f"nothing of run {run.id} can be undone: every object it wrote changed or is gone")
-    return run_plan(plan, storage, log=log, progress=progress, undo_of=run.id)
+    return run_plan(plan, storage, log=log, progress=progress, undo_of=run.id, on_run=on_run)
 
 
 # ------------------------------------------------------------------ the trash

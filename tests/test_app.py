@@ -23,17 +23,37 @@ def button(at: AppTest, label: str):
     return matches[0]
 
 
+def wait_for_jobs(at: AppTest, timeout: float = 120) -> AppTest:
+    """Until the server's runner has no job left to do, then draw the page again (as its progress panel does)."""
+    import time
+
+    from segregator.jobs.runner import JobStore
+
+    store, deadline = JobStore(), time.monotonic() + timeout
+    while any(j.active for j in store.list(limit=20)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return at.run()
+
+
+def job_click(at: AppTest, label: str) -> AppTest:
+    """Click a button that starts a job, and wait for the job."""
+    button(at, label).click().run()
+    assert not at.exception, at.exception
+    return wait_for_jobs(at)
+
+
 def test_classify_page_previews_then_moves(mixed_folder, isolated_log):
     at = page("app.py", mixed_folder)
     assert not at.exception
     assert any("Analyse" in i.value for i in at.info)
-    button(at, "Analyse").click().run()
+    job_click(at, "Analyse")
     assert not at.exception
-    assert any("could not be analysed" in e.label for e in at.expander)
-    assert any(e.label.startswith("→ no_image/") for e in at.expander)
+    assert any("could not be analysed" in c.value for c in at.caption)
+    destinations = at.selectbox(key="classify_f_folder")
+    assert "→ no_image/ (2)" in destinations.options
     assert at.json  # the JSON preview
     assert (mixed_folder / "chelsea.jpg").exists()  # nothing moved before confirming
-    button(at, "Confirm: Move").click().run()
+    job_click(at, "Confirm: Move")
     assert not at.exception
     assert any(s.value.startswith("Moved") for s in at.success)
     assert (mixed_folder / "no_image" / "agent.png").exists()
@@ -44,9 +64,9 @@ def test_classify_page_previews_then_moves(mixed_folder, isolated_log):
 
 def test_classify_page_copy_mode(mixed_folder):
     at = page("app.py", mixed_folder)
-    button(at, "Analyse").click().run()
+    job_click(at, "Analyse")
     at.checkbox(key="copy_classify").check().run()
-    button(at, "Confirm: Copy").click().run()
+    job_click(at, "Confirm: Copy")
     assert not at.exception
     assert (mixed_folder / "chelsea.jpg").exists() and (mixed_folder / "no_image" / "agent.png").exists()
 
@@ -59,7 +79,7 @@ def test_missing_folder_shows_an_error_not_a_traceback(tmp_path):
 
 def test_empty_folder(tmp_path):
     at = page("app.py", tmp_path)
-    button(at, "Analyse").click().run()
+    job_click(at, "Analyse")
     assert not at.exception
     assert any("No images found" in w.value for w in at.warning)
 
@@ -68,10 +88,10 @@ def test_by_reference_page_moves_only_matches(mixed_folder):
     at = page("pages/1_By_Reference.py", mixed_folder)
     assert not at.exception
     at.file_uploader[0].set_value(("ref.jpg", jpeg_bytes(photo("coffee")), "image/jpeg")).run()
-    button(at, "Find similar").click().run()
+    job_click(at, "Find similar")
     assert not at.exception
     assert any(h.value.startswith("Matches (1)") for h in at.subheader)
-    button(at, "Confirm: Move 1").click().run()
+    job_click(at, "Confirm: Move 1")
     assert not at.exception
     assert (mixed_folder / "similar" / "kitchen.jpg").exists()
     assert (mixed_folder / "chelsea.jpg").exists() and (mixed_folder / "agent.png").exists()
@@ -87,11 +107,11 @@ def test_by_reference_rejects_a_non_image_upload(mixed_folder):
 def test_placeholders_page(mixed_folder):
     at = page("pages/2_Placeholders.py", mixed_folder)
     assert not at.exception
-    button(at, "Find placeholders").click().run()
+    job_click(at, "Find placeholders")
     assert not at.exception
     heading = [h.value for h in at.subheader if h.value.startswith("Placeholders found")]
     assert heading == ["Placeholders found (2)"]
-    button(at, "Confirm: Move 2").click().run()
+    job_click(at, "Confirm: Move 2")
     assert sorted(p.name for p in (mixed_folder / "no_image").iterdir()) == ["agent.png", "no_image.png"]
 
 
@@ -128,10 +148,11 @@ def test_r2_full_bucket_page(bucket, r2_env, isolated_log):
     assert any("R2 Full Bucket" in c.value for c in at.caption)
     assert any(r2_env.host in c.value and r2_env.access_key[:4] + "…" in c.value for c in at.sidebar.caption)
     assert not any(r2_env.secret_key in str(el.value) for el in at.sidebar.caption)
-    button(at, "Analyse").click().run()
+    job_click(at, "Analyse")
     assert not at.exception
-    assert any(e.label == "→ images/masterImgs/no_image/ (1)" for e in at.expander)
-    button(at, "Confirm: Move").click().run()
+    destinations = at.selectbox(key="classify_f_folder")
+    assert "→ images/masterImgs/no_image/ (1)" in destinations.options
+    job_click(at, "Confirm: Move")
     assert not at.exception
     assert bucket.exists("images/masterImgs/no_image/agent.png") and not bucket.exists("images/masterImgs/agent.png")
     keys = [o.key for o in bucket.list("images/masterImgs/")]
@@ -146,9 +167,9 @@ def test_r2_by_reference_page(bucket, r2_env):
     upload_folder(bucket, PHOTOS, "shop/")
     at = r2_page("pages/1_By_Reference.py", bucket.bucket, "shop/")
     at.file_uploader[0].set_value(("ref.jpg", jpeg_bytes(photo("beach").resize((200, 133))), "image/jpeg")).run()
-    button(at, "Find similar").click().run()
+    job_click(at, "Find similar")
     assert not at.exception, at.exception
-    button(at, "Confirm: Move 1").click().run()
+    job_click(at, "Confirm: Move 1")
     assert bucket.exists("shop/similar/beach.jpg") and not bucket.exists("shop/beach.jpg")
     assert bucket.exists("shop/coffee.jpg")
 
@@ -192,10 +213,10 @@ def test_gallery_browses_folders_and_sorts_one_by_reference(mixed_folder):
     button(at, "📁 listing_7").click().run()
     assert any("`listing_7/`" in m.value and "2 image(s)" in m.value for m in at.markdown)
     at.file_uploader[0].set_value(("ref.jpg", jpeg_bytes(photo("coffee")), "image/jpeg")).run()
-    button(at, "Find similar in this folder").click().run()
+    job_click(at, "Find similar in this folder")
     assert not at.exception
     assert any(m.value.startswith("**1 match(es)** of 2 image(s)") for m in at.markdown)
-    button(at, "Confirm: Move 1").click().run()
+    job_click(at, "Confirm: Move 1")
     assert not at.exception
     assert (mixed_folder / "listing_7" / "similar" / "kitchen.jpg").exists()
     assert any(s.value.startswith("Moved 1") for s in at.success)
@@ -277,10 +298,10 @@ def test_gallery_resumes_an_unfinished_run(mixed_folder, tmp_path):
     assert finish(killed) == -9
     at = page("pages/4_Gallery.py", mixed_folder)
     assert any("stopped before it finished: 1 of 2" in w.value for w in at.warning), [w.value for w in at.warning]
-    button(at, "⏯ Resume it").click().run()
+    job_click(at, "⏯ Resume it")
     assert not at.exception
     assert (mixed_folder / "x" / "chelsea.jpg").exists() and not (mixed_folder / "chelsea.jpg").exists()
-    assert any(s.value.startswith("Run 1: moved 2") for s in at.success)
+    assert any(s.value.startswith("Finished run 1: moved 2") for s in at.success), [s.value for s in at.success]
     assert any(b.label == "↩ Undo run 1" for b in at.button)
     assert not any("stopped before it finished" in w.value for w in at.warning)
     assert cli("resume").returncode == 1  # nothing left to resume
@@ -291,9 +312,9 @@ def test_a_run_refused_by_the_lock_is_a_message_and_leaves_no_prompt(mixed_folde
     from segregator.storage import LocalStorage
 
     at = page("app.py", mixed_folder)
-    button(at, "Analyse").click().run()
+    job_click(at, "Analyse")
     with RunLock(LocalStorage(mixed_folder), "", "99"):
-        button(at, "Confirm: Move").click().run()
+        job_click(at, "Confirm: Move")
     assert not at.exception
     assert any(e.value.startswith("Not started: another run is working on this storage: run 99") for e in at.error)
     assert (mixed_folder / "chelsea.jpg").exists()
@@ -335,17 +356,17 @@ def test_teach_then_classify_into_my_own_categories(tmp_path, monkeypatch):
     at = page("app.py", source)
     at.text_input(key="teach_folder").input("examples").run()
     at.text_input(key="teach_name").input("listings").run()
-    button(at, "Teach").click().run()
+    job_click(at, "Teach")
     assert not at.exception
-    assert any("Learned 2 categories from 8 images" in s.value for s in at.success)
+    assert any("Learned 2 categories from 8 images" in s.value for s in at.success), [s.value for s in at.success]
     assert (tmp_path / "models" / "listings.json").exists()
     assert at.selectbox(key="classifier_input").value == "taught:listings"
     at.session_state["source_folder"] = str(source / "new")
     at.run()
-    button(at, "Analyse").click().run()
+    job_click(at, "Analyse")
     assert not at.exception
-    assert any(e.label.startswith("→ Kitchen/") for e in at.expander)
-    assert any(e.label.startswith("→ Outside/") for e in at.expander)
+    destinations = at.selectbox(key="classify_f_folder").options
+    assert "→ Kitchen/ (1)" in destinations and "→ Outside/ (1)" in destinations
     plan = [p for p in at.json]
     assert plan
 
@@ -362,11 +383,31 @@ def test_by_reference_content_stage_finds_a_reframed_copy(tmp_path):
     (tmp_path / "reframed.jpg").write_bytes(jpeg_bytes(im.crop((w // 4, h // 4, w, h))))
     at = page("pages/1_By_Reference.py", tmp_path)
     at.file_uploader[0].set_value(("ref.jpg", jpeg_bytes(photo("chelsea")), "image/jpeg")).run()
-    button(at, "Find similar").click().run()
+    job_click(at, "Find similar")
     assert any(h.value.startswith("Matches (1)") for h in at.subheader)  # hashing and pixels: the copy only
     at.checkbox(key="reference_embeddings").check().run()
-    button(at, "Find similar").click().run()
+    job_click(at, "Find similar")
     assert not at.exception
     assert any(h.value.startswith("Matches (2)") for h in at.subheader)
-    button(at, "Confirm: Move 2").click().run()
+    job_click(at, "Confirm: Move 2")
     assert sorted(p.name for p in (tmp_path / "similar").iterdir()) == ["chelsea.jpg", "reframed.jpg"]
+
+
+def test_jobs_page_lists_app_and_cli_jobs_and_cancels(mixed_folder, tmp_path):
+    from segregator.jobs.runner import JobStore
+    from tests.faultlib import cli
+
+    assert cli("classify", mixed_folder, "--quiet", "--classifier", "heuristic").returncode == 0  # a CLI job
+    at = page("app.py", mixed_folder)
+    job_click(at, "Analyse")  # an app job
+    store = JobStore()
+    queued = store.add("classify", "waiting", str(mixed_folder), {"source": str(mixed_folder)})
+    store.update(queued, owner='["another-host", "", 1]')  # queued on another server: this one leaves it
+    jobs_page = AppTest.from_file(str(REPO / "pages/5_Jobs.py"), default_timeout=TIMEOUT).run()
+    assert not jobs_page.exception
+    table = jobs_page.dataframe[0].value
+    assert {"classify (command line)", "classify", "waiting"} <= set(table["what"])
+    jobs_page.selectbox[0].set_value(next(o for o in jobs_page.selectbox[0].options if o.startswith(f"{queued} ·"))).run()
+    button(jobs_page, "✖ Cancel").click().run()
+    assert store.get(queued).status == "cancelled"
+    assert cli("jobs", "show", queued, "--json").stdout.count('"cancelled"') == 1

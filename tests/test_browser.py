@@ -118,7 +118,7 @@ def test_classify_preview_confirm_moves_files_on_disk(server, browser, folder):
     settle(page)
     page.get_by_role("button", name="Analyse").click()
     settle(page)
-    expect(page.get_by_text("→ no_image/ (2)")).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("button", name="Confirm: Move 5 file(s)")).to_be_visible(timeout=60_000)
     expect(page.get_by_test_id("stImage").first).to_be_visible()
     assert (folder / "agent.png").exists()  # preview only so far
     page.get_by_role("button", name="Confirm: Move 5 file(s)").click()
@@ -223,7 +223,7 @@ def test_gallery_delete_is_cancelled_then_confirmed(server, browser, demo_data):
     dialog.get_by_role("button", name="Delete 2 file(s)").click()
     expect(dialog).to_be_hidden(timeout=30_000)
     settle(page)
-    expect(page.get_by_text("Moved 2 file(s) to")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Moved 2 file(s) to the trash")).to_be_visible(timeout=30_000)
     shot(page, "5_gallery_deleted")
     keys = bucket_keys(url, demo_data)
     assert not {"images/masterImgs/beach.jpg", "images/masterImgs/coffee.jpg"} & keys
@@ -235,10 +235,10 @@ def test_gallery_delete_is_cancelled_then_confirmed(server, browser, demo_data):
     # Undo brings them back from the trash.
     page.get_by_role("button", name=re.compile(r"↩ Undo run \d+")).click()
     dialog = page.get_by_role("dialog")
-    expect(dialog.get_by_role("button", name="Undo 2 move(s)")).to_be_visible(timeout=30_000)
-    dialog.get_by_role("button", name="Undo 2 move(s)").click()
+    expect(dialog.get_by_text("2 object(s)")).to_be_visible(timeout=30_000)
+    dialog.get_by_role("button", name="Undo it").click()
     expect(dialog).to_be_hidden(timeout=30_000)
-    settle(page)
+    expect(page.get_by_text("Put back 2 file(s)")).to_be_visible(timeout=60_000)
     keys = bucket_keys(url, demo_data)
     assert {"images/masterImgs/beach.jpg", "images/masterImgs/coffee.jpg"} <= keys
     assert not any(k.startswith("_trash/") for k in keys)
@@ -262,7 +262,7 @@ def test_gallery_delete_is_cancelled_then_confirmed(server, browser, demo_data):
     shot(page, "6_empty_trash_twice_confirmed")
     final.click()
     expect(dialog).to_be_hidden(timeout=30_000)
-    settle(page)
+    expect(page.get_by_text("Deleted 2 object(s) from the trash for good")).to_be_visible(timeout=60_000)
     keys = bucket_keys(url, demo_data)
     assert not any(k.startswith("_trash/") for k in keys)
     assert not {"images/masterImgs/beach.jpg", "images/masterImgs/coffee.jpg"} & keys
@@ -300,8 +300,7 @@ def test_teach_own_categories_in_the_browser(server, browser, folder):
     box.press("Enter")
     settle(page)
     page.get_by_role("button", name="Teach").click()
-    settle(page)
-    expect(page.get_by_text("Learned 2 categories from 8 images")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Learned 2 categories from 8 images")).to_be_visible(timeout=120_000)
     expect(classifier).to_have_value("🎓 Taught: my_categories", timeout=30_000)
     shot(page, "6_taught_classifier")
     page.close()

@@ -4,7 +4,7 @@ the analysis cache."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -49,11 +49,13 @@ def iter_analysis(
     workers: int | None = None,
     placeholders: bool = True,
     cache: bool = True,
+    listing: Callable[[int], None] | None = None,
 ) -> Iterator[AnalysisResult]:
     """analyse_source() as a stream, in listing order: a chunk at a time is analysed, so a caller that keeps
     only what it needs of each result (a plan item) holds memory flat however large the folder or bucket."""
     settings = checked_settings(settings)
-    objects = image_objects(storage, prefix, recursive, exclude=[TRASH, normalise_prefix(prefix) + TRASH])
+    objects = image_objects(storage, prefix, recursive, exclude=[TRASH, normalise_prefix(prefix) + TRASH,
+                                                                 *_own_folders(storage)], listing=listing)
     problems = [o for o in objects if o.problem]  # symbolic links: listed with their reason, never read
     objects = [o for o in objects if not o.problem]
     total = len(objects) + len(problems)
@@ -113,6 +115,18 @@ def checked_settings(settings: Settings) -> Settings:
         if not learned.available():
             raise ValueError("a taught classifier needs onnxruntime and the image model file")
     return dataclasses.replace(settings, classifier=dataclasses.replace(settings.classifier, backend=backend))
+
+
+def _own_folders(storage: Storage) -> list[str]:
+    """The tool's own state folder (journal, plans, uploads), when it lies inside a folder being analysed."""
+    from ..session_log import state_dir
+
+    root = getattr(storage, "root", None)
+    try:
+        own = state_dir().resolve()
+        return [own.relative_to(root).as_posix() + "/"] if root is not None and root in own.parents else []
+    except (OSError, ValueError):
+        return []
 
 
 def _with_version(result: AnalysisResult, obj: ObjectInfo) -> AnalysisResult:

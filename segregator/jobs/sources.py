@@ -10,6 +10,16 @@ from ..settings import Settings
 from ..storage import LocalStorage, Storage, normalise_prefix
 
 
+def r2_config() -> R2Config | None:
+    """R2 from the environment (.env), else the local demo bucket while its server runs; None otherwise."""
+    config = R2Config.from_env()
+    if config is not None:
+        return config
+    from ..demo import running_demo_config
+
+    return running_demo_config()
+
+
 def open_source(spec: str, r2_config: R2Config | None = None) -> tuple[Storage, str]:
     """A storage and prefix for a CLI/UI source: 'r2://BUCKET/PREFIX' (configuration from the environment
     unless given), or a local folder path (its own root, prefix '')."""

@@ -1,0 +1,55 @@
+"""📋 Jobs: every job of the app and of the command line, with its state, progress and actions."""
+
+import datetime
+
+import streamlit as st
+
+from segregator import ui
+
+st.set_page_config(page_title="Jobs", page_icon="📋", layout="wide")
+st.title("📋 Jobs")
+st.caption("Analyses, moves, undos and the rest run as jobs on the server (or in a command line): they go on "
+           "when you switch pages, reload or close the tab. A job stopped by a server restart shows as "
+           "*interrupted*: resume it here.")
+
+
+def when(t) -> str:
+    return datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t else ""
+
+
+@st.fragment(run_every=2.0)
+def table() -> None:
+    jobs = ui.store().list(limit=int(st.session_state.get("jobs_limit", 100)))
+    if not jobs:
+        st.info("No jobs yet: start one on any page (Analyse, Confirm, …) or from the command line.")
+        return
+    st.dataframe([{"job": j.id, "state": j.status, "what": j.label, "on": j.source, "progress": j.progress_text(),
+                   "run": j.run_id, "created": when(j.created), "finished": when(j.finished), "error": j.error or ""}
+                  for j in jobs], hide_index=True, width="stretch")
+
+
+table()
+st.number_input("Jobs shown", 10, 1000, 100, step=50, key="jobs_limit")
+
+st.subheader("Act on a job")
+choices = [j for j in ui.store().list(limit=200) if j.status in ("queued", "running", "paused", "interrupted", "failed")]
+if not choices:
+    st.caption("No job is running, paused or interrupted.")
+    st.stop()
+job = st.selectbox("Job", choices, format_func=lambda j: f"{j.id} · {j.status} · {j.label} · {j.source}")
+cols = st.columns(4)
+try:
+    if job.status == "running" and cols[0].button("⏸ Pause"):
+        ui.store().request(job.id, "pause")
+        st.rerun()
+    if job.status == "paused" and cols[0].button("▶ Go on"):
+        ui.store().request(job.id, "resume")
+        st.rerun()
+    if job.status in ("queued", "running", "paused") and cols[1].button("✖ Cancel"):
+        ui.store().request(job.id, "cancel")
+        st.rerun()
+    if job.status in ("interrupted", "failed") and cols[2].button("⏯ Resume", type="primary"):
+        ui.runner().resume(job.id)
+        st.rerun()
+except ValueError as exc:
+    st.error(str(exc))

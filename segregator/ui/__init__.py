@@ -1,0 +1,17 @@
+"""Streamlit pieces shared by the pages. Only rendering and session state live here; every decision is an
+engine call, and long work is a job of the server's runner (segregator.jobs.runner), never the script run.
+
+common.py    the top of every page: sidebar (storage, source kept in the URL, classifier, thresholds)
+previews.py  thumbnails (presigned URLs on R2), faces
+jobview.py   a page's job: start it, its live progress, its plan a page at a time, the confirm step
+runsview.py  runs and trash for the storage in view, the gallery's delete, teach by example
+"""
+
+from .common import (DEFAULTS, MAX_UPLOAD_MB, classifier_picker, embedding_option, faces_folder_option,  # noqa: F401
+                     folder_concern, mode_label, output_folder_input, page, session_log, settings, settings_overrides,
+                     sidebar, use_folder)
+from .jobview import (analysis_step, confirm_step, job_outcome, job_progress, latest_job, plan_json,  # noqa: F401
+                      plan_view, runner, show_notice, show_run_result, source_spec, start_job, start_run, store)
+from .previews import (THUMBS_PER_PAGE, face_count, faces_toggle, preview_url_or_bytes, show_grid,  # noqa: F401
+                       show_image)
+from .runsview import delete_to_trash, runs_panel, teach_panel  # noqa: F401

@@ -1,0 +1,352 @@
+"""The top of every page: configuration, title, and the sidebar (storage, source, classifier, thresholds);
+the source survives a reload (it is kept in the page's URL) and a folder that would sort more than the user
+means (the whole disk, the home folder, the app's own folder) needs an explicit yes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+from dotenv import load_dotenv
+
+from .. import jobs
+from ..demo import DEMO_PREFIX, REPO_ROOT, demo_folder, ensure_demo_folder, seed_demo_bucket, start_demo_bucket
+from ..placeholders import tesseract_available
+from ..r2 import R2Config, list_buckets
+from ..session_log import SessionLog
+from ..settings import Settings
+from ..storage import Storage
+
+load_dotenv()  # R2_* and SEGREGATOR_* from .env, as the CLI does
+DEFAULTS = Settings()
+MAX_UPLOAD_MB = 20
+
+
+def session_log() -> SessionLog:
+    return SessionLog()
+
+
+def settings_overrides(classifier: str = "heuristic", faces: bool = False, embedding: float = 0.0) -> dict:
+    """The sidebar's thresholds (and a page's own options) as setting overrides: what a job is given."""
+    ss = st.session_state
+    return {
+        "faces.detect": "on" if faces else "auto",
+        "similarity.min_embedding_similarity": float(embedding),
+        "similarity.max_hamming": int(ss.get("t_hamming", DEFAULTS.similarity.max_hamming)),
+        "similarity.min_pixel_similarity": float(ss.get("t_pixel", DEFAULTS.similarity.min_pixel_similarity)),
+        "placeholder.sensitivity": float(ss.get("t_sensitivity", DEFAULTS.placeholder.sensitivity)),
+        "placeholder.ocr": bool(ss.get("t_ocr", True)),
+        "classifier.backend": classifier,
+    }
+
+
+def settings(classifier: str = "heuristic", faces: bool = False, embedding: float = 0.0) -> Settings:
+    """The engine settings with the sidebar's thresholds applied. Only the classify page asks for a
+    classifier; the other jobs need no categories and skip the image model."""
+    return DEFAULTS.with_overrides(settings_overrides(classifier, faces, embedding))
+
+
+def _keep(name: str):
+    """Widget values are dropped on a page switch; keep each in a session key of its own."""
+    def copy() -> None:
+        st.session_state[name] = st.session_state[f"{name}_input"]
+    return copy
+
+
+def classifier_picker() -> str:
+    """The classifier for the classify page: the image model, the colour/edge heuristic, or one the user
+    taught; returns its backend name or a taught classifier's path. Drawn at the top of the sidebar."""
+    from ..learned import available
+
+    ss = st.session_state
+    taught = {p.stem: str(p) for p in jobs.taught_models()}
+    options = (["learned"] if available() else []) + ["heuristic"] + [f"taught:{name}" for name in taught]
+    if ss.get("classifier") not in options:
+        ss["classifier"] = options[0]
+    ss["classifier_input"] = ss["classifier"]
+    labels = {"learned": "🧠 Image model (EfficientNet-Lite0, offline)", "heuristic": "🎨 Colour and edge features"}
+    with SIDEBAR_TOP.get("slot") or st.sidebar:
+        st.selectbox("Classifier", options, key="classifier_input", on_change=_keep("classifier"),
+                     format_func=lambda o: labels.get(o, f"🎓 Taught: {o[len('taught:'):]}"),
+                     help="The image model sorts into the nine categories; a taught classifier into your own.")
+    choice = ss["classifier"]
+    return taught[choice[len("taught:"):]] if choice.startswith("taught:") else choice
+
+
+SIDEBAR_TOP: dict = {}  # a slot under the source, where a page puts the choices that decide its run
+
+
+def embedding_option() -> float:
+    """By Reference: the third stage (the image model's content similarity) and its threshold; 0 when off."""
+    from ..learned import available
+
+    if not available():
+        return 0.0
+    left, right = st.columns([2, 1])
+    on = left.checkbox("🧠 Also match by content (image model): finds re-framed and cropped copies",
+                       key="reference_embeddings")
+    threshold = right.slider("Content similarity", 0.5, 0.99, 0.80, 0.01, key="reference_embedding_threshold",
+                             disabled=not on, help="Cosine similarity of the image model's embeddings")
+    return float(threshold) if on else 0.0
+
+
+def output_folder_input(label: str, default: str, key: str) -> str:
+    """A text box for an output folder, checked as it is typed: a name that would leave the source (or use
+    the tool's own folders) is refused here, before anything is analysed or moved."""
+    value = st.text_input(label, value=default, key=key)
+    try:
+        return ("/" if value.strip().startswith("/") else "") + jobs.check_folder_name(value or default)
+    except ValueError as exc:
+        st.error(f"Output folder: {exc}")
+        st.stop()
+
+
+def faces_folder_option() -> str | None:
+    """'Images with faces to their own folder' on the classify page: the folder's name, or None."""
+    from ..faces import available
+
+    if not available():
+        return None
+    left, right = st.columns([2, 1])
+    on = left.checkbox("🙂 Images with faces to their own folder", key="faces_to_folder",
+                       help="Face detection runs on every image; those with a face go to this folder.")
+    name = right.text_input("Faces folder", value="faces", key="faces_folder", disabled=not on,
+                            label_visibility="collapsed")
+    if not on:
+        return None
+    try:
+        return jobs.check_folder_name(name or "faces")
+    except ValueError as exc:
+        st.error(f"Faces folder: {exc}")
+        st.stop()
+
+
+def _reset_thresholds() -> None:
+    for key, value in _THRESHOLD_DEFAULTS.items():
+        st.session_state[key] = value
+
+
+_THRESHOLD_DEFAULTS = {"t_hamming": DEFAULTS.similarity.max_hamming, "t_pixel": DEFAULTS.similarity.min_pixel_similarity,
+                       "t_sensitivity": DEFAULTS.placeholder.sensitivity, "t_ocr": True}
+
+
+@st.cache_resource(show_spinner="Starting the local demo bucket…")
+def _demo_bucket():
+    import atexit
+
+    server, config = start_demo_bucket()
+    atexit.register(server.stop)
+    return config
+
+
+def _configured_r2() -> R2Config | None:
+    try:
+        return R2Config.from_env()
+    except ValueError:
+        return None
+
+
+def r2_config() -> R2Config | None:
+    """R2 from the environment / .env, else the local demo bucket; None (with a message) when neither works."""
+    try:
+        config = R2Config.from_env()
+    except ValueError as exc:
+        st.sidebar.error(f"R2 is misconfigured: {exc}")
+        return None
+    if config is not None:
+        return config
+    try:
+        return _demo_bucket()
+    except (OSError, ValueError) as exc:
+        st.sidebar.error(f"R2 is not configured and the demo bucket could not start: {exc}")
+        return None
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _buckets(_config: R2Config, endpoint: str, refresh: int) -> tuple[list[str], str]:
+    return list_buckets(_config)
+
+
+def _restore_from_url() -> None:
+    """A reload starts a new session: take the source back from the page's URL (kept there by _remember)."""
+    ss, q = st.session_state, st.query_params
+    if ss.get("restored"):
+        return
+    ss["restored"] = True
+    if q.get("storage") in ("local", "r2"):
+        ss["storage_mode"] = q["storage"]
+    if q.get("folder"):
+        ss["source_folder"] = q["folder"]
+    if q.get("bucket"):
+        ss["bucket"] = q["bucket"]
+    if "prefix" in q:
+        ss["source_prefix"] = q["prefix"]
+
+
+def _remember() -> None:
+    ss = st.session_state
+    want = {"storage": ss.get("storage_mode", "local")}
+    if want["storage"] == "local" and ss.get("source_folder"):
+        want["folder"] = ss["source_folder"]
+    if want["storage"] == "r2" and ss.get("bucket"):
+        want.update(bucket=ss["bucket"], prefix=ss.get("source_prefix", ""))
+    if {k: st.query_params.get(k) for k in want} != want or set(st.query_params) - set(want):
+        st.query_params.from_dict(want)
+
+
+def folder_concern(path: Path) -> str | None:
+    """Why a folder is probably not what the user means to sort (None when it looks fine)."""
+    try:
+        p = path.resolve()
+    except OSError:
+        return None
+    repo = REPO_ROOT.resolve()
+    if p == Path(p.anchor):
+        return "the whole disk"
+    if p == Path.home().resolve():
+        return "your whole home folder"
+    demo = demo_folder().resolve()
+    if p == demo or demo in p.parents:
+        return None
+    if p == repo or repo in p.parents:
+        return "the app's own folder"
+    if p in repo.parents:
+        return "a folder holding the app itself"
+    return None
+
+
+def _r2_sidebar() -> tuple[Storage, str] | None:
+    ss = st.session_state
+    config = r2_config()
+    if config is None:
+        return None
+    st.caption(("🧪 " if config.demo else "☁️ ") + config.describe())
+    if config.demo:
+        st.caption("Local demo bucket seeded with the sample images: set R2_* in .env for your own account.")
+    try:
+        names, note = _buckets(config, config.endpoint, ss.get("bucket_refresh", 0))
+    except OSError as exc:
+        st.error(f"Cannot list buckets: {exc}")
+        return None
+    if note:
+        st.info(note)
+    if not names:
+        st.warning("No buckets found for this key.")
+        return None
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    if ss.get("bucket") and ss["bucket"] not in names:
+        names = names + [ss["bucket"]]  # chosen earlier (or made since the list was read): checked below
+    if not ss.get("bucket"):
+        ss["bucket"] = config.bucket if config.bucket in names else names[0]
+    ss["bucket_input"] = ss["bucket"]
+    left.selectbox("Bucket", names, key="bucket_input", on_change=_keep("bucket"))
+    if right.button("↻", help="Refresh the bucket list"):
+        ss["bucket_refresh"] = ss.get("bucket_refresh", 0) + 1
+        st.rerun()
+    ss.setdefault("source_prefix", DEMO_PREFIX if config.demo else "")
+    ss["source_prefix_input"] = ss["source_prefix"]
+    st.text_input("Source prefix", key="source_prefix_input", on_change=_keep("source_prefix"),
+                  help="A folder in the bucket, e.g. images/masterImgs/ (empty: the whole bucket)")
+    try:
+        storage, prefix = jobs.open_source(f"r2://{ss['bucket']}/{ss['source_prefix'].strip()}", config)
+    except (OSError, ValueError) as exc:
+        st.error(f"Cannot use this bucket: {exc}")
+        return None
+    if config.demo and st.button("Restore demo bucket", help="Empty the demo bucket and put the samples back"):
+        seed_demo_bucket(storage, reset=True)
+        st.rerun()
+    return storage, prefix
+
+
+def _local_sidebar() -> tuple[Storage, str] | None:
+    ss = st.session_state
+    if "source_folder" not in ss:
+        ss["source_folder"] = os.environ.get("SEGREGATOR_SOURCE") or str(ensure_demo_folder())
+    ss["source_folder_input"] = ss["source_folder"]
+    st.text_input("Source folder", key="source_folder_input", on_change=_keep("source_folder"),
+                  help="A folder on this machine. The default is a copy of the sample images.")
+    folder = ss["source_folder"].strip()
+    if not folder:
+        st.error("Enter the folder to sort.")
+        return None
+    path = Path(os.path.expanduser(folder))
+    if path.exists() and path.resolve() == demo_folder().resolve():
+        st.caption("Demo folder: a working copy of the repo's sample images.")
+        if st.button("Restore demo images", help="Put the sample images back as they were"):
+            ensure_demo_folder(reset=True)
+            st.rerun()
+    concern = folder_concern(path) if path.exists() else None
+    if concern:
+        st.warning(f"`{path}` is {concern}: every image below it would be sorted.")
+        if not st.checkbox("Yes, sort this folder", key=f"confirm_folder::{path.resolve()}"):
+            return None
+    try:
+        return jobs.open_source(folder)
+    except (OSError, ValueError) as exc:
+        st.error(f"Cannot use this folder: {exc}")
+        return None
+
+
+def sidebar() -> tuple[Storage, str] | None:
+    """Draw the sidebar on every page; returns the chosen storage and prefix, or None (the reason is shown).
+    The choices that decide a run come first (storage, source, then the page's own in SIDEBAR_TOP), the
+    thresholds below."""
+    ss = st.session_state
+    _restore_from_url()
+    ss.setdefault("storage_mode", "local")
+    ss["storage_mode_input"] = ss["storage_mode"]
+    for key, value in _THRESHOLD_DEFAULTS.items():
+        ss.setdefault(key, value)
+    if os.environ.get("SEGREGATOR_DEMO_BUCKET") == "1" and _configured_r2() is None:
+        _demo_bucket()  # `make run`: the demo bucket is up from the first page, ready for the R2 modes
+    with st.sidebar:
+        st.radio("Storage", ["local", "r2"], key="storage_mode_input", on_change=_keep("storage_mode"), horizontal=True,
+                 format_func=lambda m: {"local": "📁 Local folder", "r2": "☁️ R2 bucket"}[m])
+        chosen = _r2_sidebar() if ss["storage_mode"] == "r2" else _local_sidebar()
+        SIDEBAR_TOP["slot"] = st.container()
+        st.divider()
+        st.markdown("**Thresholds**")
+        # Widgets keep their state per page; the values live in keys of their own and are copied in and out.
+        for key in ("t_hamming", "t_pixel", "t_sensitivity", "t_ocr"):
+            ss[f"{key}_input"] = ss[key]
+        st.slider("Max pHash distance", 0, 32, key="t_hamming_input", on_change=_keep("t_hamming"),
+                  help="Distance accepted on its own as a match")
+        st.slider("Pixel similarity to confirm", 0.5, 1.0, key="t_pixel_input", step=0.01, on_change=_keep("t_pixel"))
+        st.slider("Placeholder sensitivity", 0.0, 1.0, key="t_sensitivity_input", step=0.05,
+                  on_change=_keep("t_sensitivity"))
+        st.checkbox("OCR for placeholders", key="t_ocr_input", on_change=_keep("t_ocr"), disabled=not tesseract_available(),
+                    help=None if tesseract_available() else "Tesseract is not installed: OCR is off")
+        st.button("Reset thresholds", on_click=_reset_thresholds)
+        st.divider()
+        # A callable: read when clicked, so the file includes events of the run that just happened.
+        st.download_button("Download session log", session_log().export, file_name="segregator_session_log.json",
+                           mime="application/json")
+    _remember()
+    return chosen
+
+
+def mode_label(storage: Storage, local: str, r2: str) -> str:
+    return r2 if storage.kind == "r2" else local
+
+
+def page(title: str, icon: str, caption: str | tuple[str, str]) -> tuple[Storage, str]:
+    """The top of every page: config, title, sidebar, and a caption (or (local, R2) captions). Stops the
+    page when no source can be used (the sidebar says why)."""
+    st.set_page_config(page_title=title, page_icon=icon, layout="wide")
+    st.title(f"{icon} {title}")
+    source = sidebar()
+    if source is None:
+        st.info("Choose a folder or bucket in the sidebar.")
+        st.stop()
+    storage, prefix = source
+    st.caption(mode_label(storage, *caption) if isinstance(caption, tuple) else caption)
+    return storage, prefix
+
+
+def use_folder(storage: Storage, prefix: str) -> None:
+    """Make a scanned folder the source of every page (callback of the scanner's buttons)."""
+    if storage.kind == "r2":
+        st.session_state["source_prefix"] = prefix
+    else:
+        st.session_state["source_folder"] = str(Path(storage.root) / prefix) if prefix else str(storage.root)

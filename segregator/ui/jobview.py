@@ -1,0 +1,321 @@
+"""Pages on top of the job runner: a job is started with a button, runs in the server's runner (never in the
+script run, so a click, a page switch, a reload or a second tab leaves it running), and every page shows the
+latest job of its kind for the source in view: live progress while it runs, its plan or result when done."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import streamlit as st
+
+from .. import jobs
+from ..jobs.runner import Job, JobRunner, JobStore
+from ..plandb import PlanDB, PlanFilter
+from ..storage import Storage
+from .previews import THUMBS_PER_PAGE, show_grid
+
+PAGE_ROWS = 50
+MAX_DOWNLOAD_ITEMS = 200_000  # larger plans: their file's path and the CLI command instead of a download
+
+
+@st.cache_resource(show_spinner=False)
+def _runners() -> dict:
+    return {}
+
+
+def runner() -> JobRunner:
+    """The server's one job runner (threads of the Streamlit server process, shared by every session), for
+    the job store in use (a new one when the store moves, as between tests)."""
+    from ..jobs.runner import jobs_path
+
+    runners, path = _runners(), str(jobs_path())
+    if path not in runners:
+        for old in runners.values():
+            old.stop()
+        runners.clear()
+        runners[path] = JobRunner(JobStore(path))
+    return runners[path]
+
+
+def store() -> JobStore:
+    return runner().store
+
+
+def source_spec(storage: Storage, prefix: str = "") -> str:
+    """What a job works on, as the CLI spells it: a folder path or r2://bucket/prefix."""
+    if storage.kind == "r2":
+        return f"r2://{storage.bucket}/{prefix}"
+    return str(storage.root / prefix) if prefix else str(storage.root)
+
+
+def latest_job(kinds, source: str, match=None) -> Job | None:
+    """The most recent job of these kinds on this source (and passing `match`)."""
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+    for job in store().list(limit=50, source=source, kinds=kinds):
+        if match is None or match(job):
+            return job
+    return None
+
+
+def start_job(kind: str, label: str, source: str, params: dict, match=None) -> int:
+    """Submit a job, unless one of this kind is already at work on this source (a second tab, a double
+    click): then that one is shown instead of starting another."""
+    running = latest_job(kind, source, lambda j: j.active and (match is None or match(j)))
+    if running is not None:
+        st.session_state["job_notice"] = f"Job {running.id} is already doing this: showing it."
+        return running.id
+    return runner().submit(kind, label, source, params)
+
+
+def job_progress(job: Job, key: str) -> None:
+    """A running job's progress (count, rate, ETA), redrawn every second by itself, with pause, go on and
+    cancel. When the job ends, the whole page is drawn again to show its result."""
+    @st.fragment(run_every=1.0)
+    def panel() -> None:
+        now = store().get(job.id)
+        if not now.active:
+            st.rerun()
+        fraction = min(1.0, now.done / now.total) if now.total else 0.0
+        state = {"queued": "waiting for the job before it", "paused": "paused"}.get(now.status, "")
+        st.progress(fraction, text=f"Job {now.id}: {now.progress_text()}" + (f" — {state}" if state else ""))
+        left, right, _ = st.columns([1, 1, 4])
+        if now.status == "paused":
+            if left.button("▶ Go on", key=f"{key}_go"):
+                store().request(now.id, "resume")
+        elif now.status == "running" and left.button("⏸ Pause", key=f"{key}_pause"):
+            store().request(now.id, "pause")
+        if right.button("✖ Cancel", key=f"{key}_cancel"):
+            store().request(now.id, "cancel")
+        st.caption("This job runs on the server: you can switch pages, reload or close this tab; it goes on.")
+
+    panel()
+
+
+def show_notice() -> None:
+    notice = st.session_state.pop("job_notice", None)
+    if notice:
+        st.info(notice)
+
+
+def job_outcome(job: Job, key: str, what: str) -> bool:
+    """Draw a job that is not done (running, queued, paused, interrupted, failed, cancelled); True when it is
+    done and its result can be shown."""
+    status = job.status
+    if job.active:
+        job_progress(job, key)
+        return False
+    if status == "interrupted":
+        st.warning(f"Job {job.id} ({what}) was interrupted: the server stopped while it ran.")
+        if st.button("⏯ Resume it", key=f"{key}_resume", type="primary"):
+            runner().resume(job.id)
+            st.rerun()
+        return False
+    if status == "failed":
+        st.error(f"Job {job.id} ({what}) failed: {job.error}")
+        return False
+    if status == "cancelled":
+        st.warning(f"Job {job.id} ({what}) was cancelled.")
+        return False
+    return True
+
+
+def analysis_step(storage: Storage, prefix: str, page: str, kind: str, button: str, what: str,
+                  params: dict, label: str) -> PlanDB:
+    """The analyse button and the page's latest analysis job for this source: its progress while it runs,
+    its plan (a PlanDB) when done. Stops the page before that."""
+    source = source_spec(storage, prefix)
+    params = {"source": source, **params}
+    if st.button(button, type="primary", key=f"{page}_analyse"):
+        start_job(kind, label, source, params)
+        st.session_state.pop(f"{page}_confirmed", None)
+        st.rerun()
+    show_notice()
+    after = st.session_state.get(f"{page}_after", 0)  # "Start over": earlier jobs are done with
+    job = latest_job(kind, source, lambda j: j.id > after and j.params.get("recursive", True) == params.get("recursive", True))
+    if job is None:
+        st.info(f"Press **{button}** to {what} {storage.description}{f' under `{prefix}`' if prefix else ''}. "
+                "Nothing moves until you confirm.")
+        st.stop()
+    if not job_outcome(job, f"{page}_job", what):
+        st.stop()
+    if {k: v for k, v in job.params.items() if k != "source"} != {k: v for k, v in params.items() if k != "source"}:
+        st.warning(f"These results (job {job.id}) were made with other settings or options than those chosen now: "
+                   f"press **{button}** to analyse again with them.")
+    db = PlanDB(job.result["plan"])
+    summary = db.summary()
+    if not summary["total"]:
+        st.warning("No images found here.")
+        st.stop()
+    if summary["errors"]:
+        st.caption(f"⚠️ {summary['errors']} file(s) could not be analysed and will stay where they are "
+                   "(filter the plan by *errors* to see why).")
+    return db
+
+
+def _folder_label(folder: str, count: int) -> str:
+    return f"stay where they are ({count:,})" if folder == "" else f"→ {folder} ({count:,})"
+
+
+def plan_view(storage: Storage, db: PlanDB, page: str, editable: bool = True) -> None:
+    """The plan a page at a time: filters (destination, category, errors, a part of the name), 50 rows a page
+    that can be unticked or given another category (the edit goes to the stored plan), and thumbnails of the
+    rows on view only."""
+    plan = db.plan
+    folders = db.folders()
+    options = [None] + [f for f, _ in folders]
+    counts = dict(folders)
+    c1, c2, c3, c4 = st.columns([3, 2, 1, 2])
+    folder = c1.selectbox("Destination", options, key=f"{page}_f_folder",
+                          format_func=lambda f: f"all ({sum(counts.values()):,})" if f is None else _folder_label(f, counts[f]))
+    categories = jobs.plan_categories(plan) if plan.kind == "classify" else []
+    category = c2.selectbox("Category", [""] + categories, key=f"{page}_f_category",
+                            format_func=lambda c: c or "any category") if categories else ""
+    errors = c3.checkbox("errors", key=f"{page}_f_errors", help="Only the files that could not be analysed")
+    text = c4.text_input("Name contains", key=f"{page}_f_text")
+    where = PlanFilter(folder=folder, category=category or None, errors_only=errors, text=text.strip())
+    total = db.count(where)
+    pages = max(1, -(-total // PAGE_ROWS))
+    number = st.number_input(f"Page (of {pages:,}; {total:,} item(s))", 1, pages, key=f"{page}_page") if pages > 1 else 1
+    rows = db.page(where, (int(number) - 1) * PAGE_ROWS, PAGE_ROWS)
+    table = [{"#": n, "move": i.action != "keep", "file": i.source, "category": i.category or "",
+              "confidence": i.confidence if i.confidence is not None else 0.0, "to": i.destination if i.action != "keep" else "",
+              "reason": i.reason} for n, i in rows]
+    if editable:
+        column_config: dict[str, Any] = {
+            "#": st.column_config.NumberColumn("#", disabled=True),
+            "move": st.column_config.CheckboxColumn("Move"),
+            "confidence": st.column_config.ProgressColumn("Confidence", min_value=0.0, max_value=1.0, format="%.2f"),
+        }
+        if categories:
+            column_config["category"] = st.column_config.SelectboxColumn("Category", options=categories, required=True)
+        edited = st.data_editor(table, key=f"{page}_editor_{number}_{hash(where)}", hide_index=True,
+                                disabled=["#", "file", "confidence", "to", "reason"] + ([] if categories else ["category"]),
+                                column_config=column_config, width="stretch")
+        _apply_edits(db, table, edited)
+    else:
+        st.dataframe(table, hide_index=True, width="stretch")
+    moving = [(i.source, f"{i.source.rsplit('/', 1)[-1]} · {i.category or ''} "
+                         f"{'' if i.confidence is None else f'{i.confidence:.0%}'}") for _, i in rows if i.action != "keep"]
+    if moving:
+        with st.expander(f"Thumbnails of this page ({min(len(moving), THUMBS_PER_PAGE)})", expanded=True):
+            show_grid(storage, moving[:THUMBS_PER_PAGE])
+
+
+def _apply_edits(db: PlanDB, before: list[dict], after: list[dict]) -> None:
+    keep, unkeep, recategorise = [], [], {}
+    for old, new in zip(before, after):
+        n = old["#"]
+        if old["move"] and not new["move"]:
+            keep.append(n)
+        elif not old["move"] and new["move"]:
+            unkeep.append(n)
+        if new["move"] and new.get("category") and new["category"] != old["category"]:
+            recategorise[n] = new["category"]
+    if unkeep:
+        not_movable = set(unkeep) - db.movable(unkeep)
+        if not_movable:
+            st.caption(f"{len(not_movable)} item(s) stay where they are: they could not be analysed or did not match.")
+        db.unkeep(unkeep)
+    if keep:
+        db.keep(keep)
+    if recategorise:
+        try:
+            db.recategorise(recategorise)
+        except ValueError as exc:
+            st.error(str(exc))
+    if keep or unkeep or recategorise:
+        st.rerun()
+
+
+def plan_json(db: PlanDB, name: str) -> None:
+    """The head of the plan as JSON, and the whole plan file (signed) to download."""
+    summary = db.summary()
+    with st.expander("Preview JSON (the first 20 items)"):
+        st.json(db.head(20), expanded=1)
+    if summary["total"] > MAX_DOWNLOAD_ITEMS:
+        st.caption(f"This plan has {summary['total']:,} items: its file is `{db.path}` (apply it with "
+                   f"`python -m segregator apply`, or export it with the CLI).")
+        return
+
+    def whole() -> bytes:
+        import tempfile
+        from pathlib import Path
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            db.export(path)
+            return path.read_bytes()
+
+    st.download_button("Download plan (JSON Lines)", whole, file_name=name, mime="application/x-ndjson",
+                       key=f"download_{db.path.stem}")
+
+
+def confirm_step(storage: Storage, db: PlanDB, page: str) -> None:
+    """The confirm step, as a job: copy-or-move, a button naming the count; the plan is first checked against
+    the storage (what is gone or changed since the analysis stops it, with the counts); then progress; then
+    the summary. Shown again after any navigation or reload."""
+    source = source_spec(storage, db.plan.source_prefix)
+    job = latest_job("apply", source, lambda j: j.params.get("plan") == str(db.path))
+    if job is not None and job.status == "failed" and not job.run_id:
+        st.error(f"Not started: {job.error}")  # refused (another run holds the folder, ...): the user may try again
+    elif job is not None and job.status != "cancelled":
+        if not job_outcome(job, f"{page}_apply", "moving the files"):
+            st.stop()
+        stale = (job.result or {}).get("stale")
+        if not stale:
+            show_run_result(job, page)
+            st.stop()
+        st.warning(f"The folder changed since the analysis: {stale['gone']:,} file(s) gone and {stale['changed']:,} "
+                   f"changed (e.g. {', '.join((stale['gone_keys'] + stale['changed_keys'])[:3])}). Analyse again, or "
+                   "move the others anyway (the changed ones stay where they are).")
+        if st.button("Move the others anyway", key=f"{page}_force"):
+            runner().submit("apply", "move the files", source, {"plan": str(db.path), "copy": job.params.get("copy"),
+                                                                 "check": False})
+            st.rerun()
+        st.stop()
+    summary = db.summary()
+    if not summary["to_move"]:
+        st.info("Nothing to move: every image stays where it is.")
+        return
+    copy = st.checkbox("Copy instead of move (keep the originals)", key=f"copy_{page}")
+    verb = "Copy" if copy else "Move"
+    if st.button(f"Confirm: {verb} {summary['to_move']:,} file(s)", type="primary", key=f"confirm_{page}"):
+        start_job("apply", f"{verb.lower()} the files", source, {"plan": str(db.path), "copy": copy, "check": True},
+                  match=lambda j: j.params.get("plan") == str(db.path))
+        st.rerun()
+
+
+def show_run_result(job: Job, page: str) -> None:
+    """A finished move job: what happened, the errors, the log event and the report."""
+    result = job.result or {}
+    s = result.get("summary", {})
+    copy = result.get("copy")
+    done = s.get("copied" if copy else "moved", 0)
+    msg = f"{'Copied' if copy else 'Moved'} {done:,}, unchanged {s.get('unchanged', 0):,}, failed {s.get('failed', 0):,}."
+    if result.get("stopped"):
+        msg += f" Run {result.get('run_id')} stopped: {result['stopped']}"
+    (st.warning if s.get("failed") or result.get("stopped") else st.success)(msg)
+    if result.get("errors"):
+        st.dataframe(result["errors"], hide_index=True)
+    event = result.get("event", {})
+    with st.expander("Session log event"):
+        st.json(event)
+    st.download_button("Download segregation report (JSON)", json.dumps({"job": job.id, **result}, indent=2),
+                       file_name="segregation_report.json", mime="application/json", key=f"report_{job.id}")
+    if st.button("Start over", key=f"{page}_start_over"):
+        st.session_state[f"{page}_after"] = job.id  # this page shows only newer analyses now
+        st.rerun()
+
+
+def start_run(call):
+    """Run an engine call that changes storage right away (small, in-page steps); a refusal (another run holds
+    the folder, a plan that does not fit) is shown as a message and None returned."""
+    from ..locking import LockedError
+
+    try:
+        return call()
+    except (LockedError, ValueError, OSError) as exc:
+        st.error(f"Not started: {exc}")
+    return None
+
