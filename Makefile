@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/python -m bench.r2_moves
 	$(BIN)/python -m bench.memory
 	$(BIN)/python -m bench.rescan
+	$(BIN)/python -m bench.scale
 	$(BIN)/python -m bench.accuracy
 
 clean:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench.datasets import build_all, data_root, unpacked, build_classify, build_placeholders, build_similarity
+from bench.datasets import data_root, unpacked, build_classify, build_placeholders, build_similarity
 from segregator.analysis import analyse_file
 from segregator.classify import classify_features
 from segregator.jobs import load_reference

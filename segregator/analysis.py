@@ -170,13 +170,12 @@ def analyse_file(path: str | os.PathLike, key: str | None = None, settings: Sett
     return analyse_bytes(key, data, settings, examples)
 
 
-def image_objects(storage: Storage, prefix: str = "", recursive: bool = True,
-                  exclude: Iterable[str] = (), listing: Callable[[int], None] | None = None) -> list[ObjectInfo]:
-    """Objects under prefix that may be images: an image extension, or no extension at all
-    (decided by content when read). Keys under any `exclude` prefix are left out. `listing(n)` hears the
-    count as the listing goes (every 1,000 objects)."""
+def iter_image_objects(storage: Storage, prefix: str = "", recursive: bool = True,
+                       exclude: Iterable[str] = (), listing: Callable[[int], None] | None = None) -> Iterator[ObjectInfo]:
+    """Objects under prefix that may be images, as the listing yields them: an image extension, or no
+    extension at all (decided by content when read). Keys under any `exclude` prefix are left out.
+    `listing(n)` hears the count as the listing goes (every 1,000 objects)."""
     skip = tuple(normalise_prefix(e) for e in exclude if e)
-    out = []
     for n, obj in enumerate(storage.list(prefix, recursive=recursive), 1):
         if listing and n % 1000 == 0:
             listing(n)
@@ -184,8 +183,7 @@ def image_objects(storage: Storage, prefix: str = "", recursive: bool = True,
             continue
         name = posixpath.basename(obj.key)
         if is_image_name(name) or "." not in name:
-            out.append(obj)
-    return out
+            yield obj
 
 
 # Worker state for process pools: set once per worker process.

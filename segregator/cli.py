@@ -75,7 +75,10 @@ def _as_job(args: argparse.Namespace) -> int:
     except BaseException as exc:
         store.update(job_id, state="failed", error=str(exc) or type(exc).__name__, finished=time.time())
         raise
-    store.update(job_id, state="done", finished=time.time(), result=_JOB.get("result"))
+    result = _JOB.get("result") or {}
+    cancelled = bool((result.get("stopped") or "").startswith("cancelled"))
+    store.update(job_id, state="cancelled" if cancelled else "done", finished=time.time(), result=result or None,
+                 error="cancelled by the user" if cancelled else None)
     return code
 
 
@@ -352,6 +355,7 @@ def _finish(args: argparse.Namespace, report, event: dict) -> int:
     s = report.summary()
     run_id = event["extra"]["run_id"]
     _JOB["result"] = {"run_id": run_id, "summary": s, "stopped": report.stopped}
+    _report_file(args, run_id)
     print(f"run {run_id}: moved {s['moved']}, copied {s['copied']}, unchanged {s['unchanged']}, failed {s['failed']}",
           file=sys.stderr)
     for err in report.errors[:50]:
@@ -410,7 +414,21 @@ def cmd_undo(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from .runs import runs
+    from .runs import runs, write_export
+
+    if args.action == "export":
+        if args.run is None:
+            raise CliError("runs export needs a run number")
+        try:
+            if args.out:
+                with open(args.out, "w", encoding="utf-8", newline="") as fh:
+                    n = write_export(args.run, fh, _format(args.out, args.format))
+                print(f"wrote {n} row(s) to {args.out}", file=sys.stderr)
+            else:
+                write_export(args.run, sys.stdout, args.format or "csv")
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        return 0
 
     rows = []
     for run in runs(limit=args.limit):
@@ -435,6 +453,20 @@ def _job_row(job) -> dict:
             "phase": job.phase, "done": job.done, "total": job.total, "rate": job.rate, "eta": job.eta,
             "run_id": job.run_id, "created": job.created, "started": job.started, "finished": job.finished,
             "error": job.error, "result": job.result, "params": job.params}
+
+
+def _format(path: str, given: str | None) -> str:
+    return given or ("json" if str(path).lower().endswith(".json") else "csv")
+
+
+def _report_file(args: argparse.Namespace, run_id) -> None:
+    """apply/resume/undo --report FILE: the run's mapping (old key -> new key), CSV or JSON by extension."""
+    if getattr(args, "report", None):
+        from .runs import write_export
+
+        with open(args.report, "w", encoding="utf-8", newline="") as fh:
+            n = write_export(run_id, fh, _format(args.report, None))
+        print(f"wrote the mapping of {n} item(s) to {args.report}", file=sys.stderr)
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
@@ -599,12 +631,15 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "--yes for a plan edited or made elsewhere)")
     p.add_argument("--yes", action="store_true", help="do not ask")
     p.add_argument("--copy", action="store_true", help="copy instead of move")
+    p.add_argument("--report", metavar="FILE", help="write what moved where (old key -> new key) as CSV, or JSON "
+                                                    "when FILE ends in .json")
     p.add_argument("--json", action="store_true", help="print the per-item results as JSON")
     common(p, source=False)
     p.set_defaults(func=cmd_apply, no_ocr=False)
 
     p = sub.add_parser("resume", help="finish an interrupted run (default: the most recent unfinished one)")
     p.add_argument("run", nargs="?", metavar="RUN", help="a run number (see `runs`)")
+    p.add_argument("--report", metavar="FILE", help="write what moved where, as for apply")
     p.add_argument("--json", action="store_true", help="print the per-item results as JSON")
     common(p, source=False)
     p.set_defaults(func=cmd_resume)
@@ -613,13 +648,18 @@ def build_parser() -> argparse.ArgumentParser:
                                     "is finished first)")
     p.add_argument("run", nargs="?", metavar="RUN", help="a run number (see `runs`)")
     p.add_argument("--yes", action="store_true", help="do not ask")
+    p.add_argument("--report", metavar="FILE", help="write what moved where, as for apply")
     p.add_argument("--json", action="store_true", help="print the per-item results as JSON")
     common(p, source=False)
     p.set_defaults(func=cmd_undo)
 
-    p = sub.add_parser("runs", help="list runs, newest first")
+    p = sub.add_parser("runs", help="list runs, newest first; `runs export RUN` writes what a run moved")
+    p.add_argument("action", nargs="?", default="list", choices=["list", "export"])
+    p.add_argument("run", nargs="?", metavar="RUN")
     p.add_argument("--json", action="store_true")
     p.add_argument("--limit", type=int, default=30)
+    p.add_argument("--format", choices=["csv", "json"], help="export format (default: by --out's extension, else csv)")
+    p.add_argument("--out", metavar="FILE", help="export to this file (default: standard output)")
     common(p, source=False)
     p.set_defaults(func=cmd_runs)
 

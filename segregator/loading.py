@@ -102,6 +102,17 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im
 
 
+def _too_large(text: str) -> str:
+    """Pillow's long refusal as one short line: 'image too large (2,500 MP; limit 179 MP): ...'."""
+    import re
+
+    numbers = [int(n) for n in re.findall(r"(\d+) pixels", text)]
+    if len(numbers) >= 2:
+        size, limit = numbers[0], numbers[1]
+        return f"image too large ({size / 1e6:,.0f} MP; limit {limit / 1e6:,.0f} MP): refused as a possible decompression bomb"
+    return "image too large: refused as a possible decompression bomb"
+
+
 def load_image(source: Source, size: int = 256, max_pixels: int = 89_478_485) -> LoadedImage:
     """Decode `source` (a path or the file's bytes) to RGB no larger than `size` px on its longest side.
 
@@ -125,7 +136,7 @@ def load_image(source: Source, size: int = 256, max_pixels: int = 89_478_485) ->
     except ImageLoadError:
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageLoadError(f"image too large, refused as a possible decompression bomb ({exc})") from None
+        raise ImageLoadError(_too_large(str(exc))) from None
     except UnidentifiedImageError:
         raise ImageLoadError(_not_an_image_message(data)) from None
     except (OSError, ValueError, SyntaxError, IndexError, struct.error, EOFError) as exc:

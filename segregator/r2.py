@@ -321,19 +321,22 @@ class R2Storage(Storage):
         return sniff_image(head)
 
     def observe_many(self, keys: Sequence[str]) -> dict[str, ObjectInfo | None]:
-        """Folders asked for many keys are listed (a request per 1,000 objects); the rest are HEADs in threads."""
-        by_folder: dict[str, list[str]] = {}
-        for key in keys:
-            by_folder.setdefault(key.rsplit("/", 1)[0] + "/" if "/" in key else "", []).append(key)
+        """Each folder asked for many keys is listed over their key range only (a request per 1,000 objects);
+        what the range did not cover, and folders asked for a few keys, are HEADs in threads."""
         out: dict[str, ObjectInfo | None] = {}
-        heads = []
-        for folder, wanted in by_folder.items():
-            if len(wanted) < 200:
-                heads.extend(wanted)
+        heads: list[str] = []
+        for folder, group in _by_folder(keys).items():
+            if len(group) < 8:
+                heads.extend(group)
                 continue
-            want = set(wanted)
-            listed = {o.key: o for o in self.list(folder, recursive=False) if o.key in want}
-            out.update({k: listed.get(k) for k in wanted})
+            found, covered = self._list_range(folder, group, pages=len(group) // 1000 + 3)
+            for key in group:
+                if key in found:
+                    out[key] = found[key]
+                elif covered is not None and key <= covered:
+                    out[key] = None  # inside the range the listing read: not there
+                else:
+                    heads.append(key)
         with cf.ThreadPoolExecutor(self.move_threads) as pool:
             out.update(zip(heads, pool.map(self.observe, heads)))
         return out
@@ -490,28 +493,37 @@ class R2Storage(Storage):
     def _listed(self, keys: Sequence[str], pages: int = 2) -> dict[str, ObjectInfo]:
         """The objects among keys that a listing of their key range shows now (a LIST of up to 1,000 objects
         per request instead of a HEAD each). Only what the listing shows counts: the rest is looked up."""
-        by_folder: dict[str, list[str]] = {}
-        for key in keys:
-            by_folder.setdefault(key.rsplit("/", 1)[0] + "/" if "/" in key else "", []).append(key)
         out: dict[str, ObjectInfo] = {}
-        for folder, group in by_folder.items():
-            if len(group) < 8:
-                continue  # a few HEADs cost less than a listing that may hold other objects
-            wanted, lo, hi = set(group), min(group), max(group)
-            start = lo[:-1] + chr(ord(lo[-1]) - 1) + "\U0010ffff" if ord(lo[-1]) > 0 else lo[:-1]
-            kwargs = {"Bucket": self._bucket, "Prefix": folder, "Delimiter": "/", "StartAfter": start, "MaxKeys": 1000}
-            for _ in range(pages):
-                with self._errors(folder):
-                    reply = self.client.list_objects_v2(**kwargs)
-                contents = reply.get("Contents", [])
-                for obj in contents:
-                    if obj["Key"] in wanted:
-                        etag = obj.get("ETag", "").strip('"')
-                        out[obj["Key"]] = ObjectInfo(obj["Key"], int(obj["Size"]), obj["LastModified"].timestamp(), etag, etag)
-                if not reply.get("IsTruncated") or not contents or contents[-1]["Key"] >= hi:
-                    break
-                kwargs["ContinuationToken"] = reply["NextContinuationToken"]
+        for folder, group in _by_folder(keys).items():
+            if len(group) >= 8:  # a few HEADs cost less than a listing that may hold other objects
+                out.update(self._list_range(folder, group, pages)[0])
         return out
+
+    def _list_range(self, folder: str, group: Sequence[str], pages: int) -> tuple[dict[str, ObjectInfo], str | None]:
+        """List the folder (not its subfolders) from the smallest of the keys to the largest, at most `pages`
+        requests. Returns the keys found, and the last key up to which the listing is complete (None: not even
+        the first page reached the range)."""
+        wanted, lo, hi = set(group), min(group), max(group)
+        start = lo[:-1] + chr(ord(lo[-1]) - 1) + "\U0010ffff" if ord(lo[-1]) > 0 else lo[:-1]
+        kwargs = {"Bucket": self._bucket, "Prefix": folder, "Delimiter": "/", "StartAfter": start, "MaxKeys": 1000}
+        found: dict[str, ObjectInfo] = {}
+        covered: str | None = None
+        for _ in range(pages):
+            with self._errors(folder):
+                reply = self.client.list_objects_v2(**kwargs)
+            contents = reply.get("Contents", [])
+            for obj in contents:
+                if obj["Key"] in wanted:
+                    etag = obj.get("ETag", "").strip('"')
+                    found[obj["Key"]] = ObjectInfo(obj["Key"], int(obj["Size"]), obj["LastModified"].timestamp(), etag, etag)
+            if not reply.get("IsTruncated"):
+                return found, hi  # the folder ends before (or at) the range's end: all of it was read
+            if contents:
+                covered = contents[-1]["Key"]
+                if covered >= hi:
+                    return found, hi
+            kwargs["ContinuationToken"] = reply["NextContinuationToken"]
+        return found, covered
 
     @staticmethod
     def _changed(r: Removal) -> str:
@@ -536,6 +548,13 @@ class R2Storage(Storage):
         with self._errors(key):
             return self.client.generate_presigned_url("get_object", Params={"Bucket": self._bucket, "Key": key},
                                                       ExpiresIn=expires)
+
+
+def _by_folder(keys: Sequence[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key in keys:
+        out.setdefault(key.rsplit("/", 1)[0] + "/" if "/" in key else "", []).append(key)
+    return out
 
 
 def parse_r2_url(spec: str) -> tuple[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import posixpath
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, Iterator
 
 from .executor import Execution, ExecutionReport
 from .journal import LostOwnership, RunInfo, RunStore
@@ -272,6 +272,54 @@ def undo(run_id=None, log: SessionLog | None = None, progress: Progress | None =
     if not plan.summary_count():
         raise ValueError(f"nothing of run {run.id} can be undone: every object it wrote changed or is gone")
     return run_plan(plan, storage, log=log, progress=progress, undo_of=run.id, on_run=on_run)
+
+
+# ------------------------------------------------------------------ what moved
+
+EXPORT_FIELDS = ("old_key", "new_key", "status", "message", "old_url", "new_url")
+
+
+def export_rows(run_id) -> tuple[RunInfo, Iterator[dict]]:
+    """What a run did, item by item from its journal (old key -> new key, status): for a site whose database
+    points at image keys. With R2_PUBLIC_BASE_URL set, the public URLs of both keys too."""
+    import os
+    from urllib.parse import quote
+
+    store = RunStore()
+    run = _run_by_id(store, run_id)
+    base = (os.environ.get("R2_PUBLIC_BASE_URL") or "").rstrip("/")
+
+    def url(key: str | None) -> str:
+        return f"{base}/{quote(key)}" if base and key else ""
+
+    def rows() -> Iterator[dict]:
+        for row in store.items(run.id):
+            status = row.status or "not finished"
+            new = row.target if row.status in ("moved", "copied") or (row.placed and row.status) else None
+            yield {"old_key": row.source, "new_key": new or "", "status": status.replace("_", " "),
+                   "message": row.message or "", "old_url": url(row.source), "new_url": url(new)}
+
+    return run, rows()
+
+
+def write_export(run_id, fh, fmt: str = "csv") -> int:
+    """Stream a run's mapping to a text file as CSV or JSON (an array); returns the number of rows."""
+    import csv
+    import json
+
+    _run, rows = export_rows(run_id)
+    n = 0
+    if fmt == "csv":
+        writer = csv.DictWriter(fh, fieldnames=EXPORT_FIELDS)
+        writer.writeheader()
+        for n, row in enumerate(rows, 1):
+            writer.writerow(row)
+        return n
+    fh.write("[")
+    for n, row in enumerate(rows, 1):
+        fh.write(("\n  " if n == 1 else ",\n  ") + json.dumps(row, ensure_ascii=False))
+    fh.write("\n]\n" if n else "]\n")
+    return n
 
 
 # ------------------------------------------------------------------ the trash

@@ -254,20 +254,6 @@ class Storage(ABC):
         """The MD5 of an object's bytes."""
         return hashlib.md5(self.read(key)).hexdigest()
 
-    def copy(self, src: str, dst: str) -> str:
-        """Copy one object to dst or the first free numbered name beside it (never overwriting); returns the
-        key written. Unjournaled: for seeding and tests; runs go through segregator.executor."""
-        source = self.info(src)
-        for n in range(10_000):
-            target = dst if n == 0 else numbered_name(dst, n, self.max_key_component)
-            try:
-                copy = self.place(source, target, "copy", self.prepare(source, target, "copy", ".copy" + PART_SUFFIX, True))
-            except FileExistsError:
-                continue
-            self.finish_place(copy, {"part": ".copy" + PART_SUFFIX})
-            return copy.key
-        raise FileExistsError(f"no free name near {dst}")
-
 
 def _version(st: os.stat_result) -> str:
     return f"{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}"

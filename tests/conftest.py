@@ -20,6 +20,21 @@ FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 
 SECRETS: set[str] = set()  # secret keys of the servers the tests start: they must appear nowhere
 
+CHROMIUM = "/usr/bin/chromium"  # Debian's; browser tests drive it with Playwright
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless chromium per test module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
 
 def assert_no_secret(text: str, where: str) -> None:
     for secret in SECRETS:

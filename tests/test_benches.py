@@ -37,3 +37,11 @@ def test_memory_bench_smoke():
 def test_rescan_bench_smoke():
     out = bench("bench.rescan", "--corpus", str(PHOTOS), "--images", "60", "--where", "local", "r2")
     assert out.count("ratio=") == 2
+
+
+def test_scale_bench_smoke(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGREGATOR_DATA", str(tmp_path / "data"))
+    out = bench("bench.scale", "--count", "300", "--where", "local", "r2", "--classifier", "heuristic")
+    for stage in ("classify -> plan (job)", "apply (job)", "undo (job)", "classify --plan-out (CLI)", "apply (CLI)"):
+        assert out.count(stage) == 2, out
+    assert "peak RSS" in out and "objects/s" in out

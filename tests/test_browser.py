@@ -16,12 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DATA, PHOTOS, REPO, SECRETS, assert_no_secret, text_placeholder
+from tests.conftest import CHROMIUM, DATA, PHOTOS, REPO, SECRETS, assert_no_secret, text_placeholder
 
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (make test installs it)")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 
 
 def free_port() -> int:
@@ -91,16 +88,6 @@ def server(folder, demo_data, tmp_path_factory):
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
 
 
 def settle(page) -> None:

@@ -132,3 +132,58 @@ def test_reference_that_is_not_an_image(tmp_path):
     bad.write_text("<html>")
     p = run("similar", PHOTOS, "--reference", bad)
     assert p.returncode == 1 and "not an image" in p.stderr
+
+
+def test_jobs_commands_list_show_and_cancel_a_running_cli_job(tmp_path):
+    """Every CLI command is a job in the store the app reads; `jobs cancel` stops one between two batches,
+    leaving its run consistent (and resumable)."""
+    import time
+
+    from segregator.plan import MovePlan, PlanItem, write_plan
+    from segregator.storage import LocalStorage
+    from tests.faultlib import finish, spawn
+
+    root = tmp_path / "root"
+    root.mkdir()
+    for i in range(200):
+        (root / f"p{i:03d}.jpg").write_bytes(b"%d" % i)
+    storage = LocalStorage(root)
+    write_plan(MovePlan("classify", storage.record(), "", "", [PlanItem(f"p{i:03d}.jpg", f"sorted/p{i:03d}.jpg")
+                                                             for i in range(200)]), tmp_path / "plan.jsonl")
+    proc = spawn("apply", tmp_path / "plan.jsonl", "--yes",
+                 extra={"SEGREGATOR_MOVE_BATCH": "5", "SEGREGATOR_FAILPOINTS": "batch-start@*=sleep:0.1"})
+    job = None
+    for _ in range(200):
+        jobs = json.loads(run("jobs", "--json").stdout)
+        job = next((j for j in jobs if j["kind"] == "apply" and j["state"] == "running" and j["run_id"]), None)
+        if job:
+            break
+        time.sleep(0.05)
+    assert job, "the apply never showed as a running job"
+    shown = json.loads(run("jobs", "show", job["id"], "--json").stdout)
+    assert shown["id"] == job["id"] and shown["source"] == str(tmp_path / "plan.jsonl")
+    assert run("jobs", "cancel", job["id"]).returncode == 0
+    assert finish(proc) == 0
+    after = json.loads(run("jobs", "show", job["id"], "--json").stdout)
+    assert after["state"] == "cancelled", after
+    moved = len(list((root / "sorted").iterdir()))
+    assert 0 < moved < 200 and moved + len(list(root.glob("*.jpg"))) == 200  # consistent: each file once
+    assert run("resume", "--quiet").returncode == 0
+    assert len(list((root / "sorted").iterdir())) == 200
+
+
+def test_runs_export_maps_old_keys_to_new_ones(mixed_folder, tmp_path, monkeypatch):
+    import csv
+
+    monkeypatch.setenv("R2_PUBLIC_BASE_URL", "https://img.example.com/")
+    plan = tmp_path / "plan.jsonl"
+    assert run("classify", mixed_folder, "--plan-out", plan, "--quiet", "--classifier", "heuristic").returncode == 0
+    p = run("apply", plan, "--yes", "--quiet", "--report", tmp_path / "moves.csv")
+    assert p.returncode == 0, p.stderr
+    rows = list(csv.DictReader((tmp_path / "moves.csv").open()))
+    moved = {r["old_key"]: r for r in rows if r["status"] == "moved"}
+    assert moved["agent.png"]["new_key"] == "no_image/agent.png"
+    assert moved["agent.png"]["new_url"] == "https://img.example.com/no_image/agent.png"
+    assert all((mixed_folder / r["new_key"]).exists() for r in moved.values())
+    exported = json.loads(run("runs", "export", "1", "--format", "json").stdout)
+    assert {r["old_key"]: r["new_key"] for r in exported} == {r["old_key"]: r["new_key"] for r in rows}

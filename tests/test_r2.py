@@ -300,3 +300,18 @@ def test_teach_from_a_bucket_then_classify_a_bucket(bucket, r2_env, tmp_path):
     p = run("classify", f"r2://{bucket.bucket}/new", "--json", "--quiet", "--classifier", model)
     assert p.returncode == 0, p.stderr
     assert {r["key"]: r["category"] for r in json.loads(p.stdout)} == {"cup.jpg": "Kitchen", "shore.jpg": "Outside"}
+
+
+def test_observe_many_lists_key_ranges_and_tells_absent_keys(bucket):
+    """Many keys of one folder are looked up by listing their key range (pages of 1,000), absent ones
+    included; the answer is the same as a HEAD each."""
+    present = [f"f/{i:05d}.jpg" for i in range(0, 5000, 2)]  # 2,500 objects, every other name
+    with cf.ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda k: bucket.client.put_object(Bucket=bucket.bucket, Key=k, Body=k.encode()), present))
+    bucket.write("f/sub/00010.jpg", b"in a subfolder")
+    asked = [f"f/{i:05d}.jpg" for i in range(1000, 3400)] + ["f/zzz.jpg", "g/1.jpg"]
+    lists, heads = _count_calls(bucket, "ListObjectsV2"), _count_calls(bucket, "HeadObject")
+    seen = bucket.observe_many(asked)
+    assert {k for k, v in seen.items() if v is not None} == set(asked) & set(present)
+    assert all(seen[k].size == len(k) for k in set(asked) & set(present))
+    assert lists["ListObjectsV2"] <= 4 and heads["HeadObject"] <= 3  # a listing per 1,000 objects, not 2,402 HEADs

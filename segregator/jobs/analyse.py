@@ -8,7 +8,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..analysis import AnalysisResult, ProgressCallback, analyse_objects, image_objects
+from ..analysis import AnalysisResult, ProgressCallback, analyse_objects, iter_image_objects
 from ..loading import load_image
 from ..runs import TRASH
 from ..settings import Settings
@@ -54,26 +54,23 @@ def iter_analysis(
     """analyse_source() as a stream, in listing order: a chunk at a time is analysed, so a caller that keeps
     only what it needs of each result (a plan item) holds memory flat however large the folder or bucket."""
     settings = checked_settings(settings)
-    objects = image_objects(storage, prefix, recursive, exclude=[TRASH, normalise_prefix(prefix) + TRASH,
-                                                                 *_own_folders(storage)], listing=listing)
-    problems = [o for o in objects if o.problem]  # symbolic links: listed with their reason, never read
-    objects = [o for o in objects if not o.problem]
-    total = len(objects) + len(problems)
+    listed = _Spool(iter_image_objects(storage, prefix, recursive, exclude=[TRASH, normalise_prefix(prefix) + TRASH,
+                                                                       *_own_folders(storage)], listing=listing))
+    total = listed.count
     if progress:
         progress(0, total)
     store = sid = digest = None
-    if cache and objects:
+    if cache and total:
         from ..cache import AnalysisCache, settings_digest, storage_id
 
         store, sid = AnalysisCache(), storage_id(storage)
         digest = settings_digest(settings, examples, placeholders)
     done = 0
-    for o in problems:
-        yield AnalysisResult(key=o.key, size=o.size, error=o.problem)
-        done += 1
-    while objects:
-        chunk = objects[:CHUNK]
-        del objects[:CHUNK]  # what is done leaves memory
+    for chunk in listed.chunks(CHUNK):
+        for o in (o for o in chunk if o.problem):  # symbolic links: listed with their reason, never read
+            yield AnalysisResult(key=o.key, size=o.size, error=o.problem)
+        chunk = [o for o in chunk if not o.problem]
+        done += listed.last_chunk - len(chunk)
         hits = store.get_many(sid, chunk, digest) if store else {}
         misses = [o for o in chunk if o.key not in hits]
         base = done + len(hits)
@@ -94,6 +91,40 @@ def iter_analysis(
             r = by_key.pop(o.key)
             if not r.skipped:
                 yield _with_version(r, o)
+
+
+class _Spool:
+    """A listing kept in a temporary file instead of memory (a million objects would be ~250 MB of Python
+    objects): counted once, then read back a chunk at a time."""
+
+    def __init__(self, objects):
+        import json
+        import tempfile
+
+        self._file = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self.count = 0
+        self.last_chunk = 0
+        for o in objects:
+            self._file.write(json.dumps([o.key, o.size, o.mtime, o.etag, o.version, o.problem]) + "\n")
+            self.count += 1
+        self._file.seek(0)
+
+    def chunks(self, size: int):
+        import json
+
+        try:
+            chunk: list[ObjectInfo] = []
+            for line in self._file:
+                chunk.append(ObjectInfo(*json.loads(line)))
+                if len(chunk) >= size:
+                    self.last_chunk = len(chunk)
+                    yield chunk
+                    chunk = []
+            if chunk:
+                self.last_chunk = len(chunk)
+                yield chunk
+        finally:
+            self._file.close()
 
 
 def checked_settings(settings: Settings) -> Settings:

@@ -116,18 +116,20 @@ def placeholders_job(ctx: JobContext, params: dict) -> dict:
 
 @job_kind("teach")
 def teach_job(ctx: JobContext, params: dict) -> dict:
-    from .teach import save_taught_model, taught_model_path, teach
+    from .teach import save_taught_model, taught_model_name, taught_model_path, teach
 
     storage, _prefix = _source(params)
     ctx.set_phase("embedding examples")
     model, counts, errors = teach(storage, params.get("examples_prefix", ""), progress=ctx)
     path = save_taught_model(model, taught_model_path(params.get("name") or "my_categories"))
-    return {"model": str(path), "name": path.stem, "categories": counts, "errors": errors[:100]}
+    return {"model": str(path), "name": taught_model_name(path), "categories": counts, "errors": errors[:100]}
 
 
 def _run_result(report, event) -> dict:
+    """A run's outcome as a job result; a run stopped by a cancel makes the job read as cancelled."""
     return {"run_id": event["extra"]["run_id"], "summary": report.summary(), "stopped": report.stopped,
-            "errors": report.errors[:200], "copy": report.copy_mode, "event": event}
+            "errors": report.errors[:200], "copy": report.copy_mode, "event": event,
+            "cancelled": bool(report.stopped and report.stopped.startswith("cancelled"))}
 
 
 @job_kind("apply")

@@ -281,7 +281,9 @@ def run_job(store: JobStore, job_id: int, echo=None) -> Job:
         if not isinstance(exc, (OSError, ValueError)):
             traceback.print_exc()
     else:
-        store.update(job_id, state="done", finished=time.time(), result=result, request=None)
+        cancelled = isinstance(result, dict) and result.get("cancelled")
+        store.update(job_id, state="cancelled" if cancelled else "done", finished=time.time(), result=result,
+                     request=None, error="cancelled by the user" if cancelled else None)
     return store.get(job_id)
 
 

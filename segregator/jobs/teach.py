@@ -58,9 +58,19 @@ def taught_models() -> list[Path]:
 
 
 def taught_model_path(name: str) -> Path:
-    """Where the app keeps a classifier taught under `name` (letters, digits, '-', '_' and spaces kept)."""
-    safe = "".join(ch for ch in name if ch.isalnum() or ch in "-_ ").strip() or "my_categories"
-    return models_dir() / f"{safe}.json"
+    """Where the app keeps a classifier taught under `name`: the name kept whole in a safe file name (what
+    a file name cannot hold is %-escaped; taught_model_name() reads it back)."""
+    from urllib.parse import quote
+
+    name = name.strip() or "my_categories"
+    return models_dir() / f"{quote(name, safe=' -_()[],+=@')[:200]}.json"
+
+
+def taught_model_name(path: Path) -> str:
+    """The name a classifier was taught under, from its file name."""
+    from urllib.parse import unquote
+
+    return unquote(path.stem)
 
 
 def save_taught_model(model, path: Path) -> Path:

@@ -60,7 +60,7 @@ def classifier_picker() -> str:
     from ..learned import available
 
     ss = st.session_state
-    taught = {p.stem: str(p) for p in jobs.taught_models()}
+    taught = {jobs.taught_model_name(p): str(p) for p in jobs.taught_models()}
     options = (["learned"] if available() else []) + ["heuristic"] + [f"taught:{name}" for name in taught]
     if ss.get("classifier") not in options:
         ss["classifier"] = options[0]
@@ -240,7 +240,11 @@ def _r2_sidebar() -> tuple[Storage, str] | None:
     if not ss.get("bucket"):
         ss["bucket"] = config.bucket if config.bucket in names else names[0]
     ss["bucket_input"] = ss["bucket"]
-    left.selectbox("Bucket", names, key="bucket_input", on_change=_keep("bucket"))
+    def bucket_changed() -> None:  # another bucket: the old prefix means nothing there
+        _keep("bucket")()
+        ss["source_prefix"] = ""
+
+    left.selectbox("Bucket", names, key="bucket_input", on_change=bucket_changed)
     if right.button("↻", help="Refresh the bucket list"):
         ss["bucket_refresh"] = ss.get("bucket_refresh", 0) + 1
         st.rerun()
@@ -250,6 +254,10 @@ def _r2_sidebar() -> tuple[Storage, str] | None:
                   help="A folder in the bucket, e.g. images/masterImgs/ (empty: the whole bucket)")
     try:
         storage, prefix = jobs.open_source(f"r2://{ss['bucket']}/{ss['source_prefix'].strip()}", config)
+        if prefix and storage.observe(prefix.rstrip("/")) is not None:  # the prefix names one object
+            folder = prefix.rstrip("/").rpartition("/")[0]
+            st.warning(f"`{prefix.rstrip('/')}` is an object, not a folder: using its folder `{folder or '/'}`.")
+            prefix = folder + "/" if folder else ""
     except (OSError, ValueError) as exc:
         st.error(f"Cannot use this bucket: {exc}")
         return None

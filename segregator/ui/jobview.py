@@ -259,6 +259,9 @@ def confirm_step(storage: Storage, db: PlanDB, page: str) -> None:
     job = latest_job("apply", source, lambda j: j.params.get("plan") == str(db.path))
     if job is not None and job.status == "failed" and not job.run_id:
         st.error(f"Not started: {job.error}")  # refused (another run holds the folder, ...): the user may try again
+    elif job is not None and job.status == "cancelled" and job.run_id:
+        cancelled_run(storage, job, page)
+        st.stop()
     elif job is not None and job.status != "cancelled":
         if not job_outcome(job, f"{page}_apply", "moving the files"):
             st.stop()
@@ -286,6 +289,30 @@ def confirm_step(storage: Storage, db: PlanDB, page: str) -> None:
         st.rerun()
 
 
+def cancelled_run(storage: Storage, job: Job, page: str) -> None:
+    """A move job cancelled part-way: its run is consistent (each file moved or not yet); resume it or undo it,
+    here, as jobs of their own."""
+    s = (job.result or {}).get("summary", {})
+    run_id = job.run_id
+    follow = latest_job(("resume", "undo"), source_spec(storage), lambda j: j.params.get("run_id") == run_id)
+    if follow is not None:
+        if job_outcome(follow, f"{page}_follow", "resuming the run" if follow.kind == "resume" else "undoing the run"):
+            r = (follow.result or {}).get("summary", {})
+            verb = "Finished run" if follow.kind == "resume" else "Undid run"
+            st.success(f"{verb} {run_id}: moved {r.get('moved', 0):,}, failed {r.get('failed', 0):,}.")
+        return
+    st.warning(f"Job {job.id} (moving the files) was cancelled after {s.get('moved', 0) + s.get('copied', 0):,} "
+               f"file(s): run {run_id} is consistent, each file either moved or still where it was. Resume it to move "
+               "the rest, or undo it to put back what moved.")
+    left, right, _ = st.columns([1, 1, 3])
+    if left.button(f"⏯ Resume run {run_id}", key=f"{page}_resume_run", type="primary"):
+        start_job("resume", f"resume run {run_id}", source_spec(storage), {"run_id": run_id})
+        st.rerun()
+    if right.button(f"↩ Undo run {run_id}", key=f"{page}_undo_run"):
+        start_job("undo", f"undo run {run_id}", source_spec(storage), {"run_id": run_id})
+        st.rerun()
+
+
 def show_run_result(job: Job, page: str) -> None:
     """A finished move job: what happened, the errors, the log event and the report."""
     result = job.result or {}
@@ -303,9 +330,32 @@ def show_run_result(job: Job, page: str) -> None:
         st.json(event)
     st.download_button("Download segregation report (JSON)", json.dumps({"job": job.id, **result}, indent=2),
                        file_name="segregation_report.json", mime="application/json", key=f"report_{job.id}")
+    if result.get("run_id"):
+        mapping_downloads(result["run_id"], f"{page}_{job.id}")
     if st.button("Start over", key=f"{page}_start_over"):
         st.session_state[f"{page}_after"] = job.id  # this page shows only newer analyses now
         st.rerun()
+
+
+def mapping_downloads(run_id: int, key: str) -> None:
+    """What moved where (old key -> new key, with public URLs when R2_PUBLIC_BASE_URL is set), read from the
+    run's journal when clicked: for the database that points at the image keys."""
+    import io
+
+    from ..runs import write_export
+
+    def export(fmt: str):
+        def make() -> bytes:
+            buf = io.StringIO()
+            write_export(run_id, buf, fmt)
+            return buf.getvalue().encode()
+        return make
+
+    left, right, _ = st.columns([1, 1, 3])
+    left.download_button("Moves as CSV", export("csv"), file_name=f"run-{run_id}-moves.csv", mime="text/csv",
+                         key=f"map_csv_{key}")
+    right.download_button("Moves as JSON", export("json"), file_name=f"run-{run_id}-moves.json",
+                          mime="application/json", key=f"map_json_{key}")
 
 
 def start_run(call):
