@@ -4,27 +4,21 @@ import posixpath
 
 import streamlit as st
 
-from segregator import jobs, ui
+from segregator import ui
 from segregator.jobs.kinds import save_upload
-from segregator.loading import ImageLoadError
 from segregator.plandb import PlanFilter
 
 storage, prefix = ui.page("By Reference", "🔍", (
     "🔍 Local By Reference: upload a reference image; the images that look like it move to the output folder.",
     "☁️ R2 By Reference: upload a reference image; the images that look like it move to the output folder."))
 
-upload = st.file_uploader("Reference image", type=["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"],
-                          max_upload_size=ui.MAX_UPLOAD_MB, key="reference_upload")
 output = ui.output_folder_input("Output folder (inside the source; start with / for a path from the top)", "similar",
                                 "reference_output")
 embedding = ui.embedding_option()
+upload = ui.reference_upload("Reference image", "reference_upload",
+                             ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"], embedding)
 if upload is None:
     st.info("Upload a reference image to start.")
-    st.stop()
-try:
-    jobs.load_reference(upload.getvalue(), ui.settings(embedding=embedding))
-except ImageLoadError as exc:
-    st.error(f"The reference cannot be used: {exc}.")
     st.stop()
 st.image(upload.getvalue(), caption="Reference", width=200)
 
@@ -35,22 +29,23 @@ db = ui.analysis_step(storage, prefix, "reference", "similar", "Find similar ima
 
 
 def caption(item) -> str:
+    """Name, hash distance and the best similarity found (pixels, or content when it was used)."""
     s = item.scores
-    text = f"{posixpath.basename(item.source)} · d{s.get('hamming')} · px {s.get('pixel_similarity', 0):.2f}"
-    return text + (f" · content {s['embedding_similarity']:.2f}" if s.get("embedding_similarity") is not None else "")
+    similarity = s.get("embedding_similarity") if s.get("embedding_similarity") is not None else s.get("pixel_similarity", 0)
+    return f"{posixpath.basename(item.source)} · d{s.get('hamming')} · {similarity:.0%}"
 
 
-matches = db.page(PlanFilter(folder=db.plan.output_prefix), 0, ui.THUMBS_PER_PAGE)
-found = db.count(PlanFilter(folder=db.plan.output_prefix))
-left, right = st.columns(2)
-with left:
-    st.subheader(f"Matches ({found:,})")
-    ui.show_grid(storage, [(i.source, caption(i)) for _, i in matches], columns=3)
-    if found > len(matches):
-        st.caption(f"… and {found - len(matches):,} more (the plan below lists them all)")
-with right:
-    st.subheader("Nearest non-matches")
-    ui.show_grid(storage, [(i.source, caption(i)) for _, i in db.nearest("hamming", 12)], columns=3)
+where = PlanFilter(folder=db.plan.output_prefix)
+found = db.count(where)
+st.subheader(f"Matches ({found:,})")
+st.caption("Under each image: its name, the distance of its hash to the reference's (d) and its similarity. "
+           "Hover a caption for the whole key.")
+pages = max(1, -(-found // ui.THUMBS_PER_PAGE))
+number = st.number_input(f"Page of matches (of {pages:,})", 1, pages, key="reference_match_page") if pages > 1 else 1
+ui.show_grid(storage, [(i.source, caption(i)) for _, i in db.page(where, (int(number) - 1) * ui.THUMBS_PER_PAGE,
+                                                                   ui.THUMBS_PER_PAGE)])
+with st.expander("Nearest non-matches (the closest images that were not taken)"):
+    ui.show_grid(storage, [(i.source, caption(i)) for _, i in db.nearest("hamming", 12)])
 with st.expander("The whole plan"):
     ui.plan_view(storage, db, "reference")
 ui.plan_json(db, "reference_plan.jsonl")

@@ -5,8 +5,8 @@ import streamlit as st
 from segregator import ui
 
 storage, prefix = ui.page("Scanner", "⚡", "Quick Scan lists the folders directly under the source with how many "
-                          "images each holds (on large buckets it reads a few pages per folder and marks counts "
-                          "that stopped early with +).")
+                          "images each holds, its subfolders included (it reads up to 3,000 keys per folder and marks "
+                          "counts that stopped there with +), and a few samples from below.")
 
 if st.button("⚡ Quick Scan", type="primary"):
     try:
@@ -19,7 +19,9 @@ if scan is None:
     st.stop()
 
 for i, folder in enumerate(scan):
-    count = f"{folder.image_count}{'' if folder.complete else '+'} image(s)"
+    count = f"{folder.image_count:,}{'' if folder.complete else '+'} image(s)"
+    if folder.direct_count != folder.image_count:
+        count += f" ({folder.direct_count:,} directly in it)"
     with st.container(border=True):
         left, middle, right = st.columns([3, 5, 2], vertical_alignment="center")
         left.markdown(f"`{folder.prefix or '/'}`  \n{count}")

@@ -7,7 +7,6 @@ import streamlit as st
 
 from segregator import jobs, ui
 from segregator.jobs.kinds import save_upload
-from segregator.loading import ImageLoadError
 from segregator.plandb import PlanFilter
 
 PER_PAGE = 24
@@ -34,16 +33,17 @@ except OSError as exc:
     st.stop()
 
 st.markdown(f"**Folder:** `{folder or '/'}` · {len(images)} image(s) · {len(subfolders)} subfolder(s)")
-nav = st.columns(6)
+nav = st.columns(4)
 slots = ([("⬆ Up", posixpath.dirname(folder.rstrip("/")) + "/" if posixpath.dirname(folder.rstrip("/")) else "")]
          if folder != prefix else []) + [(f"📁 {sub[len(folder):].rstrip('/')}", sub) for sub in subfolders]
 for i, (label, target) in enumerate(slots):
-    nav[i % 6].button(label, key=f"nav_{target}", on_click=open_folder, args=(target,), help=target or "/",
+    nav[i % 4].button(label, key=f"nav_{target}", on_click=open_folder, args=(target,), help=target or "/",
                       width="stretch")
 
 # ---------------------------------------------------------------- the delete flow (to the trash), as a job
+later = ui.latest_job(("resume", "undo", "empty_trash"), ui.source_spec(storage))  # the banner of the latest action only
 trash_job = ui.latest_job("apply", ui.source_spec(storage, prefix), lambda j: j.params.get("trash") and
-                          j.id > ss.get("gallery_trash_after", 0))
+                          j.id > max(ss.get("gallery_trash_after", 0), later.id if later else 0))
 if trash_job is not None and ui.job_outcome(trash_job, "gallery_trash", "deleting to the trash"):
     s = (trash_job.result or {}).get("summary", {})
     st.success(f"Moved {s.get('moved', 0)} file(s) to the trash" + (f"; {s['failed']} failed." if s.get("failed") else "."))
@@ -91,15 +91,10 @@ else:
 # ---------------------------------------------------------------- sort this folder by a reference
 st.divider()
 st.subheader("🔍 Sort this folder by a reference image")
-upload = st.file_uploader("Reference image for this folder", type=["jpg", "jpeg", "png", "webp", "gif", "bmp"],
-                          max_upload_size=ui.MAX_UPLOAD_MB, key=f"gallery_ref::{folder}")
 output = ui.output_folder_input("Output subfolder", "similar", "gallery_output")
+upload = ui.reference_upload("Reference image for this folder", f"gallery_ref::{folder}",
+                             ["jpg", "jpeg", "png", "webp", "gif", "bmp"])
 if upload is not None:
-    try:
-        jobs.load_reference(upload.getvalue(), ui.settings())
-    except ImageLoadError as exc:
-        st.error(f"The reference cannot be used: {exc}.")
-        st.stop()
     params = {"settings": ui.settings_overrides(), "reference": save_upload(upload.getvalue(), upload.name),
               "output": output, "recursive": False}
     db = ui.analysis_step(storage, folder, "gallery", "similar", "Find similar in this folder", "compare it with",

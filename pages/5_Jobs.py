@@ -8,6 +8,8 @@ from segregator import ui
 
 st.set_page_config(page_title="Jobs", page_icon="📋", layout="wide")
 st.title("📋 Jobs")
+with st.sidebar:
+    ui.nav()
 st.caption("Analyses, moves, undos and the rest run as jobs on the server (or in a command line): they go on "
            "when you switch pages, reload or close the tab. A job stopped by a server restart shows as "
            "*interrupted*: resume it here.")

@@ -119,10 +119,13 @@ def _classify_learned(result: AnalysisResult, image: Image.Image, settings: Sett
     if backend == "learned":
         scores, labels = learned.imagenet_scores(logits, result.classification.scores)
         result.model_labels = tuple(labels)
+        familiarity = None
     else:
-        scores = _taught(backend).scores(learned.teach_features(embedding, levels))
+        model, features = _taught(backend), learned.teach_features(embedding, levels)
+        scores, familiarity = model.scores(features), model.familiarity(features)
     best = max(scores, key=scores.get)
-    result.classification = Classification(best, round(scores[best], 4), {c: round(v, 4) for c, v in scores.items()})
+    result.classification = Classification(best, round(scores[best], 4), {c: round(v, 4) for c, v in scores.items()},
+                                            None if familiarity is None else round(familiarity, 4))
     if settings.classifier.keep_embedding or settings.similarity.min_embedding_similarity > 0:
         result.embedding = embedding.astype(np.float32)
     if settings.classifier.keep_embedding:

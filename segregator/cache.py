@@ -50,7 +50,9 @@ def version_of(obj: ObjectInfo) -> str:
 
 def settings_digest(settings: Settings, examples: Sequence[Reference], placeholders: bool) -> str:
     h = hashlib.sha1()
-    h.update(json.dumps(settings.to_dict(), sort_keys=True, default=list).encode())
+    values = settings.to_dict()
+    values.get("classifier", {}).pop("min_familiarity", None)  # read when the plan is made, not by the analysis
+    h.update(json.dumps(values, sort_keys=True, default=list).encode())
     h.update(f"{FORMAT}:{placeholders}".encode())
     backend = settings.classifier.backend
     if backend not in ("auto", "heuristic", "learned") and os.path.isfile(backend):

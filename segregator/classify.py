@@ -15,6 +15,7 @@ class Classification:
     category: str
     confidence: float              # probability of the chosen category, 0..1
     scores: dict[str, float]       # probability per category, summing to 1
+    familiarity: float | None = None  # taught classifiers: how like the examples the image is (0..1)
 
 
 def category_scores(features: Features, settings: ClassifierSettings) -> dict[str, float]:

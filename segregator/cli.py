@@ -211,7 +211,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
             return {"key": key, "category": item.category, "confidence": round(float(item.confidence), 4), "error": None}
         return {"key": key, "category": None, "confidence": 0.0, "error": item.error}
 
-    return _stream(args, header, jobs.classification_items(stream, header, args.faces_folder), row,
+    return _stream(args, header, jobs.classification_items(stream, header, args.faces_folder,
+                                                                 settings.classifier.min_familiarity), row,
                    ("key", "category", "confidence", "error"))
 
 
@@ -414,7 +415,7 @@ def cmd_undo(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from .runs import runs, write_export
+    from .runs import run_storage_words, runs, write_export
 
     if args.action == "export":
         if args.run is None:
@@ -432,8 +433,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     rows = []
     for run in runs(limit=args.limit):
-        where = run.storage.get("root") or f"r2://{run.storage.get('bucket')} ({run.storage.get('endpoint_host')})"
-        rows.append({"run": run.id, "kind": run.kind, "undo_of": run.undo_of, "plan": run.plan_kind, "storage": where,
+        rows.append({"run": run.id, "kind": run.kind, "undo_of": run.undo_of, "plan": run.plan_kind,
+                     "storage": run_storage_words(run),
                      "state": run.state, "started": run.started, "finished": run.finished,
                      "summary": run.summary, "note": run.note})
     if args.json:

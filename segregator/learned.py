@@ -7,6 +7,8 @@ The model file and map are made by tools/export_model.py (see there for origin a
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import json
 import os
@@ -131,29 +133,46 @@ def imagenet_scores(logits: np.ndarray, heuristic: dict[str, float] | None = Non
 
 @dataclass(frozen=True)
 class TaughtModel:
-    """A softmax regression over the network's features (teach_features), for the user's own categories."""
+    """A softmax regression over the network's features (teach_features), for the user's own categories, with
+    the examples themselves (unit embeddings, float16) to tell how like any of them an image is (familiarity:
+    the cosine similarity of its embedding to the nearest example's)."""
 
     categories: tuple[str, ...]
-    mean: np.ndarray      # embedding mean of the examples
-    scale: np.ndarray     # embedding std of the examples
-    weights: np.ndarray   # categories x 1280
+    mean: np.ndarray      # feature mean of the examples
+    scale: np.ndarray     # feature std of the examples
+    weights: np.ndarray   # categories x features
     bias: np.ndarray      # categories
     examples: int = 0
+    temperature: float = 1.0                  # fitted on held-out examples: calibrated confidences
+    known: np.ndarray | None = None           # examples x 1280: the examples' unit (rooted) embeddings
+    taught_from: dict | None = None           # {"storage": id, "prefix": ...}: the examples folder, never sorted
 
     def scores(self, features: np.ndarray) -> dict[str, float]:
         """Category probabilities for one image's teach_features()."""
         z = (np.asarray(features, dtype=np.float64) - self.mean) / self.scale
-        p = softmax(self.weights @ z + self.bias)
+        p = softmax((self.weights @ z + self.bias) / self.temperature)
         return {c: float(v) for c, v in zip(self.categories, p)}
 
+    def familiarity(self, features: np.ndarray) -> float | None:
+        """How like the nearest example this image is: the cosine similarity of their embeddings (about 0.9 for
+        another photo of the same thing, under 0.5 for a different kind of scene); None for a model without
+        its examples (taught by an older version)."""
+        if self.known is None or not len(self.known):
+            return None
+        return float(np.max(self.known.astype(np.float32) @ _unit(np.asarray(features)[:EMBEDDING_SIZE]).astype(np.float32)))
+
     def to_json(self) -> str:
-        return json.dumps({
-            "format": "ai-image-segregator taught classifier", "version": 1,
+        data = {
+            "format": "ai-image-segregator taught classifier", "version": 2,
             "features": "efficientnet_lite0 embedding 1280 + levels 624, signed square root, standardised",
             "categories": list(self.categories), "examples": self.examples,
             "mean": self.mean.round(6).tolist(), "scale": self.scale.round(6).tolist(),
             "weights": self.weights.round(6).tolist(), "bias": self.bias.round(6).tolist(),
-        })
+            "temperature": round(float(self.temperature), 4), "taught_from": self.taught_from,
+        }
+        if self.known is not None:
+            data["known"] = base64.b64encode(self.known.astype("<f2").tobytes()).decode()
+        return json.dumps(data)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "TaughtModel":
@@ -165,9 +184,16 @@ class TaughtModel:
             w = np.asarray(data["weights"], dtype=np.float64)
             if w.shape != (len(cats), FEATURES_SIZE):
                 raise ValueError("weights of the wrong shape (taught with another version? teach again)")
+            known = None
+            if "known" in data:
+                raw = base64.b64decode(data["known"])
+                if len(raw) % (2 * EMBEDDING_SIZE):
+                    raise ValueError("examples of the wrong size (teach again)")
+                known = np.frombuffer(raw, dtype="<f2").reshape(-1, EMBEDDING_SIZE)
             return cls(cats, np.asarray(data["mean"], dtype=np.float64), np.asarray(data["scale"], dtype=np.float64),
-                       w, np.asarray(data["bias"], dtype=np.float64), int(data.get("examples", 0)))
-        except (OSError, KeyError, TypeError, json.JSONDecodeError) as exc:
+                       w, np.asarray(data["bias"], dtype=np.float64), int(data.get("examples", 0)),
+                       float(data.get("temperature", 1.0)), known, data.get("taught_from"))
+        except (OSError, KeyError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
             raise ValueError(f"cannot read classifier {path}: {exc}") from None
 
 
@@ -177,33 +203,81 @@ def _power(embedding: np.ndarray) -> np.ndarray:
     return np.sign(e) * np.sqrt(np.abs(e))
 
 
+FOLDS = 5
+
+
 def fit(features: np.ndarray, labels: Sequence[str], l2: float = 1e-3, steps: int = 300) -> TaughtModel:
     """Multinomial logistic regression on standardised teach_features(), L2-regularised, by full-batch
-    gradient descent with Nesterov momentum (hundreds of examples: well under a second)."""
+    gradient descent with Nesterov momentum (hundreds of examples: well under a second a fit). Its
+    temperature is chosen on examples held out in turn (5 folds, each category dealt round them): the one
+    with the least log loss, so that confidences are honest; the examples' unit embeddings are kept for
+    familiarity."""
     cats = tuple(sorted(set(labels)))
     if len(cats) < 2:
         raise ValueError("teaching needs at least two categories (one subfolder each)")
     x = np.asarray(features, dtype=np.float64)
+    y = np.array([cats.index(label) for label in labels])
     mean = x.mean(axis=0)
     scale = x.std(axis=0) + 1e-3
     z = (x - mean) / scale
-    y = np.zeros((len(x), len(cats)))
-    y[np.arange(len(x)), [cats.index(label) for label in labels]] = 1.0
+    w, b = _softmax_regression(z, y, len(cats), l2, steps)
+    folds = _folds(y, FOLDS)
+    held_logits, held_y = [], []
+    for k in range(FOLDS):
+        train, test = folds != k, folds == k
+        if len(set(y[train])) < len(cats) or not test.any():
+            continue  # a category with one example: it cannot be held out
+        fw, fb = _softmax_regression(z[train], y[train], len(cats), l2, steps)
+        held_logits.append(z[test] @ fw.T + fb)
+        held_y.append(y[test])
+    temperature = _temperature(np.concatenate(held_logits), np.concatenate(held_y)) if held_logits else 1.0
+    known = np.stack([_unit(v[:EMBEDDING_SIZE]) for v in x]).astype(np.float16)
+    return TaughtModel(cats, mean, scale, w, b, len(x), temperature, known)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float64)
+    return v / (np.linalg.norm(v) or 1.0)
+
+
+def _softmax_regression(z: np.ndarray, y: np.ndarray, classes: int, l2: float, steps: int):
+    onehot = np.zeros((len(z), classes))
+    onehot[np.arange(len(z)), y] = 1.0
     # balance the categories: each weighs the same however many examples it has
-    counts = y.sum(axis=0)
-    sample_w = (y / counts).sum(axis=1) * len(x) / len(cats)
-    w = np.zeros((len(cats), z.shape[1]))
-    b = np.zeros(len(cats))
+    counts = np.maximum(onehot.sum(axis=0), 1)
+    sample_w = (onehot / counts).sum(axis=1) * len(z) / classes
+    w = np.zeros((classes, z.shape[1]))
+    b = np.zeros(classes)
     vw, vb = np.zeros_like(w), np.zeros_like(b)
     lr, mom = 0.5, 0.9
-    n = len(x)
+    n = len(z)
     for _ in range(steps):
         lw, lb = w + mom * vw, b + mom * vb
         p = softmax(z @ lw.T + lb)
-        g = (p - y) * sample_w[:, None] / n
-        gw = g.T @ z / 1.0 + l2 * lw
+        g = (p - onehot) * sample_w[:, None] / n
+        gw = g.T @ z + l2 * lw
         gb = g.sum(axis=0)
         vw = mom * vw - lr * gw / z.shape[1] ** 0.5
         vb = mom * vb - lr * gb
         w, b = w + vw, b + vb
-    return TaughtModel(cats, mean, scale, w, b, n)
+    return w, b
+
+
+def _folds(y: np.ndarray, folds: int) -> np.ndarray:
+    """A fold number per example, each category dealt round the folds in turn."""
+    out = np.zeros(len(y), dtype=int)
+    for c in np.unique(y):
+        idx = np.nonzero(y == c)[0]
+        out[idx] = np.arange(len(idx)) % folds
+    return out
+
+
+def _temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The softening of the logits with the least log loss on held-out examples."""
+    best, best_t = np.inf, 1.0
+    for t in np.geomspace(0.5, 200, 40):
+        p = softmax(logits / t)
+        loss = -np.mean(np.log(p[np.arange(len(y)), y] + 1e-12))
+        if loss < best:
+            best, best_t = loss, float(t)
+    return best_t

@@ -19,9 +19,8 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from .loading import is_image_name
 from .storage import (COPY_GONE, NOT_DELETED, REMOVED, SOURCE_CHANGED, FolderSummary, KEY_MAX, ObjectInfo, Removal,
-                      SourceChanged, Storage, normalise_prefix, same_object)
+                      SourceChanged, Storage, normalise_prefix, same_object, scan_keys)
 
 PRESIGN_SECONDS = 15 * 60
 DELETE_BATCH = 1000   # DeleteObjects takes at most 1,000 keys
@@ -236,25 +235,18 @@ class R2Storage(Storage):
         return out
 
     def quick_scan(self, prefix: str = "", max_pages: int = 3, samples: int = 3) -> list[FolderSummary]:
-        """The prefix itself and its direct subfolders, each with its image count and sample keys. Reads at
-        most `max_pages` pages (1,000 keys each) per folder, so it stays fast on large buckets."""
+        """The prefix itself and its direct subfolders, each with its count of images in it and below and
+        sample keys from below. Reads at most `max_pages` pages (1,000 keys each) per folder, so it stays fast
+        on large buckets (a count that stopped there is marked incomplete)."""
         prefix = normalise_prefix(prefix)
-        folders = [prefix] + self.list_folders(prefix)
-        out = []
-        for folder in folders:
-            count, sample, complete = 0, [], True
-            pages = 0
-            for page in self._pages(folder, delimiter=True, max_pages=max_pages):
-                pages += 1
+
+        def keys(folder: str, delimiter: bool):
+            for page in self._pages(folder, delimiter=delimiter, max_pages=max_pages + 1):
                 for obj in page.get("Contents", []):
-                    if is_image_name(obj["Key"]):
-                        count += 1
-                        if len(sample) < samples:
-                            sample.append(obj["Key"])
-                if pages == max_pages and page.get("IsTruncated"):
-                    complete = False
-            out.append(FolderSummary(folder, count, tuple(sample), complete))
-        return out
+                    yield obj["Key"]
+
+        return [scan_keys(folder, keys(folder, False), keys(folder, True), max_pages * 1000, samples)
+                for folder in [prefix] + self.list_folders(prefix)]
 
     # -- objects -------------------------------------------------------------------------------------------
     def info(self, key: str) -> ObjectInfo:

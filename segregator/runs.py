@@ -146,6 +146,27 @@ def runs(area: str | None = None, limit: int = 50) -> list[RunInfo]:
     return RunStore().runs(area, limit)
 
 
+PLAN_WORDS = {"classify": "sorted into categories", "similar": "moved images like a reference",
+              "placeholders": "moved placeholders", "trash": "deleted to the trash", "undo": "undo"}
+
+
+def run_storage_words(run: RunInfo) -> str:
+    """Where a run worked, for people: the folder, or the bucket and its endpoint."""
+    return run.storage.get("root") or f"r2://{run.storage.get('bucket')} ({run.storage.get('endpoint_host')})"
+
+
+def describe_run(run: RunInfo) -> str:
+    """One line for a run: number, start time, what it did, where, how it ended."""
+    what = f"undo of run {run.undo_of}" if run.kind == "undo" else PLAN_WORDS.get(run.plan_kind, run.plan_kind)
+    if run.copy:
+        what += " (copies)"
+    s = run.summary or {}
+    done = s.get("copied", 0) if run.copy else s.get("moved", 0)
+    state = {"done": f"{done:,} of {run.total:,} moved" + (f", {s['failed']:,} failed" if s.get("failed") else ""),
+             "running": "running", "stopped": "stopped before it finished"}.get(run.state, run.state)
+    return f"Run {run.id} · {run.started[:16].replace('T', ' ')} · {what} · {state} · {run_storage_words(run)}"
+
+
 def latest_unfinished(area: str | None = None) -> RunInfo | None:
     """The most recent run left unfinished (and not undone since)."""
     store = RunStore()

@@ -56,6 +56,10 @@ class ClassifierSettings:
     # installed, else heuristic (jobs.checked_settings decides; analyse_bytes on its own reads it as heuristic)
     backend: str = "auto"
     keep_embedding: bool = False     # keep each image's 1280-d embedding in its result (teaching needs them)
+    # taught classifiers: an image whose embedding is less like the nearest example's than this (cosine
+    # similarity) is unlike every taught category and stays where it is; 0 = always pick a category.
+    # Read when the plan is made, so changing it needs no new analysis.
+    min_familiarity: float = 0.5
 
 
 @dataclass(frozen=True)

@@ -25,15 +25,16 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 
 @dataclass(frozen=True)
 class FolderSummary:
     prefix: str                  # 'images/masterImgs/'
-    image_count: int             # images directly in it (counted over the pages read, on buckets)
-    samples: tuple[str, ...]     # a few image keys
-    complete: bool               # False when a page limit stopped the count
+    image_count: int             # images in it and below (counted over the keys read)
+    samples: tuple[str, ...]     # a few image keys, from anywhere below
+    complete: bool               # False when the key limit stopped the count (shown with a "+")
+    direct_count: int = 0        # of those, the images directly in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,15 +230,13 @@ class Storage(ABC):
         return failed
 
     def quick_scan(self, prefix: str = "", max_pages: int = 3, samples: int = 3) -> list[FolderSummary]:
-        """The prefix and its direct subfolders, each with its count of images and a few sample keys."""
-        from .loading import is_image_name
-
+        """The prefix and its direct subfolders, each with its count of images in it and below (up to
+        max_pages x 1,000 keys read per folder: a count that stopped there is marked incomplete), how many of
+        those sit directly in it, and a few sample keys from below."""
         prefix = normalise_prefix(prefix)
-        out = []
-        for folder in [prefix] + self.list_folders(prefix):
-            keys = [o.key for o in self.list(folder, recursive=False) if is_image_name(o.key)]
-            out.append(FolderSummary(folder, len(keys), tuple(keys[:samples]), True))
-        return out
+        return [scan_keys(folder, (o.key for o in self.list(folder, recursive=True)),
+                          (o.key for o in self.list(folder, recursive=False)), max_pages * 1000, samples)
+                for folder in [prefix] + self.list_folders(prefix)]
 
     def exists(self, key: str) -> bool:
         return self.observe(key) is not None
@@ -253,6 +252,27 @@ class Storage(ABC):
     def checksum(self, key: str) -> str:
         """The MD5 of an object's bytes."""
         return hashlib.md5(self.read(key)).hexdigest()
+
+
+def scan_keys(folder: str, keys: Iterable[str], direct_keys: Iterable[str], limit: int, samples: int) -> FolderSummary:
+    """quick_scan's row for one folder from the keys under it and those directly in it (as listed), reading
+    at most `limit` of each."""
+    from .loading import is_image_name
+
+    count = read = 0
+    sample: list[str] = []
+    complete = True
+    for key in keys:
+        if read == limit:
+            complete = False
+            break
+        read += 1
+        if is_image_name(key):
+            count += 1
+            if len(sample) < samples:
+                sample.append(key)
+    direct = sum(1 for key, _ in zip(direct_keys, range(limit)) if is_image_name(key))
+    return FolderSummary(folder, count, tuple(sample), complete, direct)
 
 
 def _version(st: os.stat_result) -> str:

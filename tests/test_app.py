@@ -99,9 +99,14 @@ def test_by_reference_page_moves_only_matches(mixed_folder):
 
 def test_by_reference_rejects_a_non_image_upload(mixed_folder):
     at = page("pages/1_By_Reference.py", mixed_folder)
-    at.file_uploader[0].set_value(("ref.jpg", b"<html>not an image</html>", "image/jpeg")).run()
+    at.file_uploader[0].set_value(("notes.jpg", b"<html>not an image</html>", "image/jpeg")).run()
     assert not at.exception
-    assert any("cannot be used" in e.value for e in at.error)
+    # the message names the file just dropped, and the box is empty again (no chip of the refused file)
+    assert [e.value for e in at.error if "cannot be used" in e.value][0].startswith("notes.jpg cannot be used")
+    assert at.file_uploader[0].value is None and any("Upload a reference image" in i.value for i in at.info)
+    at.file_uploader[0].set_value(("ref.jpg", jpeg_bytes(photo("coffee")), "image/jpeg")).run()
+    assert not at.exception and not [e for e in at.error if "cannot be used" in e.value]
+    assert at.button(key="reference_analyse")
 
 
 def test_placeholders_page(mixed_folder):
@@ -111,6 +116,12 @@ def test_placeholders_page(mixed_folder):
     assert not at.exception
     heading = [h.value for h in at.subheader if h.value.startswith("Placeholders found")]
     assert heading == ["Placeholders found (2)"]
+    assert not [w for w in at.warning if "other settings" in w.value]
+    # adding an example changes the analysis: the results on screen say they are stale, as a threshold does
+    at.file_uploader[0].set_value(("mine.png", (mixed_folder / "agent.png").read_bytes(), "image/png")).run()
+    assert any("other settings" in w.value for w in at.warning)
+    at.file_uploader[0].set_value([]).run()
+    assert not [w for w in at.warning if "other settings" in w.value]
     job_click(at, "Confirm: Move 2")
     assert sorted(p.name for p in (mixed_folder / "no_image").iterdir()) == ["agent.png", "no_image.png"]
 
@@ -187,7 +198,8 @@ def test_scanner_on_a_folder_picks_a_subfolder(mixed_folder):
     assert not at.exception
     texts = [m.value for m in at.markdown]
     assert any("`listing_7/`" in t and "2 image(s)" in t for t in texts)
-    assert any("`/`" in t and "7 image(s)" in t for t in texts)  # broken.jpg counts: it is named as an image
+    # broken.jpg counts: it is named as an image; the top counts its subfolder's images too
+    assert any("`/`" in t and "9 image(s) (7 directly in it)" in t for t in texts)
     at.button(key="use_1").click().run()
     assert at.session_state["source_folder"] == str(mixed_folder / "listing_7")
 
@@ -203,6 +215,12 @@ def test_scanner_on_a_bucket_sets_the_source_prefix(bucket, r2_env):
     assert any("`images/masterImgs/a/`" in m.value and "11 image(s)" in m.value for m in at.markdown)
     at.button(key="use_2").click().run()
     assert at.session_state["source_prefix"] == "images/masterImgs/b/"
+    # the whole bucket: images/ holds no image directly, 22 below it, and shows samples from below
+    whole = r2_page("pages/3_Scanner.py", bucket.bucket, "")
+    button(whole, "⚡ Quick Scan").click().run()
+    assert not whole.exception
+    assert any("`images/`" in m.value and "22 image(s) (0 directly in it)" in m.value for m in whole.markdown)
+    assert len(whole.get("imgs")) >= 3 or len(whole.image) >= 3
 
 
 def test_gallery_browses_folders_and_sorts_one_by_reference(mixed_folder):
@@ -353,6 +371,7 @@ def test_teach_then_classify_into_my_own_categories(tmp_path, monkeypatch):
     (source / "new").mkdir()
     (source / "new" / "cup.jpg").write_bytes(jpeg_bytes(photo("coffee").resize((300, 200))))
     (source / "new" / "shore.jpg").write_bytes(jpeg_bytes(photo("beach").resize((300, 200))))
+    (source / "new" / "rocket.jpg").write_bytes(jpeg_bytes(photo("rocket").resize((300, 200))))  # neither
     at = page("app.py", source)
     at.text_input(key="teach_folder").input("examples").run()
     at.text_input(key="teach_name").input("listings").run()
@@ -367,8 +386,21 @@ def test_teach_then_classify_into_my_own_categories(tmp_path, monkeypatch):
     assert not at.exception
     destinations = at.selectbox(key="classify_f_folder").options
     assert "→ Kitchen/ (1)" in destinations and "→ Outside/ (1)" in destinations
+    assert "stay where they are (1)" in destinations  # the rocket: unlike both categories
     plan = [p for p in at.json]
     assert plan
+    # the threshold is in the sidebar; at 0 every image gets a category (after a new analysis: the old
+    # results are marked as made with other settings)
+    at.slider(key="t_familiarity_input").set_value(0.0).run()
+    assert any("other settings" in w.value for w in at.warning)
+    job_click(at, "Analyse")
+    assert not [o for o in at.selectbox(key="classify_f_folder").options if o.startswith("stay where")]
+    # sorting the whole folder leaves the examples folder alone
+    at.session_state["source_folder"] = str(source)
+    at.run()
+    job_click(at, "Analyse")
+    total = at.selectbox(key="classify_f_folder").options[0]
+    assert total == "all (3)", total
 
 
 def test_by_reference_content_stage_finds_a_reframed_copy(tmp_path):
@@ -411,3 +443,30 @@ def test_jobs_page_lists_app_and_cli_jobs_and_cancels(mixed_folder, tmp_path):
     button(jobs_page, "✖ Cancel").click().run()
     assert store.get(queued).status == "cancelled"
     assert cli("jobs", "show", queued, "--json").stdout.count('"cancelled"') == 1
+
+
+def test_source_choices_are_read_as_meant(mixed_folder, bucket, r2_env, tmp_path):
+    """A folder path with spaces around it is the folder; a prefix naming one object is taken as its folder,
+    with a word; another bucket starts from its top; a taught classifier keeps the name it was given."""
+    at = page("app.py", mixed_folder)
+    at.text_input(key="source_folder_input").input(f"  {mixed_folder}  ").run()
+    assert not at.exception and not at.error
+    assert at.session_state["source_folder"].strip() == str(mixed_folder)
+
+    from tests.conftest import upload_folder
+
+    upload_folder(bucket, PHOTOS, "images/masterImgs/")
+    other = bucket.bucket + "-other"
+    r2_env.client().create_bucket(Bucket=other)
+    at = r2_page("app.py", bucket.bucket, "images/masterImgs/chelsea.jpg")
+    assert not at.exception
+    assert any("chelsea.jpg" in w.value and "object" in w.value for w in at.warning), [w.value for w in at.warning]
+    at.session_state["source_prefix"] = "images/masterImgs/"
+    at.run()
+    at.selectbox(key="bucket_input").set_value(other).run()
+    assert at.session_state["source_prefix"] == ""
+
+    from segregator.jobs.teach import taught_model_name, taught_model_path
+
+    path = taught_model_path("my cats & co / 2")
+    assert taught_model_name(path) == "my cats & co / 2" and "/" not in path.name

@@ -155,7 +155,7 @@ def test_by_reference_on_the_demo_bucket_moves_only_matches(server, browser, dem
     url, log = server
     page = open_demo_bucket(browser, url, demo_data)
     before = bucket_keys(url, demo_data)
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="By Reference").click()
+    page.get_by_test_id("stSidebar").get_by_role("link", name="By Reference").click()
     settle(page)
     # The sidebar keeps its values across the page switch (thresholds at their defaults, R2 still chosen).
     expect(page.get_by_test_id("stSlider").first).to_contain_text("10", timeout=30_000)
@@ -188,7 +188,7 @@ def test_gallery_delete_is_cancelled_then_confirmed(server, browser, demo_data):
 
     url, log = server
     page = open_demo_bucket(browser, url, demo_data)
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Gallery").click()
+    page.get_by_test_id("stSidebar").get_by_role("link", name="Gallery").click()
     settle(page)
     expect(page.get_by_text("beach.jpg")).to_be_visible(timeout=60_000)
     for name in ("beach.jpg", "coffee.jpg"):

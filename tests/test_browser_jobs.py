@@ -148,10 +148,10 @@ def interfere(page, server: Server) -> None:
 
     page.get_by_test_id("stSidebar").get_by_role("button", name="Reset thresholds").click()
     settle(page)
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Scanner").click()
+    page.get_by_test_id("stSidebar").get_by_role("link", name="Scanner").click()
     settle(page)
     expect(page.get_by_role("button", name="⚡ Quick Scan")).to_be_visible(timeout=30_000)
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="app").click()  # back to the home page
+    page.get_by_test_id("stSidebar").get_by_role("link", name="Sort into categories").click()  # back to the home page
     settle(page)
     expect(page.get_by_role("button", name="Analyse")).to_be_visible(timeout=30_000)
     page.reload()
@@ -232,7 +232,7 @@ def test_a_cancelled_move_is_consistent_and_resumable(server, browser, template,
     every_file_once(folder, originals)  # consistent: each file once, moved or not
     moved = sum(1 for p in folder.rglob("*.jpg") if not p.parent.name.startswith("listing_"))
     assert 0 < moved < COUNT
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Gallery").click()
+    page.get_by_test_id("stSidebar").get_by_role("link", name="Gallery").click()
     settle(page)
     expect(page.get_by_text(re.compile(r"Run \d+ stopped before it finished"))).to_be_visible(timeout=30_000)
     shot(page, "10_jobs_cancelled_run")

@@ -154,7 +154,9 @@ def test_jobs_commands_list_show_and_cancel_a_running_cli_job(tmp_path):
                  extra={"SEGREGATOR_MOVE_BATCH": "5", "SEGREGATOR_FAILPOINTS": "batch-start@*=sleep:0.1"})
     job = None
     for _ in range(200):
-        jobs = json.loads(run("jobs", "--json").stdout)
+        listed = run("jobs", "--json")
+        assert listed.returncode == 0, listed.stderr
+        jobs = json.loads(listed.stdout)
         job = next((j for j in jobs if j["kind"] == "apply" and j["state"] == "running" and j["run_id"]), None)
         if job:
             break

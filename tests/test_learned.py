@@ -109,17 +109,27 @@ def test_teach_by_example_round_trip(tmp_path):
 
     new = tmp_path / "new"
     new.mkdir()
-    for name in ("coffee.jpg", "chelsea.jpg", "beach.jpg"):
+    for name in ("coffee.jpg", "chelsea.jpg", "beach.jpg", "rocket.jpg", "flower.jpg"):
         im = Image.open(PHOTOS / name).convert("RGB")
         w, h = im.size
         im.crop((w // 10, h // 12, w - w // 9, h - h // 10)).resize((w // 2, h // 2)).save(new / name, quality=80)
     result = run("classify", new, "--json", "--quiet", "--classifier", model, "--plan-out", tmp_path / "plan.json")
     assert result.returncode == 0, result.stderr
     rows = {r["key"]: r for r in json.loads(result.stdout)}
-    assert {k: r["category"] for k, r in rows.items()} == {"coffee.jpg": "Kitchen", "chelsea.jpg": "Pets", "beach.jpg": "Outdoors"}
+    items = {i["source"]: i for i in plan_dict(tmp_path / "plan.json")["items"]}
+    assert {k: r["category"] for k, r in rows.items()} == {"coffee.jpg": "Kitchen", "chelsea.jpg": "Pets", "beach.jpg": "Outdoors",
+                                                          "rocket.jpg": "unknown", "flower.jpg": "unknown"}
     assert all(0 < r["confidence"] <= 1 and r["error"] is None for r in rows.values())
-    dests = {i["source"]: i["destination"] for i in plan_dict(tmp_path / "plan.json")["items"]}
-    assert dests == {"beach.jpg": "Outdoors/beach.jpg", "chelsea.jpg": "Pets/chelsea.jpg", "coffee.jpg": "Kitchen/coffee.jpg"}
+    dests = {k: i["destination"] for k, i in items.items()}
+    assert dests == {"beach.jpg": "Outdoors/beach.jpg", "chelsea.jpg": "Pets/chelsea.jpg", "coffee.jpg": "Kitchen/coffee.jpg",
+                     "rocket.jpg": "rocket.jpg", "flower.jpg": "flower.jpg"}  # unknown: they stay where they are
+    assert items["rocket.jpg"]["reason"].startswith("unknown: unlike every taught category")
+    # the examples folder inside a folder being sorted is left out of the sorting (it is what was learned from)
+    shutil.copy(PHOTOS / "coffee.jpg", tmp_path / "top.jpg")
+    whole = run("classify", tmp_path, "--json", "--quiet", "--classifier", model)
+    assert whole.returncode == 0, whole.stderr
+    keys = [r["key"] for r in json.loads(whole.stdout)]
+    assert "top.jpg" in keys and "new/coffee.jpg" in keys and not [k for k in keys if k.startswith("examples/")]
 
 
 def test_teach_and_classifier_errors_are_one_line(tmp_path):

@@ -63,15 +63,19 @@ def test_pagination_lists_every_object(bucket):
     assert len(list(bucket.list("big/03/", recursive=False))) == 500
 
 
-def test_quick_scan_counts_images_with_bounded_pages(bucket):
+def test_quick_scan_counts_images_below_with_bounded_pages(bucket):
     _put_many(bucket, [f"imgs/a/{i}.jpg" for i in range(1200)] + [f"imgs/b/{i}.png" for i in range(5)]
-              + ["imgs/b/notes.txt", "imgs/top.jpg"])
+              + ["imgs/b/notes.txt", "imgs/top.jpg", "imgs/c/deep/er/x.jpg", "imgs/c/deep/y.webp"])
     scan = {s.prefix: s for s in bucket.quick_scan("imgs/", max_pages=1)}
-    assert scan["imgs/"].image_count == 1 and scan["imgs/"].complete
-    assert scan["imgs/b/"].image_count == 5 and len(scan["imgs/b/"].samples) == 3
-    assert scan["imgs/a/"].image_count == 1000 and not scan["imgs/a/"].complete  # stopped at one page
+    assert scan["imgs/b/"].image_count == 5 and scan["imgs/b/"].direct_count == 5 and len(scan["imgs/b/"].samples) == 3
+    assert scan["imgs/a/"].image_count == 1000 and not scan["imgs/a/"].complete  # stopped at one page: "1,000+"
+    # a folder holding images only in its subfolders counts them, with samples from below
+    assert scan["imgs/c/"].image_count == 2 and scan["imgs/c/"].direct_count == 0 and scan["imgs/c/"].complete
+    assert set(scan["imgs/c/"].samples) == {"imgs/c/deep/er/x.jpg", "imgs/c/deep/y.webp"}
+    assert scan["imgs/"].direct_count == 1 and not scan["imgs/"].complete
     full = {s.prefix: s for s in bucket.quick_scan("imgs/", max_pages=5)}
     assert full["imgs/a/"].image_count == 1200 and full["imgs/a/"].complete
+    assert full["imgs/"].image_count == 1200 + 5 + 1 + 2 and full["imgs/"].direct_count == 1 and full["imgs/"].complete
 
 
 def test_batch_delete_of_1500_keys(bucket):

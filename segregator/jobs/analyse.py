@@ -3,6 +3,8 @@ the analysis cache."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dataclasses
 from typing import Callable, Iterator, Sequence
 
@@ -55,7 +57,9 @@ def iter_analysis(
     only what it needs of each result (a plan item) holds memory flat however large the folder or bucket."""
     settings = checked_settings(settings)
     listed = _Spool(iter_image_objects(storage, prefix, recursive, exclude=[TRASH, normalise_prefix(prefix) + TRASH,
-                                                                       *_own_folders(storage)], listing=listing))
+                                                                       *_own_folders(storage),
+                                                                       *_examples_folder(storage, settings)],
+                                              listing=listing))
     total = listed.count
     if progress:
         progress(0, total)
@@ -146,6 +150,28 @@ def checked_settings(settings: Settings) -> Settings:
         if not learned.available():
             raise ValueError("a taught classifier needs onnxruntime and the image model file")
     return dataclasses.replace(settings, classifier=dataclasses.replace(settings.classifier, backend=backend))
+
+
+def _examples_folder(storage: Storage, settings: Settings) -> list[str]:
+    """The folder a taught classifier learned from, when it lies in this storage: its examples are not sorted."""
+    backend = settings.classifier.backend
+    if backend in ("auto", "heuristic", "learned"):
+        return []
+    from ..cache import storage_id
+    from ..learned import TaughtModel
+
+    try:
+        source = TaughtModel.load(backend).taught_from or {}
+    except ValueError:
+        return []
+    if "path" in source and storage.kind == "local":  # a folder: wherever it lies under the one analysed
+        try:
+            inside = Path(source["path"]).relative_to(Path(storage.root).resolve()).as_posix()
+        except ValueError:
+            return []
+        return [inside + "/"] if inside != "." else []
+    prefix = source.get("prefix")
+    return [prefix] if prefix and source.get("storage") == storage_id(storage) else []
 
 
 def _own_folders(storage: Storage) -> list[str]:

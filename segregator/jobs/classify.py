@@ -29,10 +29,15 @@ def classification_header(storage: Storage, source_prefix: str = "", output_pref
                     extra={"categories": list(categories) + [NO_IMAGE]})
 
 
-def classification_items(results: Iterable[AnalysisResult], header: MovePlan,
-                         faces_folder: str | None = None) -> Iterator[PlanItem]:
+UNKNOWN = "unknown"  # the category of an image unlike every taught category: it stays where it is
+
+
+def classification_items(results: Iterable[AnalysisResult], header: MovePlan, faces_folder: str | None = None,
+                         min_familiarity: float = 0.0) -> Iterator[PlanItem]:
     """Placeholders to <output>/no_image/, every other image to <output>/<Category>/; with `faces_folder`,
-    images where faces were found go to <output>/<faces_folder>/ instead. One item per result, as they come."""
+    images where faces were found go to <output>/<faces_folder>/ instead; an image a taught classifier finds
+    less familiar than `min_familiarity` stays where it is (category "unknown"). One item per result, as
+    they come."""
     if faces_folder is not None:
         faces_folder = check_folder_name(faces_folder)
     output = header.output_prefix
@@ -41,6 +46,12 @@ def classification_items(results: Iterable[AnalysisResult], header: MovePlan,
             yield _keep(r, f"not analysed: {r.error}")
             continue
         folder = r.category
+        c = r.classification
+        if folder != NO_IMAGE and c.familiarity is not None and c.familiarity < min_familiarity:
+            yield PlanItem(r.key, r.key, "keep", f"unknown: unlike every taught category (likeness to the nearest "
+                           f"example {c.familiarity:.2f}, below {min_familiarity:.2f}); closest category {folder}",
+                           UNKNOWN, c.confidence, _top(c.scores))
+            continue
         if folder == NO_IMAGE:
             reason = "placeholder: " + "; ".join(r.placeholder.reasons[:3])
             confidence = r.placeholder.score

@@ -84,7 +84,8 @@ def classify_job(ctx: JobContext, params: dict) -> dict:
     header = classification_header(storage, prefix, params.get("output"),
                                    classifier_categories(settings.classifier.backend))
     results = _analysis(ctx, storage, prefix, settings, params, examples=_examples(params, settings))
-    db = PlanDB.create(_plan_path(ctx), header, classification_items(results, header, params.get("faces_folder")))
+    db = PlanDB.create(_plan_path(ctx), header, classification_items(results, header, params.get("faces_folder"),
+                                                                    settings.classifier.min_familiarity))
     return {"plan": str(db.path), "summary": db.summary()}
 
 

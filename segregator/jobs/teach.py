@@ -39,7 +39,14 @@ def teach(storage: Storage, prefix: str = "", progress: ProgressCallback | None 
                          f"(found: {', '.join(sorted(counts)) or 'none'})")
     import numpy as np
 
-    return learned.fit(np.stack(embeddings), labels), dict(sorted(counts.items())), errors
+    import dataclasses
+
+    from ..cache import storage_id
+
+    where = ({"path": str(Path(storage.root, prefix).resolve())} if storage.kind == "local"
+             else {"storage": storage_id(storage), "prefix": prefix})
+    model = dataclasses.replace(learned.fit(np.stack(embeddings), labels), taught_from=where)
+    return model, dict(sorted(counts.items())), errors
 
 
 def models_dir() -> Path:

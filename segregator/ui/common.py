@@ -11,6 +11,7 @@ import streamlit as st
 from dotenv import load_dotenv
 
 from .. import jobs
+from ..loading import ImageLoadError
 from ..demo import DEMO_PREFIX, REPO_ROOT, demo_folder, ensure_demo_folder, seed_demo_bucket, start_demo_bucket
 from ..placeholders import tesseract_available
 from ..r2 import R2Config, list_buckets
@@ -38,6 +39,8 @@ def settings_overrides(classifier: str = "heuristic", faces: bool = False, embed
         "placeholder.sensitivity": float(ss.get("t_sensitivity", DEFAULTS.placeholder.sensitivity)),
         "placeholder.ocr": bool(ss.get("t_ocr", True)),
         "classifier.backend": classifier,
+        **({"classifier.min_familiarity": float(ss.get("t_familiarity", DEFAULTS.classifier.min_familiarity))}
+           if classifier not in ("auto", "heuristic", "learned") else {}),
     }
 
 
@@ -71,6 +74,15 @@ def classifier_picker() -> str:
                      format_func=lambda o: labels.get(o, f"🎓 Taught: {o[len('taught:'):]}"),
                      help="The image model sorts into the nine categories; a taught classifier into your own.")
     choice = ss["classifier"]
+    if choice.startswith("taught:"):
+        ss.setdefault("t_familiarity", DEFAULTS.classifier.min_familiarity)
+        ss["t_familiarity_input"] = ss["t_familiarity"]
+        with SIDEBAR_TOP.get("slot") or st.sidebar:
+            st.slider("Unknown below similarity", 0.0, 0.95, key="t_familiarity_input", step=0.01,
+                      on_change=_keep("t_familiarity"),
+                      help="An image whose likeness to the nearest example (cosine similarity of the image model's "
+                           "embeddings) is below this is unlike every taught category: it stays where it is, with "
+                           "the reason. 0 = always pick a category.")
     return taught[choice[len("taught:"):]] if choice.startswith("taught:") else choice
 
 
@@ -89,6 +101,26 @@ def embedding_option() -> float:
     threshold = right.slider("Content similarity", 0.5, 0.99, 0.80, 0.01, key="reference_embedding_threshold",
                              disabled=not on, help="Cosine similarity of the image model's embeddings")
     return float(threshold) if on else 0.0
+
+
+def reference_upload(label: str, key: str, types: list[str], embedding: float = 0.0):
+    """One reference image at a time: the upload when it can be used, else None. A file that cannot be used
+    is taken out of the box again (no chip stays behind) and the message names that file."""
+    ss = st.session_state
+    box = f"{key}::{ss.get(f'{key}_round', 0)}"
+    upload = st.file_uploader(label, type=types, max_upload_size=MAX_UPLOAD_MB, key=box)
+    if upload is None:
+        if ss.get(f"{key}_refused"):
+            st.error(ss[f"{key}_refused"])
+        return None
+    try:
+        jobs.load_reference(upload.getvalue(), settings(embedding=embedding))
+    except ImageLoadError as exc:
+        ss[f"{key}_refused"] = f"{upload.name} cannot be used as a reference: {exc}. Drop another image."
+        ss[f"{key}_round"] = ss.get(f"{key}_round", 0) + 1  # a new, empty box
+        st.rerun()
+    ss.pop(f"{key}_refused", None)
+    return upload
 
 
 def output_folder_input(label: str, default: str, key: str) -> str:
@@ -296,6 +328,24 @@ def _local_sidebar() -> tuple[Storage, str] | None:
         return None
 
 
+PAGES = (("app.py", "Sort into categories", "🗂️"), ("pages/1_By_Reference.py", "By Reference", "🔍"),
+         ("pages/2_Placeholders.py", "Placeholders", "🚫"), ("pages/3_Scanner.py", "Scanner", "⚡"),
+         ("pages/4_Gallery.py", "Gallery", "🖼️"), ("pages/5_Jobs.py", "Jobs", "📋"))
+
+
+def nav() -> None:
+    """The page list, with names (Streamlit's own list would call the home page "app"; it is turned off in
+    .streamlit/config.toml). A page run on its own (as Streamlit's AppTest runs one) has no others to link."""
+    from streamlit.errors import StreamlitPageNotFoundError
+
+    for path, label, icon in PAGES:
+        try:
+            st.page_link(path, label=label, icon=icon)
+        except StreamlitPageNotFoundError:
+            return
+    st.divider()
+
+
 def sidebar() -> tuple[Storage, str] | None:
     """Draw the sidebar on every page; returns the chosen storage and prefix, or None (the reason is shown).
     The choices that decide a run come first (storage, source, then the page's own in SIDEBAR_TOP), the
@@ -309,6 +359,7 @@ def sidebar() -> tuple[Storage, str] | None:
     if os.environ.get("SEGREGATOR_DEMO_BUCKET") == "1" and _configured_r2() is None:
         _demo_bucket()  # `make run`: the demo bucket is up from the first page, ready for the R2 modes
     with st.sidebar:
+        nav()
         st.radio("Storage", ["local", "r2"], key="storage_mode_input", on_change=_keep("storage_mode"), horizontal=True,
                  format_func=lambda m: {"local": "📁 Local folder", "r2": "☁️ R2 bucket"}[m])
         chosen = _r2_sidebar() if ss["storage_mode"] == "r2" else _local_sidebar()

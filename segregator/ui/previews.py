@@ -27,12 +27,12 @@ def preview_url_or_bytes(storage: Storage, key: str):
 
 
 def show_image(storage: Storage, key: str, caption: str, width: int | str = 160) -> None:
-    """A thumbnail of one object, or just its caption when it cannot be decoded."""
+    """A thumbnail of one object with a short caption (the whole key shows on hover), or just the caption
+    when it cannot be decoded."""
     data = preview_url_or_bytes(storage, key)
     if data:
-        st.image(data, caption=caption, width=width)
-    else:
-        st.caption(f"{caption} (no preview)")
+        st.image(data, width=width)
+    st.caption(caption if data else f"{caption} (no preview)", help=key)
 
 
 def show_grid(storage: Storage, entries, columns: int = 6) -> None:

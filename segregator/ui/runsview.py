@@ -11,7 +11,7 @@ from .. import jobs
 from ..journal import RunStore
 from ..locking import blocking
 from ..plan import write_plan
-from ..runs import latest_unfinished
+from ..runs import describe_run, latest_unfinished, runs
 from ..storage import Storage
 from .jobview import job_outcome, latest_job, runner, source_spec, start_job
 
@@ -34,6 +34,7 @@ def _run_words(job) -> str:
 
 @st.dialog("Undo a run?")
 def _confirm_undo(storage: Storage, run_id: int) -> None:
+    in_view = source_spec(storage)
     try:
         action, run = jobs.undo_target(run_id)
         if action == "finish":
@@ -54,7 +55,10 @@ def _confirm_undo(storage: Storage, run_id: int) -> None:
         st.error(str(exc))
         return
     if st.button("Undo it" if action == "undo" else "Finish it", type="primary"):
-        start_job("undo", f"undo run {run.id}", source_spec(storage), {"run_id": run.id})
+        job_id = start_job("undo", f"undo run {run.id}", source_spec(storage), {"run_id": run.id})
+        if source_spec(storage) != in_view:
+            st.session_state["runs_notice"] = (f"Undoing run {run.id} on {storage.description} as job {job_id}: "
+                                               "its progress is on the 📋 Jobs page.")
         st.rerun()
     if st.button("Cancel"):
         st.rerun()
@@ -74,6 +78,8 @@ def _confirm_empty_trash(storage: Storage, count: int) -> None:
 def runs_panel(storage: Storage) -> None:
     """Resume an interrupted run, undo the last one, empty the trash: for the storage in view only."""
     st.subheader("↩ Runs and trash")
+    if st.session_state.get("runs_notice"):
+        st.info(st.session_state.pop("runs_notice"))
     source = source_spec(storage)
     job = latest_job(RUN_KINDS, source, lambda j: j.id > st.session_state.get("runs_after", 0))
     if job is not None:
@@ -114,6 +120,32 @@ def runs_panel(storage: Storage) -> None:
     st.caption(f"Trash: {len(trash):,} object(s) under `_trash/`.")
     if trash and st.button(f"🗑️ Empty trash ({len(trash):,})"):
         _confirm_empty_trash(storage, len(trash))
+    past_runs(storage, area)
+
+
+def past_runs(storage: Storage, area: str) -> None:
+    """Every run, newest first: those of the storage in view, the others under a toggle; pick one to undo it
+    (the parts that can still be undone) or to download what it moved."""
+    from .jobview import mapping_downloads
+
+    with st.expander("🕘 Past runs"):
+        everywhere = st.toggle("Also runs on other folders and buckets", key="runs_everywhere")
+        listed = runs(None if everywhere else area, limit=200)
+        if not listed:
+            st.caption("No runs here yet." + ("" if everywhere else " (Turn on the toggle to see the runs elsewhere.)"))
+            return
+        by_id = {r.id: r for r in listed}
+        chosen = st.selectbox("Run", list(by_id), format_func=lambda i: describe_run(by_id[i]), key="runs_pick")
+        run = by_id[chosen]
+        store = RunStore()
+        undone = store.undo_of(run.id) if run.kind == "run" else None
+        if run.kind == "undo":
+            st.caption(f"This run put back run {run.undo_of}.")
+        elif undone is not None:
+            st.caption(f"Undone by run {undone.id}.")
+        elif st.button(f"↩ Undo run {run.id}", key="runs_pick_undo"):
+            _confirm_undo(storage, run.id)
+        mapping_downloads(run.id, f"past_{run.id}")
 
 
 def delete_to_trash(storage: Storage, prefix: str, keys: list[str]) -> int:
