@@ -8,6 +8,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import functools
+import itertools
 import multiprocessing
 import os
 import posixpath
@@ -207,6 +208,9 @@ def _work(item: tuple[str, int, bytes | None, str | None]) -> AnalysisResult:
 
 
 def _work_batch(storage: Storage | None, items: list) -> list[AnalysisResult]:
+    from .faults import hit
+
+    hit("analysis-batch")
     _WORKER["storage"] = storage  # local folders: the worker reads the files itself
     return [_work(item) for item in items]
 
@@ -282,6 +286,8 @@ def _start_pool(workers: int, settings: Settings, examples: Sequence[Reference],
 
 _POOLS: dict = {}
 _POOLS_LOCK = threading.Lock()
+_IN_USE: dict[int, int] = {}  # id(pool) -> passes using it now (never shut down under them)
+MAX_POOLS = 2  # pools kept started (per settings): the app's classify page and another page's analysis
 
 
 def _pool(workers: int, settings: Settings, examples: Sequence[Reference], placeholders: bool) -> cf.ProcessPoolExecutor:
@@ -291,11 +297,32 @@ def _pool(workers: int, settings: Settings, examples: Sequence[Reference], place
     with _POOLS_LOCK:
         pool = _POOLS.get(key)
         if pool is None:
-            for old in _POOLS.values():
-                old.shutdown(wait=False, cancel_futures=True)
-            _POOLS.clear()
+            for old_key in [k for k, p in _POOLS.items() if not _IN_USE.get(id(p))][:max(0, len(_POOLS) + 1 - MAX_POOLS)]:
+                _POOLS.pop(old_key).shutdown(wait=False, cancel_futures=True)  # idle ones only, oldest first
             pool = _POOLS[key] = _start_pool(workers, settings, examples, placeholders)
+        _IN_USE[id(pool)] = _IN_USE.get(id(pool), 0) + 1
         return pool
+
+
+def _release(pool: cf.ProcessPoolExecutor) -> None:
+    with _POOLS_LOCK:
+        left = _IN_USE.get(id(pool), 1) - 1
+        if left > 0:
+            _IN_USE[id(pool)] = left
+        else:
+            _IN_USE.pop(id(pool), None)
+
+
+POOL_RESTARTS = 2
+
+
+def _drop_pool(pool: cf.ProcessPoolExecutor) -> None:
+    """Forget a broken pool (only that one: another pass may be using a pool of its own)."""
+    with _POOLS_LOCK:
+        for key, value in list(_POOLS.items()):
+            if value is pool:
+                del _POOLS[key]
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def shutdown_pools() -> None:
@@ -340,22 +367,45 @@ def analyse_objects(
         # process reads with threads and sends the bytes.
         worker_reads = storage.read_threads <= 1
         items = (((o.key, o.size, None, None) for o in objects) if worker_reads else _read_all(storage, objects))
-        pool = _pool(workers, settings, examples, placeholders)
-        pending: list[cf.Future] = []
-        try:
-            for chunk in _chunked(items, BATCH):
-                pending.append(pool.submit(_work_batch, storage if worker_reads else None, chunk))
-                while len(pending) >= workers * 2:
-                    results.extend(pending.pop(0).result())
+        chunks = _chunked(items, BATCH)
+        pending: list[tuple[cf.Future, list]] = []
+        breaks = 0
+        while True:
+            pool = _pool(workers, settings, examples, placeholders)
+            unsent: list = []  # a chunk whose submit found the pool broken
+            try:
+                for chunk in chunks:
+                    unsent = chunk
+                    pending.append((pool.submit(_work_batch, storage if worker_reads else None, chunk), chunk))
+                    unsent = []
+                    while len(pending) >= workers * 2:
+                        results.extend(pending[0][0].result())
+                        pending.pop(0)
+                        if progress:
+                            progress(len(results), total)
+                while pending:
+                    results.extend(pending[0][0].result())
+                    pending.pop(0)
                     if progress:
                         progress(len(results), total)
-            for fut in pending:
-                results.extend(fut.result())
-                if progress:
-                    progress(len(results), total)
-        except cf.process.BrokenProcessPool:
-            shutdown_pools()  # a worker died (out of memory?): the next pass starts a new pool
-            raise
+                break
+            except cf.process.BrokenProcessPool:
+                # A worker died (out of memory, a crash in a decoder): a new pool gets again what was in
+                # flight; when that keeps happening, those images get a per-file error and the pass goes on.
+                _drop_pool(pool)
+                redo = [c for _, c in pending] + ([unsent] if unsent else [])
+                pending = []
+                breaks += 1
+                if breaks > POOL_RESTARTS:
+                    breaks = 0
+                    for chunk in redo:
+                        results.extend(AnalysisResult(key=item[0], size=item[1], error="the analysis worker "
+                                                      "stopped abruptly on this batch (out of memory?)")
+                                       for item in chunk)
+                    redo = []
+                chunks = itertools.chain(redo, chunks)
+            finally:
+                _release(pool)
     return results
 
 

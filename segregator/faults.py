@@ -3,7 +3,9 @@
 SEGREGATOR_FAILPOINTS="after-placed@2=kill,after-intents@1=stop" kills the process (SIGKILL) the second time
 it passes `after-placed`, and stops it (SIGSTOP, for a test to change things and SIGCONT it) the first time it
 passes `after-intents`; "batch-start@*=sleep:0.2" waits 0.2 s every time (a slow job, for browser tests to act
-while it runs). Unset, `hit()` costs one dictionary lookup. The tool never sets it itself.
+while it runs); "analysis-batch@2=killonce:/tmp/m" kills the first process to get there while the marker
+file /tmp/m does not exist yet (one analysis worker of a pool, not each). Unset, `hit()` costs one dictionary
+lookup. The tool never sets it itself.
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ def hit(name: str) -> None:
 
         time.sleep(float(action.split(":", 1)[1]))
         return
+    if action.startswith("killonce:"):
+        try:
+            os.close(os.open(action.split(":", 1)[1], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+        os.kill(os.getpid(), signal.SIGKILL)
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
     elif action == "stop":

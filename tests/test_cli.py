@@ -189,3 +189,21 @@ def test_runs_export_maps_old_keys_to_new_ones(mixed_folder, tmp_path, monkeypat
     assert all((mixed_folder / r["new_key"]).exists() for r in moved.values())
     exported = json.loads(run("runs", "export", "1", "--format", "json").stdout)
     assert {r["old_key"]: r["new_key"] for r in exported} == {r["old_key"]: r["new_key"] for r in rows}
+
+
+def test_an_analysis_worker_killed_mid_pass_is_replaced_and_the_pass_completes(tmp_path, monkeypatch):
+    """A worker that dies (SIGKILL, as the out-of-memory killer does) breaks its pool: a new pool gets the
+    batches that were in flight, and every image still gets its result, once, in order."""
+    from PIL import Image
+
+    photos = sorted(PHOTOS.glob("*.jpg"))
+    for i in range(120):
+        Image.open(photos[i % len(photos)]).convert("RGB").resize((96 + i, 64 + i)).save(tmp_path / f"img{i:03d}.jpg")
+    marker = tmp_path / "killed"
+    monkeypatch.setenv("SEGREGATOR_FAILPOINTS", f"analysis-batch@3=killonce:{marker}")
+    p = run("classify", tmp_path, "--json", "--quiet", "--workers", "2", "--classifier", "heuristic", "--no-cache")
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    assert marker.exists()  # a worker was killed
+    assert [r["key"] for r in rows] == [f"img{i:03d}.jpg" for i in range(120)]
+    assert all(r["error"] is None and r["category"] for r in rows)

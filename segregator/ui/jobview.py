@@ -186,6 +186,7 @@ def plan_view(storage: Storage, db: PlanDB, page: str, editable: bool = True) ->
             "#": st.column_config.NumberColumn("#", disabled=True),
             "move": st.column_config.CheckboxColumn("Move"),
             "confidence": st.column_config.ProgressColumn("Confidence", min_value=0.0, max_value=1.0, format="%.2f"),
+            "reason": st.column_config.TextColumn("Reason", width="large", help="Why the image goes there, in full"),
         }
         if categories:
             column_config["category"] = st.column_config.SelectboxColumn("Category", options=categories, required=True)
