@@ -20,7 +20,7 @@ import botocore.exceptions
 from botocore.config import Config
 
 from .storage import (COPY_GONE, NOT_DELETED, REMOVED, SOURCE_CHANGED, FolderSummary, KEY_MAX, ObjectInfo, Removal,
-                      SourceChanged, Storage, normalise_prefix, same_object, scan_keys)
+                      SourceChanged, Storage, normalise_prefix, same_object, scan_folders, scan_keys)
 
 PRESIGN_SECONDS = 15 * 60
 DELETE_BATCH = 1000   # DeleteObjects takes at most 1,000 keys
@@ -246,7 +246,7 @@ class R2Storage(Storage):
                     yield obj["Key"]
 
         return [scan_keys(folder, keys(folder, False), keys(folder, True), max_pages * 1000, samples)
-                for folder in [prefix] + self.list_folders(prefix)]
+                for folder in scan_folders(prefix, self.list_folders(prefix))]
 
     # -- objects -------------------------------------------------------------------------------------------
     def info(self, key: str) -> ObjectInfo:

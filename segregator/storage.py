@@ -236,7 +236,7 @@ class Storage(ABC):
         prefix = normalise_prefix(prefix)
         return [scan_keys(folder, (o.key for o in self.list(folder, recursive=True)),
                           (o.key for o in self.list(folder, recursive=False)), max_pages * 1000, samples)
-                for folder in [prefix] + self.list_folders(prefix)]
+                for folder in scan_folders(prefix, self.list_folders(prefix))]
 
     def exists(self, key: str) -> bool:
         return self.observe(key) is not None
@@ -252,6 +252,11 @@ class Storage(ABC):
     def checksum(self, key: str) -> str:
         """The MD5 of an object's bytes."""
         return hashlib.md5(self.read(key)).hexdigest()
+
+
+def scan_folders(prefix: str, folders: Sequence[str]) -> list[str]:
+    """The rows of quick_scan: the prefix and its subfolders, but not the tool's own state (.segregator/)."""
+    return [prefix] + [f for f in folders if not f[len(prefix):].startswith(".segregator/")]
 
 
 def scan_keys(folder: str, keys: Iterable[str], direct_keys: Iterable[str], limit: int, samples: int) -> FolderSummary:

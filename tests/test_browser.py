@@ -255,6 +255,39 @@ def test_gallery_delete_is_cancelled_then_confirmed(server, browser, demo_data):
     assert not {"images/masterImgs/beach.jpg", "images/masterImgs/coffee.jpg"} & keys
     assert json.loads(log.read_text())[-1]["event_type"] == "r2_empty_trash"
     assert_no_secret(log.read_text(), "the session log")
+    expect(page.get_by_text("Moved 2 file(s) to the trash")).to_be_hidden()  # the banner of the latest action only
+
+    # Past runs: newest first, with what each did; the delete whose copies were emptied from the trash says
+    # what cannot be undone instead of dead-ending.
+    past = page.get_by_test_id("stExpander").filter(has_text="Past runs")
+    past.get_by_text("🕘 Past runs").click()
+    expect(past.get_by_role("combobox", name="Run")).to_have_value(
+        re.compile(r"Run \d+ · .* · deleted to the trash · 2 of 2 moved · r2://demo"), timeout=30_000)
+    expect(past.get_by_role("combobox", name="Run")).to_be_visible(timeout=30_000)
+    past.get_by_role("button", name=re.compile(r"↩ Undo run \d+")).scroll_into_view_if_needed()
+    shot(page, "12_past_runs")
+    past.get_by_role("button", name=re.compile(r"↩ Undo run \d+")).click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text(re.compile(r"2 object\(s\) cannot be undone"))).to_be_visible(timeout=30_000)
+    expect(dialog.get_by_text(re.compile(r"Nothing of run \d+ .* can be put back any more"))).to_be_visible()
+    expect(dialog.get_by_role("button", name="Undo it")).to_have_count(0)
+    shot(page, "13_undo_after_trash_emptied")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden(timeout=30_000)
+
+    # The page list names the home page; the scanner on the whole bucket counts the images below images/.
+    expect(page.get_by_test_id("stSidebar").get_by_role("link", name="Sort into categories")).to_be_visible()
+    page.get_by_test_id("stSidebar").get_by_role("link", name="Scanner").click()
+    settle(page)
+    prefix = page.get_by_test_id("stSidebar").get_by_role("textbox", name="Source prefix")
+    prefix.fill("")
+    prefix.press("Enter")
+    settle(page)
+    page.get_by_role("button", name="⚡ Quick Scan").click()
+    settle(page)
+    expect(page.get_by_text(re.compile(r"\d+ image\(s\) \(0 directly in it\)")).first).to_be_visible(timeout=30_000)
+    expect(page.get_by_text(".segregator/", exact=True)).to_have_count(0)  # the tool's own state is not offered
+    shot(page, "14_scanner_whole_bucket")
     page.context.close()
 
 

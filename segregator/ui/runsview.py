@@ -42,15 +42,18 @@ def _confirm_undo(storage: Storage, run_id: int) -> None:
         else:
             plan, storage, lost, lost_count = jobs.undo_plan(run, getattr(storage, "config", None))
             count = plan.summary_count()
-            st.write(f"Run {run.id} on {storage.description}: **{count:,} object(s)** go back where they were "
-                     "(copies go to the trash). Nothing is overwritten.")
+            if count:
+                st.write(f"Run {run.id} on {storage.description}: **{count:,} object(s)** go back where they were "
+                         "(copies go to the trash). Nothing is overwritten.")
+            else:
+                st.write(f"Nothing of run {run.id} on {storage.description} can be put back any more.")
             if lost_count:
                 st.warning(f"{lost_count:,} object(s) cannot be undone (changed or gone since the run): "
                            + ", ".join(lost[:5]) + (" …" if lost_count > 5 else ""))
-            head = [f"{i.source} → {i.destination}" for i, _ in zip(plan.items(), range(20))]
-            st.code("\n".join(head) or "(nothing to put back)", language=None)
             if not count:
                 return
+            head = [f"{i.source} → {i.destination}" for i, _ in zip(plan.items(), range(20))]
+            st.code("\n".join(head), language=None)
     except (OSError, ValueError) as exc:
         st.error(str(exc))
         return
@@ -135,7 +138,8 @@ def past_runs(storage: Storage, area: str) -> None:
             st.caption("No runs here yet." + ("" if everywhere else " (Turn on the toggle to see the runs elsewhere.)"))
             return
         by_id = {r.id: r for r in listed}
-        chosen = st.selectbox("Run", list(by_id), format_func=lambda i: describe_run(by_id[i]), key="runs_pick")
+        chosen = st.selectbox("Run", list(by_id), format_func=lambda i: describe_run(by_id[i]),
+                              key=f"runs_pick_{listed[0].id}_{everywhere}")  # a newer run: shown first again
         run = by_id[chosen]
         store = RunStore()
         undone = store.undo_of(run.id) if run.kind == "run" else None
