@@ -20,7 +20,7 @@ upload = ui.reference_upload("Reference image", "reference_upload",
 if upload is None:
     st.info("Upload a reference image to start.")
     st.stop()
-st.image(upload.getvalue(), caption="Reference", width=200)
+st.image(upload.getvalue(), caption=f"Reference: {upload.name}", width=200)
 
 params = {"settings": ui.settings_overrides(embedding=embedding), "reference": save_upload(upload.getvalue(), upload.name),
           "output": output}

@@ -33,7 +33,7 @@ where = PlanFilter(folder=db.plan.output_prefix)
 found = db.count(where)
 st.subheader(f"Placeholders found ({found:,})")
 shown = db.page(where, 0, ui.THUMBS_PER_PAGE)
-ui.show_grid(storage, [(i.source, f"{i.source.rsplit('/', 1)[-1]} · {i.reason.split(';')[0]}") for _, i in shown])
+ui.show_grid(storage, [(i.source, f"{i.source.rsplit('/', 1)[-1]} · {ui.short_reason(i.reason, 60)}") for _, i in shown])
 with st.expander("Why each image was flagged (the whole plan)"):
     ui.plan_view(storage, db, "placeholders")
 ui.plan_json(db, "placeholder_plan.jsonl")

@@ -106,6 +106,10 @@ def test_by_reference_rejects_a_non_image_upload(mixed_folder):
     assert at.file_uploader[0].value is None and any("Upload a reference image" in i.value for i in at.info)
     at.file_uploader[0].set_value(("ref.jpg", jpeg_bytes(photo("coffee")), "image/jpeg")).run()
     assert not at.exception and not [e for e in at.error if "cannot be used" in e.value]
+    assert at.button(key="reference_analyse") and at.file_uploader[0].value is None  # taken: the box is empty again
+    # a refused file after an accepted one: the message names it, the accepted reference stays
+    at.file_uploader[0].set_value(("broken.png", b"\x89PNG\r\n\x1a\n truncated", "image/png")).run()
+    assert [e.value for e in at.error if "cannot be used" in e.value][0].startswith("broken.png cannot be used")
     assert at.button(key="reference_analyse")
 
 
@@ -116,6 +120,9 @@ def test_placeholders_page(mixed_folder):
     assert not at.exception
     heading = [h.value for h in at.subheader if h.value.startswith("Placeholders found")]
     assert heading == ["Placeholders found (2)"]
+    # each thumbnail's reason is cut at a phrase boundary, never mid-phrase
+    captions = [c.value for c in at.caption if c.value.startswith(("agent.png", "no_image.png"))]
+    assert len(captions) >= 2 and all(c.count("(") == c.count(")") for c in captions), captions
     assert not [w for w in at.warning if "other settings" in w.value]
     # adding an example changes the analysis: the results on screen say they are stale, as a threshold does
     at.file_uploader[0].set_value(("mine.png", (mixed_folder / "agent.png").read_bytes(), "image/png")).run()

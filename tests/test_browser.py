@@ -167,6 +167,8 @@ def test_by_reference_on_the_demo_bucket_moves_only_matches(server, browser, dem
     shot(page, "2a_reference_upload_too_large")
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(REPO / "samples" / "chelsea.jpg"))
     expect(page.get_by_role("button", name="Find similar images")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Reference: chelsea.jpg")).to_be_visible()
+    expect(page.get_by_text("huge.jpg")).to_have_count(0)  # the refused file's chip is gone: one reference at a time
     page.get_by_role("button", name="Find similar images").click()
     settle(page)
     expect(page.get_by_text("Matches (3)")).to_be_visible(timeout=60_000)

@@ -103,24 +103,37 @@ def embedding_option() -> float:
     return float(threshold) if on else 0.0
 
 
-def reference_upload(label: str, key: str, types: list[str], embedding: float = 0.0):
-    """One reference image at a time: the upload when it can be used, else None. A file that cannot be used
-    is taken out of the box again (no chip stays behind) and the message names that file."""
+class Reference:
+    """An accepted reference image, kept in the session (the upload box is emptied once it is taken)."""
+
+    def __init__(self, name: str, data: bytes):
+        self.name, self._data = name, data
+
+    def getvalue(self) -> bytes:
+        return self._data
+
+
+def reference_upload(label: str, key: str, types: list[str], embedding: float = 0.0) -> Reference | None:
+    """One reference image at a time. A dropped file is checked and, when it can be used, becomes the
+    reference and the box is emptied (so no chip of it, or of a file refused earlier, stays behind); a file
+    that cannot be used is taken out the same way, with a message naming it. Returns the reference or None."""
     ss = st.session_state
     box = f"{key}::{ss.get(f'{key}_round', 0)}"
-    upload = st.file_uploader(label, type=types, max_upload_size=MAX_UPLOAD_MB, key=box)
-    if upload is None:
-        if ss.get(f"{key}_refused"):
-            st.error(ss[f"{key}_refused"])
-        return None
-    try:
-        jobs.load_reference(upload.getvalue(), settings(embedding=embedding))
-    except ImageLoadError as exc:
-        ss[f"{key}_refused"] = f"{upload.name} cannot be used as a reference: {exc}. Drop another image."
-        ss[f"{key}_round"] = ss.get(f"{key}_round", 0) + 1  # a new, empty box
+    upload = st.file_uploader(label, type=types, max_upload_size=MAX_UPLOAD_MB, key=box,
+                              help="Drop another image to replace the reference.")
+    if upload is not None:
+        ss[f"{key}_round"] = ss.get(f"{key}_round", 0) + 1  # a new, empty box next time
+        try:
+            jobs.load_reference(upload.getvalue(), settings(embedding=embedding))
+        except ImageLoadError as exc:
+            ss[f"{key}_refused"] = f"{upload.name} cannot be used as a reference: {exc}. Drop another image."
+        else:
+            ss[f"{key}_accepted"] = Reference(upload.name, upload.getvalue())
+            ss.pop(f"{key}_refused", None)
         st.rerun()
-    ss.pop(f"{key}_refused", None)
-    return upload
+    if ss.get(f"{key}_refused"):
+        st.error(ss[f"{key}_refused"])
+    return ss.get(f"{key}_accepted")
 
 
 def output_folder_input(label: str, default: str, key: str) -> str:
@@ -214,6 +227,8 @@ def _restore_from_url() -> None:
         ss["bucket"] = q["bucket"]
     if "prefix" in q:
         ss["source_prefix"] = q["prefix"]
+    if q.get("classifier"):
+        ss["classifier"] = q["classifier"]  # checked against the classifiers there are when the picker is drawn
 
 
 def _remember() -> None:
@@ -223,6 +238,8 @@ def _remember() -> None:
         want["folder"] = ss["source_folder"]
     if want["storage"] == "r2" and ss.get("bucket"):
         want.update(bucket=ss["bucket"], prefix=ss.get("source_prefix", ""))
+    if ss.get("classifier"):
+        want["classifier"] = ss["classifier"]
     if {k: st.query_params.get(k) for k in want} != want or set(st.query_params) - set(want):
         st.query_params.from_dict(want)
 

@@ -26,6 +26,20 @@ def preview_url_or_bytes(storage: Storage, key: str):
         return None
 
 
+def short_reason(reason: str, limit: int = 80) -> str:
+    """A reason cut to fit a caption at a phrase boundary ("; "), never mid-phrase; "…" when phrases were left."""
+    phrases = [p for p in (reason or "").split("; ") if p]
+    out = ""
+    for p in phrases:
+        joined = f"{out}; {p}" if out else p
+        if len(joined) > limit:
+            break
+        out = joined
+    if not out and phrases:  # one phrase longer than the caption: cut at a word
+        out = phrases[0][:limit].rsplit(" ", 1)[0]
+    return out + (" …" if out != "; ".join(phrases) else "")
+
+
 def show_image(storage: Storage, key: str, caption: str, width: int | str = 160) -> None:
     """A thumbnail of one object with a short caption (the whole key shows on hover), or just the caption
     when it cannot be decoded."""
