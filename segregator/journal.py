@@ -19,6 +19,7 @@ import os
 import socket
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -164,17 +165,36 @@ def _item(row) -> ItemRow:
                    json.loads(extra) if extra else {}, info_from_json(placed), status, message)
 
 
+def open_shared_db(path: Path, schema: str, timeout: float = 30, synchronous: str | None = None) -> sqlite3.Connection:
+    """A SQLite file that several processes use at once (autocommit, WAL, a busy timeout), its schema made.
+    Two processes opening a new file at the same instant can find it locked while one switches it to WAL,
+    which SQLite does not wait for: that is tried again for a while."""
+    db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    for attempt in range(100):
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            if synchronous:
+                db.execute(f"PRAGMA synchronous={synchronous}")
+            db.executescript(schema)
+            return db
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                db.close()
+                raise
+            time.sleep(0.1)
+    raise AssertionError("unreachable")
+
+
 class RunStore:
     """The journal file. Safe to use from several processes at once (SQLite WAL, a busy timeout)."""
 
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path) if path else journal_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        # synchronous=FULL: each commit is on disk before the step it announces
+        self._db = open_shared_db(self.path, SCHEMA, timeout=60, synchronous="FULL")
         self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # each commit is on disk before the step it announces
-        self._db.executescript(SCHEMA)
 
     def close(self) -> None:
         self._db.close()

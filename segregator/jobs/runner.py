@@ -29,6 +29,7 @@ from typing import Callable
 
 from .. import faults
 from ..executor import StopRequested
+from ..journal import open_shared_db
 from ..locking import _alive, boot_id
 from ..session_log import state_dir
 
@@ -133,18 +134,8 @@ class JobStore:
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path) if path else jobs_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db = open_shared_db(self.path, SCHEMA)
         self._lock = threading.Lock()
-        for attempt in range(100):  # a store opened by two processes at once: switching to WAL needs a moment alone
-            try:
-                if self._db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.executescript(SCHEMA)
-                break
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or attempt == 99:
-                    raise
-                time.sleep(0.1)
 
     def _exec(self, sql: str, args=()) -> sqlite3.Cursor:
         with self._lock:
