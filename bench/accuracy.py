@@ -212,6 +212,41 @@ def _bench_unknown(embs: np.ndarray, y: np.ndarray, half: np.ndarray) -> None:
         print(f"taught by example, unknown below similarity {t:.2f}{' (default)' if t == default else ''}: "
               f"untaught categories stay put {np.mean(lu < t):.1%} (target >= 80 %); taught accuracy "
               f"{ok.mean():.1%} -> {kept.mean():.1%} (drop {100 * (ok.mean() - kept.mean()):.1f} points; target <= 2)")
+    _bench_none_of_these(embs, y, half, default)
+
+
+def _bench_none_of_these(embs: np.ndarray, y: np.ndarray, half: np.ndarray, threshold: float) -> None:
+    """Teach by example with a "none of these" folder beside the six taught categories (default threshold
+    too): filled with images of the same kinds as the untaught ones (half of them; scored on the other half),
+    or of other kinds (one untaught category as the examples, the other two scored)."""
+    from segregator import learned
+
+    for scheme in ("same kinds", "other kinds"):
+        ok0, ok1, stay = [], [], []
+        for left_out in ((0, 3, 6), (1, 4, 7), (2, 5, 8)):
+            taught = ~np.isin(y, left_out)
+            for k in (0, 1):
+                train, test = taught & (half != k), taught & (half == k)
+                if scheme == "same kinds":
+                    none, unseen = ~taught & (half != k), ~taught & (half == k)
+                else:
+                    none, unseen = y == left_out[k], np.isin(y, left_out) & (y != left_out[k])
+                labels = [CATEGORIES[i] for i in y[train]]
+                plain = learned.fit(embs[train], labels)
+                model = learned.fit(np.concatenate([embs[train], embs[none]]), labels + [learned.NONE_OF_THESE] * int(none.sum()))
+
+                def verdict(m, i):
+                    scores = m.scores(embs[i])
+                    best = max(scores, key=scores.get)
+                    return "unknown" if best == learned.NONE_OF_THESE or m.familiarity(embs[i]) < threshold else best
+
+                for i in np.nonzero(test)[0]:
+                    ok0.append(verdict(plain, i) == CATEGORIES[y[i]])
+                    ok1.append(verdict(model, i) == CATEGORIES[y[i]])
+                stay += [verdict(model, i) == "unknown" for i in np.nonzero(unseen)[0]]
+        print(f"taught by example with a \"none of these\" folder of {scheme}: untaught images stay put "
+              f"{np.mean(stay):.1%}; taught accuracy {np.mean(ok0):.1%} -> {np.mean(ok1):.1%} "
+              f"(drop {100 * (np.mean(ok0) - np.mean(ok1)):.1f} points)")
 
 
 def bench_faces() -> tuple[float, float]:

@@ -568,8 +568,7 @@ def cmd_teach(args: argparse.Namespace) -> int:
     if args.json:
         json.dump(summary, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
-    print(f"learned {len(counts)} categories from {sum(counts.values())} images "
-          f"({', '.join(f'{c} {n}' for c, n in counts.items())}); {len(errors)} unreadable; wrote {out}", file=sys.stderr)
+    print(f"learned {jobs.describe_taught(counts)}; {len(errors)} unreadable; wrote {out}", file=sys.stderr)
     return 0
 
 
@@ -618,7 +617,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_similar)
 
     p = sub.add_parser("teach", help="learn your own categories from examples: one subfolder per category")
-    p.add_argument("src", metavar="EXAMPLES_DIR", help="folder (or r2://BUCKET/PREFIX) with a subfolder per category")
+    p.add_argument("src", metavar="EXAMPLES_DIR", help="folder (or r2://BUCKET/PREFIX) with a subfolder per category; a subfolder 'none of these' holds examples of what to leave where it is")
     p.add_argument("--out", required=True, metavar="MODEL_FILE", help="where to write the classifier (JSON)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.add_argument("--workers", type=int, default=None, help="analysis processes (default: one per core)")

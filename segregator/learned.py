@@ -131,6 +131,14 @@ def imagenet_scores(logits: np.ndarray, heuristic: dict[str, float] | None = Non
 
 # -- teach by example -----------------------------------------------------------------------------------------
 
+NONE_OF_THESE = "none of these"  # the taught "category" of examples to leave alone: an image most like them stays put
+
+
+def is_none_folder(name: str) -> bool:
+    """An examples subfolder of what is none of the categories: "none of these", "none", "_none" (any case)."""
+    return name.strip().lower().replace("_", " ").replace("-", " ").strip() in ("none", "none of these")
+
+
 @dataclass(frozen=True)
 class TaughtModel:
     """A softmax regression over the network's features (teach_features), for the user's own categories, with
@@ -146,6 +154,11 @@ class TaughtModel:
     temperature: float = 1.0                  # fitted on held-out examples: calibrated confidences
     known: np.ndarray | None = None           # examples x 1280: the examples' unit (rooted) embeddings
     taught_from: dict | None = None           # {"storage": id, "prefix": ...}: the examples folder, never sorted
+
+    @property
+    def sorts_into(self) -> tuple[str, ...]:
+        """The categories images are sorted into (the "none of these" examples are not one)."""
+        return tuple(c for c in self.categories if c != NONE_OF_THESE)
 
     def scores(self, features: np.ndarray) -> dict[str, float]:
         """Category probabilities for one image's teach_features()."""
@@ -211,9 +224,11 @@ def fit(features: np.ndarray, labels: Sequence[str], l2: float = 1e-3, steps: in
     gradient descent with Nesterov momentum (hundreds of examples: well under a second a fit). Its
     temperature is chosen on examples held out in turn (5 folds, each category dealt round them): the one
     with the least log loss, so that confidences are honest; the examples' unit embeddings are kept for
-    familiarity."""
+    familiarity. Examples labelled "none of these" (is_none_folder) are a class of their own: an image
+    most like them is none of the categories."""
+    labels = [NONE_OF_THESE if is_none_folder(label) else label for label in labels]
     cats = tuple(sorted(set(labels)))
-    if len(cats) < 2:
+    if len([c for c in cats if c != NONE_OF_THESE]) < 2:
         raise ValueError("teaching needs at least two categories (one subfolder each)")
     x = np.asarray(features, dtype=np.float64)
     y = np.array([cats.index(label) for label in labels])
@@ -231,7 +246,7 @@ def fit(features: np.ndarray, labels: Sequence[str], l2: float = 1e-3, steps: in
         held_logits.append(z[test] @ fw.T + fb)
         held_y.append(y[test])
     temperature = _temperature(np.concatenate(held_logits), np.concatenate(held_y)) if held_logits else 1.0
-    known = np.stack([_unit(v[:EMBEDDING_SIZE]) for v in x]).astype(np.float16)
+    known = np.stack([_unit(v[:EMBEDDING_SIZE]) for v, label in zip(x, labels) if label != NONE_OF_THESE]).astype(np.float16)
     return TaughtModel(cats, mean, scale, w, b, len(x), temperature, known)
 
 

@@ -87,16 +87,20 @@ def _variants(image: Image.Image, n: int) -> list[Image.Image]:
     return out
 
 
-def test_teach_by_example_round_trip(tmp_path):
-    """`teach` on a folder with a subfolder per category (any names), then `classify --classifier MODEL`:
-    the categories are the folder names, the output contract is the same, and new images are sorted right."""
-    examples = tmp_path / "examples"
-    groups = {"Kitchen": ["coffee.jpg"], "Pets": ["chelsea.jpg"], "Outdoors": ["beach.jpg", "forest_path.jpg"]}
+def _examples(examples, groups: dict[str, list[str]], n: int):
+    """An examples folder: a subfolder per category, each holding n variants of each of its photos."""
     for category, names in groups.items():
         (examples / category).mkdir(parents=True)
         for name in names:
-            for k, im in enumerate(_variants(Image.open(PHOTOS / name).convert("RGB"), 6)):
+            for k, im in enumerate(_variants(Image.open(PHOTOS / name).convert("RGB"), n)):
                 im.save(examples / category / f"{name[:-4]}_{k}.jpg", quality=90)
+    return examples
+
+
+def test_teach_by_example_round_trip(tmp_path):
+    """`teach` on a folder with a subfolder per category (any names), then `classify --classifier MODEL`:
+    the categories are the folder names, the output contract is the same, and new images are sorted right."""
+    examples = _examples(tmp_path / "examples", {"Kitchen": ["coffee.jpg"], "Pets": ["chelsea.jpg"], "Outdoors": ["beach.jpg", "forest_path.jpg"]}, 6)
     (examples / "loose.jpg").write_bytes((PHOTOS / "rocket.jpg").read_bytes())  # not in a category: ignored
     (examples / "Pets" / "broken.jpg").write_bytes(b"not a jpeg")                # reported, not fatal
     model = tmp_path / "models" / "listings.json"
@@ -130,6 +134,33 @@ def test_teach_by_example_round_trip(tmp_path):
     assert whole.returncode == 0, whole.stderr
     keys = [r["key"] for r in json.loads(whole.stdout)]
     assert "top.jpg" in keys and "new/coffee.jpg" in keys and not [k for k in keys if k.startswith("examples/")]
+
+
+def test_teach_with_none_of_these_examples(tmp_path):
+    """A "none of these" subfolder teaches what to leave alone: an image most like those examples stays where
+    it is (even with the likeness threshold off), with the reason; it is not a category to sort into."""
+    examples = _examples(tmp_path / "examples", {"Kitchen": ["coffee.jpg"], "Pets": ["chelsea.jpg"], "none of these": ["rocket.jpg", "astronaut.jpg"]}, 5)
+    model = tmp_path / "none.json"
+    taught = run("teach", examples, "--out", model, "--json", "--quiet")
+    assert taught.returncode == 0, taught.stderr
+    assert json.loads(taught.stdout)["categories"] == {"Kitchen": 5, "Pets": 5, "none of these": 10}
+    assert '"none of these" example(s)' in taught.stderr
+    new = tmp_path / "new"
+    new.mkdir()
+    for name in ("coffee.jpg", "chelsea.jpg", "rocket.jpg"):
+        im = Image.open(PHOTOS / name).convert("RGB")
+        w, h = im.size
+        im.crop((w // 8, h // 10, w - w // 7, h - h // 9)).save(new / name, quality=80)
+    result = run("classify", new, "--json", "--quiet", "--classifier", model, "--set", "classifier.min_familiarity=0",
+                 "--plan-out", tmp_path / "plan.json")
+    assert result.returncode == 0, result.stderr
+    assert {r["key"]: r["category"] for r in json.loads(result.stdout)} == {
+        "coffee.jpg": "Kitchen", "chelsea.jpg": "Pets", "rocket.jpg": "unknown"}
+    plan = plan_dict(tmp_path / "plan.json")
+    items = {i["source"]: i for i in plan["items"]}
+    assert items["rocket.jpg"]["destination"] == "rocket.jpg" and items["rocket.jpg"]["action"] == "keep"
+    assert items["rocket.jpg"]["reason"].startswith('unknown: most like your "none of these" examples')
+    assert plan["extra"]["categories"] == ["Kitchen", "Pets", "no_image"]
 
 
 def test_teach_and_classifier_errors_are_one_line(tmp_path):

@@ -17,5 +17,5 @@ from .reference import (ReferenceMatch, iter_matches, match_reference, reference
                         reference_plan)
 from .sources import (faces_in, gallery_listing, open_source, storage_for_plan, storage_record,  # noqa: F401
                       thumbnail_jpeg)
-from .teach import (models_dir, save_taught_model, taught_model_name, taught_model_path, taught_models,  # noqa: F401
+from .teach import (describe_taught, models_dir, save_taught_model, taught_model_name, taught_model_path, taught_models,  # noqa: F401
                     teach)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Iterable, Iterator, Sequence
 
 from ..analysis import AnalysisResult
+from ..learned import NONE_OF_THESE
 from ..plan import MovePlan, PlanItem
 from ..settings import CATEGORIES, NO_IMAGE
 from ..storage import Storage, normalise_prefix
@@ -18,7 +19,7 @@ def classifier_categories(backend: str) -> list[str]:
         return list(CATEGORIES)
     from ..learned import TaughtModel
 
-    return list(TaughtModel.load(backend).categories)
+    return list(TaughtModel.load(backend).sorts_into)
 
 
 def classification_header(storage: Storage, source_prefix: str = "", output_prefix: str | None = None,
@@ -30,6 +31,11 @@ def classification_header(storage: Storage, source_prefix: str = "", output_pref
 
 
 UNKNOWN = "unknown"  # the category of an image unlike every taught category: it stays where it is
+
+
+def _closest(scores: dict[str, float]) -> str:
+    """The likeliest real category (not "none of these")."""
+    return max((c for c in scores if c != NONE_OF_THESE), key=scores.get, default="none")
 
 
 def classification_items(results: Iterable[AnalysisResult], header: MovePlan, faces_folder: str | None = None,
@@ -47,6 +53,11 @@ def classification_items(results: Iterable[AnalysisResult], header: MovePlan, fa
             continue
         folder = r.category
         c = r.classification
+        if folder == NONE_OF_THESE:
+            yield PlanItem(r.key, r.key, "keep", f"unknown: most like your \"{NONE_OF_THESE}\" examples "
+                           f"({c.confidence:.0%}); closest category {_closest(c.scores)}", UNKNOWN, c.confidence,
+                           _top(c.scores))
+            continue
         if folder != NO_IMAGE and c.familiarity is not None and c.familiarity < min_familiarity:
             yield PlanItem(r.key, r.key, "keep", f"unknown: unlike every taught category (likeness to the nearest "
                            f"example {c.familiarity:.2f}, below {min_familiarity:.2f}); closest category {folder}",
@@ -74,7 +85,7 @@ def classification_plan(
     first analysed result was scored on)."""
     results = list(results)
     scored = next((r for r in results if r.ok), None)
-    categories = list(scored.classification.scores) if scored else list(CATEGORIES)
+    categories = [c for c in scored.classification.scores if c != NONE_OF_THESE] if scored else list(CATEGORIES)
     plan = classification_header(storage, source_prefix, output_prefix, categories)
     plan.items = list(classification_items(results, plan, faces_folder))
     return plan

@@ -28,13 +28,14 @@ def teach(storage: Storage, prefix: str = "", progress: ProgressCallback | None 
         if "/" not in rest or rest.startswith(TRASH):
             continue  # loose files at the top: no category
         category = rest.split("/", 1)[0]
+        category = learned.NONE_OF_THESE if learned.is_none_folder(category) else category
         if not r.ok or r.embedding is None or r.levels is None:
             errors.append({"key": r.key, "error": r.error or "no embedding"})
             continue
         embeddings.append(learned.teach_features(r.embedding, r.levels))
         labels.append(category)
         counts[category] = counts.get(category, 0) + 1
-    if len(counts) < 2:
+    if len([c for c in counts if c != learned.NONE_OF_THESE]) < 2:
         raise ValueError(f"teaching needs at least two category subfolders with images under {prefix or 'the folder'} "
                          f"(found: {', '.join(sorted(counts)) or 'none'})")
     import numpy as np
@@ -47,6 +48,18 @@ def teach(storage: Storage, prefix: str = "", progress: ProgressCallback | None 
              else {"storage": storage_id(storage), "prefix": prefix})
     model = dataclasses.replace(learned.fit(np.stack(embeddings), labels), taught_from=where)
     return model, dict(sorted(counts.items())), errors
+
+
+def describe_taught(counts: dict[str, int]) -> str:
+    """"3 categories from 40 images (Cats 12, …)", with the "none of these" examples said apart."""
+    from ..learned import NONE_OF_THESE
+
+    cats = {c: n for c, n in counts.items() if c != NONE_OF_THESE}
+    text = (f"{len(cats)} categories from {sum(cats.values())} images "
+            f"({', '.join(f'{c}: {n}' for c, n in cats.items())})")
+    if counts.get(NONE_OF_THESE):
+        text += f", and {counts[NONE_OF_THESE]} \"{NONE_OF_THESE}\" example(s) of what to leave where it is"
+    return text
 
 
 def models_dir() -> Path:

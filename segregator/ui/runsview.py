@@ -174,7 +174,9 @@ def teach_panel(storage: Storage, prefix: str) -> None:
             st.info("Teaching needs the image model (onnxruntime and segregator/models/efficientnet_lite0.onnx).")
             return
         st.caption("Point at a folder with one subfolder per category, e.g. `Kitchen/`, `Bathroom/`, `Floor plan/`, "
-                   "each holding example images. The folder names become the categories.")
+                   "each holding example images. The folder names become the categories. A subfolder named "
+                   "`none of these/` holds examples of what belongs to none of them: images like those stay where "
+                   "they are.")
         folder = st.text_input("Examples folder (in the current source)", value=prefix, key="teach_folder")
         name = st.text_input("Name for this classifier", value="my_categories", key="teach_name")
         source = source_spec(storage)
@@ -190,9 +192,7 @@ def teach_panel(storage: Storage, prefix: str) -> None:
             st.session_state["teach_selected"] = job.id
             st.session_state["classifier"] = f"taught:{result.get('name')}"
             st.rerun()
-        st.success(f"Learned {len(counts)} categories from {sum(counts.values())} images "
-                   f"({', '.join(f'{c}: {n}' for c, n in counts.items())}). Saved as **{result.get('name')}** "
-                   "and selected.")
+        st.success(f"Learned {jobs.describe_taught(counts)}. Saved as **{result.get('name')}** and selected.")
         if result.get("errors"):
             st.warning(f"{len(result['errors'])} example(s) could not be read: "
                        + ", ".join(e["key"] for e in result["errors"][:5]))
