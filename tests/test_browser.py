@@ -44,7 +44,14 @@ ARTIFACTS = REPO / "tests" / "artifacts"
 def shot(page, name: str) -> None:
     """Each flow leaves a screenshot in tests/artifacts/ (ignored by git); the page's HTML never holds a secret."""
     ARTIFACTS.mkdir(exist_ok=True)
+    # Streamlit scrolls inside its main block, so the page is made as tall as that block for the picture.
+    size = page.viewport_size
+    tall = page.evaluate("() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], "
+                         "[data-testid=stSidebarContent]')].map(e => e.scrollHeight), 0)")
+    page.set_viewport_size({"width": size["width"], "height": min(max(size["height"], tall), 6000)})
+    page.wait_for_timeout(300)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size(size)
     assert_no_secret(page.content(), f"the page of {name}")
 
 
@@ -103,10 +110,20 @@ def test_classify_preview_confirm_moves_files_on_disk(server, browser, folder):
     page = context.new_page()
     page.goto(url)
     settle(page)
+    expect(page.get_by_role("button", name="Analyse")).to_be_visible(timeout=30_000)
+    shot(page, "0_home")
     page.get_by_role("button", name="Analyse").click()
     settle(page)
     expect(page.get_by_role("button", name="Confirm: Move 5 file(s)")).to_be_visible(timeout=60_000)
     expect(page.get_by_test_id("stImage").first).to_be_visible()
+    expect(page.get_by_text(re.compile(r"ETA"))).to_have_count(0)  # a finished job's bar is not left above the plan
+    # The plan's category filter: "any category" first, then the categories, no blank choice.
+    page.get_by_role("combobox", name="Category").click()
+    options = page.get_by_role("option")
+    expect(options.first).to_have_text("any category", timeout=30_000)
+    texts = [t.strip() for t in options.all_inner_texts()]
+    assert "Nature" in texts and "no_image" in texts and all(texts), texts
+    page.keyboard.press("Escape")
     assert (folder / "agent.png").exists()  # preview only so far
     page.get_by_role("button", name="Confirm: Move 5 file(s)").click()
     settle(page)
@@ -172,6 +189,10 @@ def test_by_reference_on_the_demo_bucket_moves_only_matches(server, browser, dem
     page.get_by_role("button", name="Find similar images").click()
     settle(page)
     expect(page.get_by_text("Matches (3)")).to_be_visible(timeout=60_000)
+    # A grid of matches, each captioned with its file name, hash distance and similarity (not the whole key).
+    caption = page.get_by_test_id("stCaptionContainer").filter(has_text=re.compile(r"^chelsea_small\.jpg · d\d+ · \d+%\s*$"))
+    expect(caption).to_have_count(1, timeout=30_000)
+    expect(page.get_by_test_id("stCaptionContainer").filter(has_text="images/masterImgs/listing_1042/")).to_have_count(0)
     shot(page, "2_by_reference_demo_bucket_preview")
     page.get_by_role("button", name="Confirm: Move 3 file(s)").click()
     settle(page)
@@ -185,6 +206,30 @@ def test_by_reference_on_the_demo_bucket_moves_only_matches(server, browser, dem
     page.context.close()
 
 
+
+def test_placeholders_on_the_demo_bucket_are_previewed_with_whole_reasons(server, browser, demo_data):
+    """Placeholders page on the demo bucket: the sample placeholders are found, each caption is the file name
+    and its reasons cut at a phrase boundary (never mid-phrase); nothing moves without Confirm."""
+    from playwright.sync_api import expect
+
+    url, _ = server
+    page = open_demo_bucket(browser, url, demo_data)
+    before = bucket_keys(url, demo_data)
+    page.get_by_test_id("stSidebar").get_by_role("link", name="Placeholders").click()
+    settle(page)
+    page.get_by_role("button", name="Find placeholders").click()
+    settle(page)
+    expect(page.get_by_text(re.compile(r"Placeholders found \(\d+\)"))).to_be_visible(timeout=90_000)
+    captions = page.get_by_test_id("stCaptionContainer").filter(has_text=re.compile(r"^[^ ]+\.(jpg|png) · "))
+    expect(captions.first).to_be_visible(timeout=30_000)
+    texts = captions.all_inner_texts()
+    names = {t.split(" · ", 1)[0] for t in texts}
+    assert {"no_image_available.jpg", "floor_plan_missing.png"} <= names, texts
+    assert all(t.count("(") == t.count(")") for t in texts), texts  # no reason cut inside its brackets
+    shot(page, "15_placeholders_demo_bucket")
+    assert bucket_keys(url, demo_data) == before  # a preview moves nothing
+    page.context.close()
+
 def test_gallery_delete_is_cancelled_then_confirmed(server, browser, demo_data):
     from playwright.sync_api import expect
 
@@ -193,6 +238,12 @@ def test_gallery_delete_is_cancelled_then_confirmed(server, browser, demo_data):
     page.get_by_test_id("stSidebar").get_by_role("link", name="Gallery").click()
     settle(page)
     expect(page.get_by_text("beach.jpg")).to_be_visible(timeout=60_000)
+    # Subfolder buttons: the first slot is a folder (no blank button) and each name is shown whole.
+    nav = page.get_by_role("button", name=re.compile(r"^📁 "))
+    expect(nav.first).to_have_text("📁 listing_1042", timeout=30_000)
+    for k in range(nav.count()):
+        label = nav.nth(k).locator("p")
+        assert label.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), label.inner_text()
     for name in ("beach.jpg", "coffee.jpg"):
         page.get_by_test_id("stCheckbox").filter(has_text=name).locator("label").click()
         settle(page)
@@ -228,6 +279,8 @@ def test_gallery_delete_is_cancelled_then_confirmed(server, browser, demo_data):
     dialog.get_by_role("button", name="Undo it").click()
     expect(dialog).to_be_hidden(timeout=30_000)
     expect(page.get_by_text("Put back 2 file(s)")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Moved 2 file(s) to the trash")).to_be_hidden()  # the banner of the latest action only
+    expect(page.get_by_text(re.compile(r"r2_undo|local_undo|_resumed")).filter(visible=True)).to_have_count(0)
     keys = bucket_keys(url, demo_data)
     assert {"images/masterImgs/beach.jpg", "images/masterImgs/coffee.jpg"} <= keys
     assert not any(k.startswith("_trash/") for k in keys)
