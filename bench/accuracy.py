@@ -386,12 +386,60 @@ def bench_placeholders(verbose: bool = False) -> float:
     return f1
 
 
+def bench_duplicates() -> dict[str, tuple[float, float]]:
+    """Duplicates across a collection: real photos, each with its copies (an exact byte copy and the edits of
+    bench/datasets.py DUPLICATE_EDITS; for the similar tier also SIMILAR_EDITS), among near-miss pairs (two
+    shots of one scene) and each other. Pairs within groups: precision and recall, and per edit the share of
+    copies grouped with their original."""
+    from itertools import combinations
+
+    from segregator import duplicates as dup
+    from segregator import learned
+
+    from bench.datasets import SIMILAR_EDITS, build_duplicates
+
+    folder = build_duplicates(unpacked())
+    embed = learned.available()
+    settings = Settings().with_overrides({"placeholder.ocr": False, "similarity.min_embedding_similarity": 0.9 if embed else 0.0})
+    files = sorted(folder.glob("*.jpg"))
+    results = [analyse_file(p, key=p.name, settings=settings) for p in files]
+    owner = {p.name: p.stem.split("__")[0] for p in files}
+    edit = {p.name: p.stem.split("__")[1] for p in files}
+    out = {}
+    for tier in ("near", "similar") if embed else ("near",):
+        chosen = [r for r in results if tier == "similar" or edit[r.key] not in SIMILAR_EDITS]
+        coll, _ = dup.collect(chosen, embeddings=tier == "similar")
+        t0 = time.perf_counter()
+        rows = dup.find_groups(coll, dup.DuplicateSettings(tier=tier))
+        took = time.perf_counter() - t0
+        group = {coll.keys[r.index]: r.group for r in rows}
+        truth = {frozenset(p) for p in combinations(coll.keys, 2) if owner[p[0]] == owner[p[1]]}
+        found = {frozenset(p) for p in combinations(coll.keys, 2) if group[p[0]] is not None and group[p[0]] == group[p[1]]}
+        tp = len(truth & found)
+        precision, recall = (tp / len(found) if found else 1.0), tp / len(truth)
+        misses = [sorted(p) for p in found - truth][:4]
+        print(f"duplicates, tiers up to {tier}: {len(coll.keys)} images ({sum(1 for k in coll.keys if k.startswith('miss'))} "
+              f"in near-miss pairs), {len(truth)} true pairs; precision {precision:.3f}, recall {recall:.3f} "
+              f"(grouping {took:.2f} s){'; wrong pairs e.g. ' + str(misses) if misses else ''}")
+        per = Counter()
+        tot = Counter()
+        for k in coll.keys:
+            if edit[k] in ("original",) or k.startswith("miss"):
+                continue
+            tot[edit[k]] += 1
+            per[edit[k]] += group[k] is not None and group[k] == group.get(f"{owner[k]}__original.jpg")
+        print("   per copy: " + ", ".join(f"{e} {per[e] / tot[e]:.0%}" for e in tot))
+        out[tier] = (precision, recall)
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", nargs="*", choices=["classify", "learned", "faces", "similarity", "placeholders", []], default=[])
+    parser.add_argument("what", nargs="*", choices=["classify", "learned", "faces", "similarity", "placeholders", "duplicates", []],
+                        default=[])
     parser.add_argument("--write-weights", action="store_true")
     args = parser.parse_args(argv)
-    what = args.what or ["classify", "learned", "faces", "similarity", "placeholders"]
+    what = args.what or ["classify", "learned", "faces", "similarity", "placeholders", "duplicates"]
     print(f"data: {data_root()}")
     if "classify" in what:
         bench_classify(args.write_weights)
@@ -404,6 +452,8 @@ def main(argv=None) -> int:
         bench_similarity_embeddings()
     if "placeholders" in what:
         bench_placeholders()
+    if "duplicates" in what:
+        bench_duplicates()
     return 0
 
 

@@ -220,6 +220,51 @@ def build_similarity(x: Path) -> Path:
     return out
 
 
+DUPLICATE_EDITS = {
+    **{k: v for k, v in EDITS.items()},
+    "dark": lambda im: ImageEnhance.Brightness(im).enhance(0.8),
+    "mirror": ImageOps.mirror,
+}
+SIMILAR_EDITS = {  # re-framed copies: for the similar tier only
+    "cut25": lambda im: im.crop((0, 0, round(im.width * 0.75), im.height)),
+    "zoom35": lambda im: im.crop((round(im.width * 0.13), round(im.height * 0.13), round(im.width * 0.87),
+                                  round(im.height * 0.87))).resize(im.size, Image.Resampling.LANCZOS),
+}
+# Two shots of one scene (stereo pairs, moved cameras, the next frame): near misses, never duplicates.
+NEAR_MISSES = [("aloeL.jpg", "aloeR.jpg"), ("left.jpg", "right.jpg"), ("Blender_Suzanne1.jpg", "Blender_Suzanne2.jpg"),
+               ("aero1.jpg", "aero3.jpg"), ("basketball1.png", "basketball2.png"), ("graf1.png", "graf3.png"),
+               ("leuvenA.jpg", "leuvenB.jpg"), ("left01.jpg", "right01.jpg"), ("left07.jpg", "left08.jpg"),
+               ("pic1.png", "pic2.png"), ("box.png", "box_in_scene.png"), ("rubberwhale1.png", "rubberwhale2.png")]
+
+
+def build_duplicates(x: Path) -> Path:
+    """duplicates/<photo>__original.jpg, its copies <photo>__<edit>.jpg (an exact byte copy, the edits of
+    DUPLICATE_EDITS and SIMILAR_EDITS), and near-miss pairs miss<k>_<name>_a/b__original.jpg: the owner of
+    each file is the part of its name before "__"."""
+    out = data_root() / "sets" / "duplicates"
+    if (out / ".done").exists():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    missing = {n for pair in NEAR_MISSES for n in pair}
+    for p in photo_pool(x):
+        if p.name in missing:
+            continue  # a near miss's photo is not also an original with copies
+        orig = out / f"{_label(p)}__original.jpg"
+        if not _save_jpeg(p, orig, 640):
+            continue
+        (out / f"{_label(p)}__exact.jpg").write_bytes(orig.read_bytes())
+        im = Image.open(orig).convert("RGB")
+        for name, edit in {**DUPLICATE_EDITS, **SIMILAR_EDITS}.items():
+            (edit(im) if edit else im).save(out / f"{_label(p)}__{name}.jpg", "JPEG", quality=35 if name == "q35" else 90)
+    cv = x / "usr/share/doc/opencv-doc/examples/data"
+    for k, (a, b) in enumerate(NEAR_MISSES):
+        for side, name in (("a", a), ("b", b)):
+            if (cv / name).exists():
+                _save_jpeg(cv / name, out / f"miss{k:02d}_{Path(a).stem}_{side}__original.jpg", 640)
+    (out / ".done").write_text("ok")
+    return out
+
+
 PHRASES = ["No Image Available", "Coming Soon", "No Floor Plan", "Image Not Available", "No Photo",
            "Image Not Found", "Photo Coming Soon", "No Picture Available", "Floor Plan Coming Soon"]
 
@@ -380,7 +425,7 @@ def build_corpus(name: str, count: int = 40) -> Path:
 def build_all() -> dict[str, Path]:
     x = unpacked()
     return {"classify": build_classify(x), "similarity": build_similarity(x), "placeholders": build_placeholders(x),
-            "photos3mp": build_photos_3mp(x)}
+            "photos3mp": build_photos_3mp(x), "duplicates": build_duplicates(x)}
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import functools
+import hashlib
 import itertools
 import multiprocessing
 import os
@@ -52,6 +53,7 @@ class AnalysisResult:
     fingerprint: Fingerprint | None = None
     model_labels: tuple[str, ...] = ()     # the image model's top ImageNet classes (learned backend)
     faces: tuple[tuple[float, float, float, float], ...] = ()  # (x, y, w, h) fractions, largest first
+    digest: str = ""                # SHA-256 of the bytes (duplicates: the exact tier)
     embedding: np.ndarray | None = field(default=None, repr=False, compare=False)  # kept when asked (teaching)
     levels: np.ndarray | None = field(default=None, repr=False, compare=False)     # mid-level features (teaching)
 
@@ -78,7 +80,7 @@ def analyse_bytes(
     placeholders: bool = True,
 ) -> AnalysisResult:
     """Analyse one image's bytes. Never raises for a bad image: the error is in the result."""
-    result = AnalysisResult(key=key, size=size or len(data))
+    result = AnalysisResult(key=key, size=size or len(data), digest=hashlib.sha256(data).hexdigest())
     try:
         loaded = load_image(data, settings.loader.working_size, settings.loader.max_pixels)
     except ImageLoadError as exc:

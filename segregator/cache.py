@@ -24,7 +24,7 @@ from .settings import Settings
 from .similarity import Reference
 from .storage import ObjectInfo, Storage
 
-FORMAT = 5  # bump when what an analysis holds, or how it is computed, changes
+FORMAT = 6  # bump when what an analysis holds, or how it is computed, changes
 
 
 def cache_path() -> Path:
@@ -52,6 +52,11 @@ def settings_digest(settings: Settings, examples: Sequence[Reference], placehold
     h = hashlib.sha1()
     values = settings.to_dict()
     values.get("classifier", {}).pop("min_familiarity", None)  # read when the plan is made, not by the analysis
+    similarity = values.get("similarity", {})
+    for name in ("max_hamming", "loose_hamming", "min_pixel_similarity"):  # matching thresholds: plan time too
+        similarity.pop(name, None)
+    if "min_embedding_similarity" in similarity:  # the analysis only needs to know whether to embed
+        similarity["min_embedding_similarity"] = similarity["min_embedding_similarity"] > 0
     h.update(json.dumps(values, sort_keys=True, default=list).encode())
     h.update(f"{FORMAT}:{placeholders}".encode())
     backend = settings.classifier.backend
@@ -64,7 +69,7 @@ def settings_digest(settings: Settings, examples: Sequence[Reference], placehold
 
 def _dump(r: AnalysisResult) -> str:
     data = {"size": r.size, "error": r.error, "skipped": r.skipped, "width": r.width, "height": r.height,
-            "format": r.format}
+            "format": r.format, "digest": r.digest}
     if r.features is not None:
         data["features"] = asdict(r.features)
     if r.classification is not None:
@@ -80,7 +85,7 @@ def _dump(r: AnalysisResult) -> str:
             data[name] = base64.b64encode(getattr(r, name).astype(np.float32).tobytes()).decode()
     if r.fingerprint is not None:
         fp = r.fingerprint
-        data["fingerprint"] = {"phash": fp.phash.value, "dhash": fp.dhash.value, "shape": list(fp.thumb.shape),
+        data["fingerprint"] = {"phash": fp.phash.value, "dhash": fp.dhash.value, "mirror": fp.mirror, "crop": fp.crop, "shape": list(fp.thumb.shape),
                                "thumb": base64.b64encode(fp.thumb.tobytes()).decode()}
     return json.dumps(data)
 
@@ -88,7 +93,7 @@ def _dump(r: AnalysisResult) -> str:
 def _load(key: str, text: str) -> AnalysisResult:
     d = json.loads(text)
     r = AnalysisResult(key=key, size=d["size"], error=d["error"], skipped=d["skipped"], width=d["width"],
-                       height=d["height"], format=d["format"])
+                       height=d["height"], format=d["format"], digest=d.get("digest", ""))
     if "features" in d:
         f = d["features"]
         f["hue_hist"] = tuple(f["hue_hist"])
@@ -105,7 +110,8 @@ def _load(key: str, text: str) -> AnalysisResult:
     if "fingerprint" in d:
         fp = d["fingerprint"]
         thumb = np.frombuffer(base64.b64decode(fp["thumb"]), dtype=np.uint8).reshape(fp["shape"])
-        r.fingerprint = Fingerprint(PerceptualHash("phash", fp["phash"]), PerceptualHash("dhash", fp["dhash"]), thumb)
+        r.fingerprint = Fingerprint(PerceptualHash("phash", fp["phash"]), PerceptualHash("dhash", fp["dhash"]), thumb,
+                                    fp.get("mirror", 0), fp.get("crop", 0))
     return r
 
 

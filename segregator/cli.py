@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import jobs
+from .duplicates import KEEP_HELP as KEEP_RULES_HELP
 from .loading import ImageLoadError, is_image_name
 from .plan import MovePlan, PlanFile, PlanWriter
 from .progress import StderrBar
@@ -258,6 +259,54 @@ def cmd_similar(args: argparse.Namespace) -> int:
     matches = jobs.iter_matches(reference, stream, settings)
     return _stream(args, header, jobs.reference_items(matches, header), row,
                    ("key", "match", "hamming", "pixel_similarity", "error"))
+
+
+def cmd_duplicates(args: argparse.Namespace) -> int:
+    from .duplicates import DuplicateSettings, parse_keep
+
+    overrides = {"similarity.min_embedding_similarity": args.embedding_threshold or 0.9} if args.tier == "similar" else {}
+    args.set = (args.set or []) + [f"{k}={v}" for k, v in overrides.items()]
+    settings = _settings(args)
+    try:
+        dup = DuplicateSettings(
+            tier=args.tier, keep=parse_keep(args.keep),
+            reference_folders=tuple(jobs.check_folder_name(f) for f in args.reference_folder or ()),
+            **({"max_hamming": args.threshold} if args.threshold is not None else {}),
+            **({"min_pixel_similarity": args.pixel_threshold} if args.pixel_threshold is not None else {}),
+            **({"min_embedding_similarity": args.embedding_threshold} if args.embedding_threshold is not None else {}))
+        args.to = (args.to or args.output or "duplicates").strip()
+        if args.to != "trash":
+            jobs.check_folder_name(args.to.lstrip("/"))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if dup.tier == "similar" and not learned_available():
+        raise CliError("the similar tier needs the image model (onnxruntime and segregator/models/efficientnet_lite0.onnx)")
+    (storage, prefix), stream = _analysis_stream(args, settings, placeholders=False)
+    refs = tuple(prefix + f.strip("/") + "/" for f in dup.reference_folders)
+    dup = dataclasses.replace(dup, reference_folders=refs)
+    try:
+        grouped = jobs.group_results(stream, dup, storage, prefix, progress=_progress(args, "grouping"))
+    except OSError as exc:
+        raise CliError(f"cannot read source {args.src!r}: {exc}") from None
+    header = jobs.duplicates_header(storage, prefix, args.to, dup)
+    header.extra.update(group_count=grouped.groups, image_count=grouped.in_groups)
+    print(f"{grouped.groups:,} group(s) of duplicates, {grouped.in_groups:,} image(s) in them "
+          f"(tiers up to {dup.tier})", file=sys.stderr)
+
+    def row(item) -> dict:
+        key = _relative(item.source, prefix)
+        if item.error is not None:
+            return {"key": key, "group": None, "keep": True, "tier": None, "error": item.error}
+        return {"key": key, "group": item.scores.get("group"), "keep": item.action == "keep",
+                "tier": item.scores.get("tier"), "error": None}
+
+    return _stream(args, header, grouped.items(header), row, ("key", "group", "keep", "tier", "error"))
+
+
+def learned_available() -> bool:
+    from .learned import available
+
+    return available()
 
 
 def _preview(plan: MovePlan, items, copy: bool) -> str:
@@ -615,6 +664,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also match by the image model's content similarity at X (0.8 is a good start): finds "
                         "re-framed and cropped copies that hashing misses")
     p.set_defaults(func=cmd_similar)
+
+    p = sub.add_parser("duplicates", help="find groups of copies across the collection; keep one of each, move the rest")
+    common(p)
+    p.add_argument("--tier", choices=("exact", "near", "similar"), default="near",
+                   help="the loosest tier used: exact (same bytes), near (+ resized, recompressed, edited, mirrored "
+                        "copies; the default), similar (+ re-framed and cropped copies, by the image model)")
+    p.add_argument("--keep", metavar="RULE,...", help="who is kept in each group, rules in order (default "
+                   "resolution,size,path): " + KEEP_RULES_HELP)
+    p.add_argument("--reference-folder", action="append", metavar="DIR",
+                   help="a folder (inside SRC) whose images are always kept and never moved; may repeat")
+    p.add_argument("--to", metavar="trash|FOLDER",
+                   help="where the other copies go: FOLDER/<group>/ inside SRC (default duplicates), or the trash")
+    p.add_argument("--threshold", type=int, help="near: pHash distance of candidates (default 8; 5 for mirrored and border-cut copies)")
+    p.add_argument("--pixel-threshold", type=float, help="near: pixel similarity that confirms a copy (default 0.93)")
+    p.add_argument("--embedding-threshold", type=float, metavar="X", help="similar: content similarity (default 0.9)")
+    p.set_defaults(func=cmd_duplicates)
 
     p = sub.add_parser("teach", help="learn your own categories from examples: one subfolder per category")
     p.add_argument("src", metavar="EXAMPLES_DIR", help="folder (or r2://BUCKET/PREFIX) with a subfolder per category; a subfolder 'none of these' holds examples of what to leave where it is")

@@ -48,9 +48,18 @@ def _bits_to_int(bits: np.ndarray) -> int:
 def phash_of(grey: Image.Image) -> int:
     """imagehash.phash's algorithm (32 x 32 LANCZOS, 2-D DCT, the 8 x 8 low frequencies against their median),
     with the DCT as two small matrix products."""
+    return phashes_of(grey)[0]
+
+
+_MIRROR = np.where(np.arange(8) % 2, -1.0, 1.0)[None, :]  # a left-right mirror flips the odd horizontal frequencies
+
+
+def phashes_of(grey: Image.Image) -> tuple[int, int]:
+    """The pHash of the image and of its mirror image, from one transform."""
     px = np.asarray(grey.resize((_N, _N), Image.Resampling.LANCZOS), dtype=np.float64)
     low = (_DCT @ px @ _DCT.T)[:8, :8]
-    return _bits_to_int(low > np.median(low))
+    mirrored = low * _MIRROR
+    return _bits_to_int(low > np.median(low)), _bits_to_int(mirrored > np.median(mirrored))
 
 
 def dhash_of(grey: Image.Image) -> int:
@@ -66,6 +75,8 @@ class Fingerprint:
     phash: PerceptualHash
     dhash: PerceptualHash
     thumb: np.ndarray = field(repr=False, compare=False)  # uint8, thumb_size x thumb_size, full frame
+    mirror: int = 0   # the pHash of the mirror image (duplicates: mirrored copies)
+    crop: int = 0     # the pHash of the centre 90 % (duplicates: copies cut at the border)
 
 
 def grey_thumbnail(image: Image.Image, size: int) -> np.ndarray:
@@ -84,11 +95,19 @@ def fingerprint(image: Image.Image, thumb_size: int = 48) -> Fingerprint:
     grey = image.convert("L")
     small = (grey.resize((HASH_INPUT, HASH_INPUT), Image.Resampling.BOX, reducing_gap=1.0)
              if min(grey.size) > HASH_INPUT else grey)
+    phash, mirror = phashes_of(small)
+    w, h = small.size
+    crop = phashes_of(small.crop((round(w * CROP_CUT), round(h * CROP_CUT), w - round(w * CROP_CUT), h - round(h * CROP_CUT))))[0]
     return Fingerprint(
-        phash=PerceptualHash("phash", phash_of(small)),
+        phash=PerceptualHash("phash", phash),
         dhash=PerceptualHash("dhash", dhash_of(small)),
         thumb=grey_thumbnail(grey, thumb_size),
+        mirror=mirror,
+        crop=crop,
     )
+
+
+CROP_CUT = 0.05  # the border share cut on each side for Fingerprint.crop
 
 
 def hamming_many(reference: int, values: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ from .storage import ObjectInfo, Storage, normalise_prefix
 
 TRASH = "_trash/"
 EVENT_NAMES = {"classify": "full_folder", "similar": "by_reference", "placeholders": "placeholders", "trash": "delete",
-               "undo": "undo"}
+               "duplicates": "duplicates", "undo": "undo"}
 R2_EVENT_NAMES = {**EVENT_NAMES, "classify": "full_bucket"}
 Progress = Callable[[int, int], None]
 
@@ -99,7 +99,9 @@ def _log_event(run: RunInfo, storage: Storage, report: ExecutionReport, log: Ses
                "mode": "copy" if run.copy else "move", "plan_created_at": run.plan.get("created_at", ""),
                "run_id": run.id, "finished": report.stopped is None and not report.errors,
                "journal": str(RunStore().path), **({"stopped": report.stopped} if report.stopped else {}),
-               **({"undo_of": run.undo_of} if run.undo_of else {})})
+               **({"undo_of": run.undo_of} if run.undo_of else {}),
+               **({k: run.plan.get("extra", {}).get(k) for k in ("group_count", "image_count", "tier")}
+                  if run.plan_kind == "duplicates" else {})})
     (log or SessionLog()).append(event)
     return event
 
@@ -147,7 +149,8 @@ def runs(area: str | None = None, limit: int = 50) -> list[RunInfo]:
 
 
 PLAN_WORDS = {"classify": "sorted into categories", "similar": "moved images like a reference",
-              "placeholders": "moved placeholders", "trash": "deleted to the trash", "undo": "undo"}
+              "placeholders": "moved placeholders", "duplicates": "moved duplicates", "trash": "deleted to the trash",
+              "undo": "undo"}
 
 
 def run_storage_words(run: RunInfo) -> str:

@@ -45,3 +45,8 @@ def test_scale_bench_smoke(tmp_path, monkeypatch):
     for stage in ("classify -> plan (job)", "apply (job)", "undo (job)", "classify --plan-out (CLI)", "apply (CLI)"):
         assert out.count(stage) == 2, out
     assert "peak RSS" in out and "objects/s" in out
+
+
+def test_duplicates_bench_smoke():
+    out = bench("bench.duplicates", "--count", "20000", "--sample", "5000")
+    assert "100.0% of the planted" in out and "x faster" in out

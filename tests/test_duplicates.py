@@ -1,0 +1,191 @@
+"""Duplicates across a collection: the CLI contract on real photos and their copies, keep rules, reference
+folders, tiers, broken files, the keeper rule against chains, and plans applied and undone on a folder and on
+the S3 test server."""
+
+import json
+import shutil
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageOps
+
+from segregator import duplicates as dup
+from tests.conftest import PHOTOS, plan_dict
+from tests.test_cli import run
+
+PHOTO_NAMES = ("chelsea.jpg", "coffee.jpg", "beach.jpg", "rocket.jpg", "china.jpg", "flower.jpg")
+
+
+def _copies(folder, name: str) -> dict[str, str]:
+    """A photo and its copies in folder/; returns file -> its original's name."""
+    im = Image.open(PHOTOS / name).convert("RGB")
+    stem = name[:-4]
+    made = {f"{stem}.jpg": name}
+    shutil.copy(PHOTOS / name, folder / f"{stem}.jpg")
+    shutil.copy(PHOTOS / name, folder / f"{stem}_same_bytes.jpg")
+    edits = {
+        "half": lambda i: i.resize((i.width // 2, i.height // 2), Image.Resampling.LANCZOS),
+        "bright": lambda i: ImageEnhance.Brightness(i).enhance(1.2),
+        "contrast": lambda i: ImageEnhance.Contrast(i).enhance(0.8),
+        "crop": lambda i: i.crop((i.width // 20, i.height // 20, i.width - i.width // 20, i.height - i.height // 20)),
+        "mirror": ImageOps.mirror,
+    }
+    for edit, f in edits.items():
+        f(im).save(folder / f"{stem}_{edit}.jpg", quality=90)
+    im.save(folder / f"{stem}_q35.jpg", quality=35)
+    made.update({f"{stem}_{e}.jpg": name for e in ["same_bytes", "q35", *edits]})
+    return made
+
+
+def _collection(tmp_path, names=PHOTO_NAMES):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    owner = {}
+    for name in names:
+        owner.update(_copies(folder, name))
+    return folder, owner
+
+
+def _rows(p) -> dict[str, dict]:
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    assert all(set(r) == {"key", "group", "keep", "tier", "error"} for r in rows)
+    return {r["key"]: r for r in rows}
+
+
+def test_duplicates_cli_groups_each_photo_with_its_copies(tmp_path):
+    """Near tier (the default): every photo and its copies (same bytes, half size, q35, brighter, less contrast,
+    5 % crop, mirrored) form one group; different photos never share one; one keeper a group; the keeper is the
+    largest resolution, then the largest file; same input, same output."""
+    folder, owner = _collection(tmp_path)
+    (folder / "broken.jpg").write_bytes((PHOTOS / "beach.jpg").read_bytes()[:2000])
+    (folder / "empty.png").write_bytes(b"")
+    p = run("duplicates", folder, "--json", "--no-ocr", "--plan-out", tmp_path / "plan.jsonl")
+    rows = _rows(p)
+    assert rows["broken.jpg"]["error"] and rows["broken.jpg"]["group"] is None and rows["broken.jpg"]["keep"] is True
+    assert rows["empty.png"]["error"]
+    groups: dict[int, set[str]] = {}
+    for key, r in rows.items():
+        if key in owner:
+            assert r["group"] is not None, key
+            groups.setdefault(r["group"], set()).add(key)
+    assert sorted(map(sorted, groups.values())) == sorted(
+        sorted(k for k in owner if owner[k] == name) for name in PHOTO_NAMES)
+    for members in groups.values():
+        keepers = [k for k in members if rows[k]["keep"]]
+        assert len(keepers) == 1 and rows[keepers[0]]["tier"] is None
+        assert not keepers[0].endswith(("_half.jpg", "_crop.jpg"))  # never the smaller copy
+        assert all(rows[k]["tier"] in ("exact", "near") for k in members - set(keepers))
+    # the byte copy of the keeper, when the keeper is the original, is joined at the exact tier
+    for name in PHOTO_NAMES:
+        stem = name[:-4]
+        if rows[f"{stem}.jpg"]["keep"]:
+            assert rows[f"{stem}_same_bytes.jpg"]["tier"] == "exact"
+    plan = plan_dict(tmp_path / "plan.jsonl")
+    assert plan["kind"] == "duplicates" and plan["extra"]["group_count"] == len(PHOTO_NAMES)
+    moves = [i for i in plan["items"] if i["action"] == "move"]
+    assert len(moves) == len(owner) - len(PHOTO_NAMES)
+    for item in moves:
+        keeper = item["scores"]["keeper"]
+        assert item["reason"].startswith(f"{item['scores']['tier']} duplicate of {keeper}")
+        assert item["destination"].startswith(f"duplicates/{item['scores']['group']:06d}_{keeper[:-4]}/")
+    again = run("duplicates", folder, "--json", "--no-ocr")
+    assert again.stdout == p.stdout  # deterministic
+
+
+def test_duplicates_tiers_keep_rules_and_reference_folders(tmp_path):
+    folder, owner = _collection(tmp_path, PHOTO_NAMES[:3])
+    (folder / "masters").mkdir()
+    shutil.copy(folder / "coffee_half.jpg", folder / "masters" / "coffee_master.jpg")
+    shutil.copy(folder / "beach_q35.jpg", folder / "masters" / "beach.jpg")
+    exact = _rows(run("duplicates", folder, "--json", "--no-ocr", "--tier", "exact"))
+    in_groups = {k for k, r in exact.items() if r["group"] is not None}
+    assert in_groups == {"chelsea.jpg", "chelsea_same_bytes.jpg", "coffee.jpg", "coffee_same_bytes.jpg",
+                         "coffee_half.jpg", "masters/coffee_master.jpg", "beach.jpg", "beach_same_bytes.jpg",
+                         "beach_q35.jpg", "masters/beach.jpg"}
+    assert {r["tier"] for r in exact.values() if r["group"] is not None and not r["keep"]} == {"exact"}
+
+    by_path = _rows(run("duplicates", folder, "--json", "--no-ocr", "--keep", "path"))
+    keeper = next(k for k, r in by_path.items() if r["keep"] and r["group"] == by_path["chelsea_half.jpg"]["group"])
+    assert keeper == "chelsea.jpg"  # the shortest path
+    small = _rows(run("duplicates", folder, "--json", "--no-ocr", "--keep", "format:png,size"))
+    group = small["chelsea_half.jpg"]["group"]
+    assert small["chelsea_bright.jpg"]["keep"] or small["chelsea.jpg"]["keep"]  # no png: the largest file
+    assert sum(1 for r in small.values() if r["group"] == group and r["keep"]) == 1
+
+    refs = _rows(run("duplicates", folder, "--json", "--no-ocr", "--reference-folder", "masters"))
+    # the reference copy is the keeper of its group although it is the smaller one; all its copies are joined
+    assert refs["masters/coffee_master.jpg"]["keep"] is True and refs["masters/coffee_master.jpg"]["tier"] is None
+    assert refs["coffee.jpg"]["keep"] is False and refs["coffee.jpg"]["group"] == refs["masters/coffee_master.jpg"]["group"]
+    assert refs["masters/beach.jpg"]["keep"] is True
+    bad = run("duplicates", folder, "--json", "--keep", "biggest")
+    assert bad.returncode != 0 and "unknown keep rule 'biggest'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_member_joins_only_when_it_matches_the_keeper(tmp_path):
+    """A ~ B and B ~ C, but C unlike A: C is not pulled into A's group (real photos blended)."""
+    a = np.asarray(Image.open(PHOTOS / "chelsea.jpg").convert("L").resize((48, 48)), dtype=np.float32)
+    u = np.asarray(Image.open(PHOTOS / "rocket.jpg").convert("L").resize((48, 48)), dtype=np.float32)
+    thumbs = np.stack([a, 0.8 * a + 0.2 * u, 0.6 * a + 0.4 * u]).astype(np.uint8)
+    n = 3
+    coll = dup.Collection(["a.jpg", "b.jpg", "c.jpg"], np.full(n, 1000), np.full(n, 480 * 640), np.zeros(n), ["JPEG"] * n,
+                          np.zeros((n, 32), np.uint8), np.full(n, 12345, np.uint64), np.full(n, 999, np.uint64),
+                          np.full(n, 777, np.uint64), thumbs)
+    pix = dup.pixel_pairs(thumbs[[0, 1, 0]], thumbs[[1, 2, 2]])
+    assert pix[0] >= 0.93 and pix[1] >= 0.93 and pix[2] < 0.93, pix  # the chain the test is about
+    rows = dup.find_groups(coll, dup.DuplicateSettings())
+    assert [(r.group, r.keep, r.tier) for r in rows] == [(1, True, None), (1, False, "near"), (None, True, None)]
+
+
+def test_duplicates_plan_applied_and_undone_on_a_folder(tmp_path):
+    folder, owner = _collection(tmp_path, PHOTO_NAMES[:2])
+    before = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    plan = tmp_path / "plan.jsonl"
+    assert run("duplicates", folder, "--json", "--no-ocr", "--plan-out", plan, "--quiet").returncode == 0
+    p = run("apply", plan, "--yes", "--quiet")
+    assert p.returncode == 0, p.stderr
+    left = sorted(p.name for p in folder.iterdir() if p.is_file())
+    assert len(left) == 2  # one keeper a photo
+    moved = sorted(p.relative_to(folder).as_posix() for p in (folder / "duplicates").rglob("*") if p.is_file())
+    assert len(moved) == len(owner) - 2 and all(m.count("/") == 2 for m in moved)
+    events = json.loads((tmp_path / "session_log.json").read_text())
+    assert events[-1]["event_type"] == "local_duplicates"
+    assert events[-1]["extra"]["group_count"] == 2 and events[-1]["extra"]["image_count"] == len(owner)
+    assert run("undo", "--yes", "--quiet").returncode == 0
+    after = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert after == before and not (folder / "duplicates").exists()
+
+
+def test_duplicates_to_the_trash_on_a_bucket_then_undo(bucket, r2_env, tmp_path):
+    folder, owner = _collection(tmp_path, PHOTO_NAMES[:2])
+    for p in sorted(folder.iterdir()):
+        bucket.write(f"listings/{p.name}", p.read_bytes())
+    bucket.write("listings/notes.txt", b"not an image")
+    before = {o.key: bucket.read(o.key) for o in bucket.list("")}
+    src = f"r2://{bucket.bucket}/listings/"
+    plan = tmp_path / "plan.jsonl"
+    rows = _rows(run("duplicates", src, "--json", "--no-ocr", "--to", "trash", "--plan-out", plan, "--quiet"))
+    assert "notes.txt" not in rows and len([r for r in rows.values() if r["keep"]]) == 2
+    assert run("apply", plan, "--yes", "--quiet").returncode == 0
+    keys = {o.key for o in bucket.list("")}
+    trashed = sorted(k.split("/", 2)[2] for k in keys if k.startswith("_trash/"))
+    assert trashed == sorted(f"listings/{k}" for k, r in rows.items() if not r["keep"])
+    assert {k for k in keys if k.startswith("listings/")} == {f"listings/{k}" for k, r in rows.items() if r["keep"]} | {"listings/notes.txt"}
+    assert json.loads((tmp_path / "session_log.json").read_text())[-1]["event_type"] == "r2_duplicates"
+    assert run("undo", "--yes", "--quiet").returncode == 0
+    assert {o.key: bucket.read(o.key) for o in bucket.list("")} == before
+
+
+def test_hash_pairs_finds_every_pair_within_the_distance():
+    """The multi-index search against brute force, on random hashes and copies with up to 12 bits flipped."""
+    rng = np.random.default_rng(7)
+    base = rng.integers(0, 2**63, 3000, dtype=np.uint64)
+    flips = np.array([sum(1 << int(b) for b in rng.choice(64, rng.integers(0, 13), replace=False)) for _ in range(3000)],
+                     dtype=np.uint64)
+    hashes = np.concatenate([base, base ^ flips])
+    found = {tuple(p) for p in dup.hash_pairs(hashes, None, 10).tolist()}
+    d = np.bitwise_count(hashes[:, None] ^ hashes[None, :])
+    ii, jj = np.nonzero(np.triu(d <= 10, k=1))
+    assert found == set(zip(ii.tolist(), jj.tolist()))
+    cross = {tuple(p) for p in dup.hash_pairs(base, base ^ flips, 10).tolist()}
+    d2 = np.bitwise_count(base[:, None] ^ (base ^ flips)[None, :])
+    assert cross == set(zip(*map(lambda a: a.tolist(), np.nonzero(d2 <= 10))))
