@@ -34,6 +34,7 @@ class DuplicateSettings:
     variant_hamming: int = 5              # ... and one's mirror-image or centre-crop pHash against the other's
     min_pixel_similarity: float = 0.93    # near: the pixel check that confirms a candidate
     min_embedding_similarity: float = 0.90  # similar: cosine of the embeddings
+    min_trimmed_similarity: float = 0.96  # near, for copies with a local edit: correlation of the best-agreeing 80 %
     keep: tuple[str, ...] = DEFAULT_KEEP  # ordered keeper rules
     reference_folders: tuple[str, ...] = ()  # images under these are always kept, never moved
 
@@ -331,14 +332,19 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
     return np.divide(x, norm, out=np.zeros_like(x), where=norm > 1e-6)
 
 
-def pixel_pairs(thumbs_a: np.ndarray, thumbs_b: np.ndarray) -> np.ndarray:
-    """Best correlation (0..1) of paired thumbnails: as they are, one cropped at the border (either one), and
-    one mirrored; flat thumbnails (blank images) correlate with nothing but their equals."""
+def pixel_pairs(thumbs_a: np.ndarray, thumbs_b: np.ndarray, mirrored: np.ndarray | None = None) -> np.ndarray:
+    """Best correlation (0..1) of paired thumbnails: as they are and with one cropped at the border (either
+    one); b mirrored first where `mirrored` says so (None: both ways tried). Flat thumbnails (blank images)
+    correlate with nothing but their equals."""
     if not len(thumbs_a):
         return np.zeros(0, dtype=np.float32)
     a = _unit_rows(_crop_stack(thumbs_a))               # N x C x D
     best = np.zeros(len(thumbs_a), dtype=np.float32)
-    for b_thumbs in (thumbs_b, thumbs_b[:, :, ::-1]):
+    if mirrored is None:
+        sides = (thumbs_b, thumbs_b[:, :, ::-1])
+    else:
+        sides = (np.where(np.asarray(mirrored)[:, None, None], thumbs_b[:, :, ::-1], thumbs_b),)
+    for b_thumbs in sides:
         b = _unit_rows(_crop_stack(np.ascontiguousarray(b_thumbs)))
         best = np.maximum(best, np.einsum("nd,ncd->nc", a[:, 0], b).max(axis=1))
         best = np.maximum(best, np.einsum("ncd,nd->nc", a, b[:, 0]).max(axis=1))
@@ -349,6 +355,20 @@ def pixel_pairs(thumbs_a: np.ndarray, thumbs_b: np.ndarray) -> np.ndarray:
         diff = np.abs(thumbs_a[both_flat].astype(np.int16).mean(axis=(1, 2)) - thumbs_b[both_flat].astype(np.int16).mean(axis=(1, 2)))
         best[both_flat] = np.where(diff < 3, 1.0, 0.0)
     return np.clip(best, 0.0, 1.0)
+
+
+def trimmed_pairs(thumbs_a: np.ndarray, thumbs_b: np.ndarray, keep: float = 0.8) -> np.ndarray:
+    """Correlation of paired full-frame thumbnails over the `keep` share of pixels where they agree best: a
+    watermark or a caption covers part of a copy and spoils a plain correlation, not this one."""
+    a = _unit_rows(np.asarray(thumbs_a, dtype=np.float32))
+    b = _unit_rows(np.asarray(thumbs_b, dtype=np.float32))
+    d = np.abs(a - b)
+    m = d <= np.quantile(d, keep, axis=1, keepdims=True)
+    cnt = m.sum(axis=1)
+    ma = np.where(m, a, 0).sum(axis=1) / cnt
+    mb = np.where(m, b, 0).sum(axis=1) / cnt
+    xa, xb = np.where(m, a - ma[:, None], 0), np.where(m, b - mb[:, None], 0)
+    return (xa * xb).sum(axis=1) / np.sqrt((xa * xa).sum(axis=1) * (xb * xb).sum(axis=1) + 1e-12)
 
 
 @dataclass(frozen=True)
@@ -369,18 +389,27 @@ def compare(coll: Collection, keepers: np.ndarray, members: np.ndarray, settings
     dk = coll.digest[keepers]
     same = (coll.digest[members] == dk).all(axis=1) & dk.any(axis=1)
     k, kc = coll.hashes[keepers], coll.cropped[keepers]
-    ham = np.minimum.reduce([np.bitwise_count(coll.hashes[members] ^ k), np.bitwise_count(coll.mirrored[members] ^ k),
-                             np.bitwise_count(coll.cropped[members] ^ k), np.bitwise_count(coll.hashes[members] ^ kc)])
+    direct = np.minimum.reduce([np.bitwise_count(coll.hashes[members] ^ k), np.bitwise_count(coll.cropped[members] ^ k),
+                                np.bitwise_count(coll.hashes[members] ^ kc)])
+    mirror = np.bitwise_count(coll.mirrored[members] ^ k)
+    ham = np.minimum(direct, mirror)
+    flip = mirror < direct  # the member looks like the keeper's mirror image: compare it mirrored
     pix = np.zeros(len(members), dtype=np.float32)
     if settings.tier != "exact":
         for s in range(0, len(members), 512):
             pix[s:s + 512] = pixel_pairs(np.asarray(coll.thumbs[keepers[s:s + 512]]),
-                                         np.asarray(coll.thumbs[members[s:s + 512]]))
+                                         np.asarray(coll.thumbs[members[s:s + 512]]), flip[s:s + 512])
     emb = None
     if settings.tier == "similar" and coll.embeddings is not None:
         emb = np.einsum("nd,nd->n", coll.embeddings[members].astype(np.float32), coll.embeddings[keepers].astype(np.float32))
     near = (ham <= 2 * settings.max_hamming) & (pix >= settings.min_pixel_similarity) if settings.tier != "exact" \
         else np.zeros(len(members), dtype=bool)
+    maybe = np.nonzero(~near & ~same & (ham <= settings.max_hamming + 4) & (pix >= 0.75))[0] if settings.tier != "exact" else []
+    if len(maybe):  # a local edit (a watermark, a caption): the pixels that agree must agree very well
+        flipped = np.asarray(coll.thumbs[members[maybe]])
+        flipped = np.where(flip[maybe][:, None, None], flipped[:, :, ::-1], flipped)
+        trimmed = trimmed_pairs(np.asarray(coll.thumbs[keepers[maybe]]), flipped)
+        near[maybe] = trimmed >= settings.min_trimmed_similarity
     similar = emb >= settings.min_embedding_similarity if emb is not None else np.zeros(len(members), dtype=bool)
     tiers = np.where(same, "exact", np.where(near, "near", np.where(similar, "similar", "")))
     return [Match(t or None, int(h), round(float(x), 4), None if emb is None else round(float(emb[i]), 4))

@@ -189,3 +189,23 @@ def test_hash_pairs_finds_every_pair_within_the_distance():
     cross = {tuple(p) for p in dup.hash_pairs(base, base ^ flips, 10).tolist()}
     d2 = np.bitwise_count(base[:, None] ^ (base ^ flips)[None, :])
     assert cross == set(zip(*map(lambda a: a.tolist(), np.nonzero(d2 <= 10))))
+
+
+def test_a_watermarked_copy_passes_the_trimmed_check_and_another_photo_does_not():
+    """A caption drawn over a real photo spoils the plain correlation of the thumbnails, not the trimmed one;
+    a different photo passes neither."""
+    from PIL import ImageDraw, ImageFont
+
+    photo = Image.open(PHOTOS / "forest_path.jpg").convert("RGB")
+    marked = photo.copy()
+    draw = ImageDraw.Draw(marked)
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", photo.width // 9)
+    draw.text((photo.width * 0.05, photo.height * 0.7), "© listings", font=font, fill=(255, 255, 255))
+
+    def thumb(im):
+        return np.asarray(im.convert("L").resize((48, 48), Image.Resampling.BILINEAR), dtype=np.uint8)[None]
+
+    other = thumb(Image.open(PHOTOS / "lake_boats.jpg"))
+    assert dup.pixel_pairs(thumb(photo), thumb(marked))[0] < 0.93  # the plain check alone refuses it
+    assert dup.trimmed_pairs(thumb(photo), thumb(marked))[0] >= 0.96
+    assert dup.trimmed_pairs(thumb(photo), other)[0] < 0.96 and dup.pixel_pairs(thumb(photo), other)[0] < 0.93
