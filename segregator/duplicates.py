@@ -149,15 +149,41 @@ def collect(results: Iterable, mtimes: dict[str, float] | None = None, spill: st
     return coll, failed
 
 
-def open_thumbs(path: str, count: int, size: int = 48) -> np.ndarray:
-    """The spilled thumbnails, memory-mapped for random reads (no read-ahead: a group's members lie anywhere in
-    the file, and read-ahead would pull the whole file into memory)."""
-    thumbs = np.memmap(path, dtype=np.uint8, mode="r", shape=(count, size, size))
-    import mmap
+class ThumbFile:
+    """Spilled thumbnails read back a row at a time (pread): a group's members lie anywhere in the file, and a
+    memory map would bring whole neighbourhoods of it into the process (the kernel maps pages around each
+    fault), so the resident size would grow with the file."""
 
-    if hasattr(thumbs, "_mmap") and hasattr(mmap, "MADV_RANDOM"):
-        thumbs._mmap.madvise(mmap.MADV_RANDOM)
-    return thumbs
+    def __init__(self, path: str, count: int, size: int = 48):
+        import os
+
+        self._fd = os.open(path, os.O_RDONLY)
+        self.shape = (count, size, size)
+        self._row = size * size
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index) -> np.ndarray:
+        import os
+
+        idx = np.asarray(index, dtype=np.int64)
+        flat = idx.reshape(-1)
+        out = np.empty((len(flat), self.shape[1], self.shape[2]), dtype=np.uint8)
+        for k, i in enumerate(flat.tolist()):
+            out[k] = np.frombuffer(os.pread(self._fd, self._row, i * self._row), dtype=np.uint8).reshape(self.shape[1:])
+        return out[0] if idx.ndim == 0 else out.reshape(idx.shape + self.shape[1:])
+
+    def close(self) -> None:
+        import os
+
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def open_thumbs(path: str, count: int, size: int = 48) -> ThumbFile:
+    return ThumbFile(path, count, size)
 
 
 def _resize_matrix(src: int, dst: int) -> np.ndarray:

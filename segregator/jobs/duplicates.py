@@ -122,6 +122,10 @@ def group_results(results: Iterable, settings: DuplicateSettings, storage: Stora
         if storage is not None and any(rule in ("oldest", "newest") for rule in settings.keep):
             when = {o.key: o.mtime for o in storage.list(prefix)}
             coll.mtime[:] = [when.get(k, 0.0) for k in coll.keys]
-        rows = find_groups(coll, settings, progress)
-        coll.thumbs = None  # the spill file goes with the folder
+        try:
+            rows = find_groups(coll, settings, progress)
+        finally:
+            if hasattr(coll.thumbs, "close"):
+                coll.thumbs.close()
+            coll.thumbs = None  # the spill file goes with the folder
     return Grouped(coll, rows, failed, versions)
