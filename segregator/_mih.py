@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-try:
-    import numba
-except ImportError:  # pragma: no cover - numba is in requirements.txt; without it the numpy path runs
-    numba = None
+import numba
 
 
 def _popcount(x):
@@ -27,7 +24,7 @@ def _scan(a, b, same, max_distance, shifts, bits, radius, piece, spa, order_a, o
     than the capacity: the row overflowed and holds only the first ones)."""
     n = spa.shape[0]
     cap = out.shape[2]
-    for c in numba.prange(chunks) if numba is not None else range(chunks):
+    for c in numba.prange(chunks):
         pos = 0
         for qi in range(c * n // chunks, (c + 1) * n // chunks):
             ai = a[qi]  # a and b come sorted by this piece: what the loop reads lies together
@@ -55,13 +52,8 @@ def _scan(a, b, same, max_distance, shifts, bits, radius, piece, spa, order_a, o
         used[c] = pos
 
 
-if numba is not None:
-    _popcount = numba.njit(inline="always", cache=True)(_popcount)
-    _scan = numba.njit(parallel=True, cache=True, nogil=True)(_scan)
-
-
-def available() -> bool:
-    return numba is not None
+_popcount = numba.njit(inline="always", cache=True)(_popcount)
+_scan = numba.njit(parallel=True, cache=True, nogil=True)(_scan)
 
 
 def hash_pairs_compiled(a: np.ndarray, b: np.ndarray, same: bool, max_distance: int,

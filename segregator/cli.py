@@ -279,7 +279,9 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
             jobs.check_folder_name(args.to.lstrip("/"))
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    if dup.tier == "similar" and not learned_available():
+    from .learned import available as model_available
+
+    if dup.tier == "similar" and not model_available():
         raise CliError("the similar tier needs the image model (onnxruntime and segregator/models/efficientnet_lite0.onnx)")
     (storage, prefix), stream = _analysis_stream(args, settings, placeholders=False)
     refs = tuple(prefix + f.strip("/") + "/" for f in dup.reference_folders)
@@ -301,12 +303,6 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
                 "tier": item.scores.get("tier"), "error": None}
 
     return _stream(args, header, grouped.items(header), row, ("key", "group", "keep", "tier", "error"))
-
-
-def learned_available() -> bool:
-    from .learned import available
-
-    return available()
 
 
 def _preview(plan: MovePlan, items, copy: bool) -> str:

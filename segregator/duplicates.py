@@ -217,12 +217,13 @@ def _flip_masks(bits: int, radius: int) -> np.ndarray:
     return np.array(masks, dtype=np.uint64)
 
 
-def hash_pairs(a: np.ndarray, b: np.ndarray | None = None, max_distance: int = 10, pieces: int | None = None,
-               limit: int = 4_000_000) -> np.ndarray:
-    """Pairs (i, j) with popcount(a[i] ^ b[j]) <= max_distance (b = a: i < j only), as an (m, 2) array, in
-    flat memory: the hashes are cut into `pieces` pieces; two hashes within max_distance differ in at most
-    max_distance // pieces bits of at least one piece (pigeonhole), so each piece of a is looked up with
-    every flip of that many bits in a dense table of b's pieces (counting sort: no N x N anything)."""
+def hash_pairs(a: np.ndarray, b: np.ndarray | None = None, max_distance: int = 10, pieces: int | None = None) -> np.ndarray:
+    """Pairs (i, j) with popcount(a[i] ^ b[j]) <= max_distance (b = a: i < j only), as an (m, 2) array sorted,
+    in flat memory: the hashes are cut into `pieces` pieces; two hashes within max_distance differ in at most
+    max_distance // pieces bits of at least one piece (pigeonhole), so each piece of a is looked up with every
+    flip of that many bits in a dense table of b's pieces (counting sort: no N x N anything; _mih's loop)."""
+    from ._mih import hash_pairs_compiled
+
     a = np.asarray(a, dtype=np.uint64)
     same = b is None
     b = a if same else np.asarray(b, dtype=np.uint64)
@@ -230,46 +231,7 @@ def hash_pairs(a: np.ndarray, b: np.ndarray | None = None, max_distance: int = 1
         return np.zeros((0, 2), dtype=np.int64)
     if pieces is None:  # about one table entry per image, at most 2^22 entries a piece
         pieces = max(2, min(max_distance + 1, int(np.ceil(64 / min(22, max(8, np.log2(len(b)) + 1))))))
-    from . import _mih
-
-    if _mih.available():
-        return _mih.hash_pairs_compiled(a, b, same, max_distance, _pieces(64, pieces), _flip_masks)
-    radius = max_distance // pieces
-    found: list[np.ndarray] = []
-    for shift, bits in _pieces(64, pieces):
-        mask = np.uint64((1 << bits) - 1)
-        pb = ((b >> np.uint64(shift)) & mask).astype(np.int32)
-        order_b = np.argsort(pb, kind="stable").astype(np.int32)
-        counts = np.bincount(pb, minlength=1 << bits).astype(np.int32)
-        starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        if same:
-            order_a, spa = order_b, pb[order_b]
-        else:
-            pa = ((a >> np.uint64(shift)) & mask).astype(np.int32)
-            order_a = np.argsort(pa, kind="stable").astype(np.int32)
-            spa = pa[order_a]
-        # the queries in the order of their piece: the table is read nearly in sequence (cache friendly)
-        for flip in _flip_masks(bits, radius).astype(np.int32):
-            q = spa ^ flip
-            count = counts[q]
-            hit = np.flatnonzero(count)
-            for c0 in range(0, len(hit), limit):
-                h = hit[c0:c0 + limit]
-                cnt = count[h].astype(np.int64)
-                total = int(cnt.sum())
-                if not total:
-                    continue
-                ii = order_a[np.repeat(h, cnt)]
-                offs = np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-                jj = order_b[np.repeat(starts[q[h]], cnt) + offs]
-                keep = np.bitwise_count(a[ii] ^ b[jj]) <= max_distance
-                if same:
-                    keep &= ii < jj
-                if keep.any():
-                    found.append(np.stack([ii[keep], jj[keep]], axis=1).astype(np.int64))
-    if not found:
-        return np.zeros((0, 2), dtype=np.int64)
-    return np.unique(np.concatenate(found), axis=0)
+    return hash_pairs_compiled(a, b, same, max_distance, _pieces(64, pieces), _flip_masks)
 
 
 def near_candidates(coll: Collection, max_distance: int, variant_distance: int | None = None) -> np.ndarray:

@@ -348,11 +348,15 @@ def write_export(run_id, fh, fmt: str = "csv") -> int:
 
 # ------------------------------------------------------------------ the trash
 
+def trash_folder() -> str:
+    """Where a delete puts its files: _trash/<UTC time>/ at the top of the folder or bucket."""
+    return f"{TRASH}{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}/"
+
+
 def trash_plan(storage: Storage, objects, source_prefix: str = "") -> MovePlan:
     """'Delete' as a move into _trash/<UTC time>/ at the top of the folder or bucket, keeping each key's
     path, so that a delete can be looked at and undone. `objects`: keys, or ObjectInfo as listed."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    output = f"{TRASH}{stamp}/"
+    output = trash_folder()
     items = []
     for obj in objects:
         info = obj if isinstance(obj, ObjectInfo) else None

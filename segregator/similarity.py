@@ -136,60 +136,18 @@ def find_similar(
     ]
 
 
-def _chunks(max_distance: int) -> list[tuple[int, int]]:
-    """(shift, bits) of max_distance + 1 disjoint pieces of a 64-bit hash (pigeonhole: two hashes within
-    max_distance agree exactly on at least one piece)."""
-    n = max_distance + 1
-    sizes = [64 // n + (1 if i < 64 % n else 0) for i in range(n)]
-    out, shift = [], 0
-    for size in sizes:
-        out.append((shift, size))
-        shift += size
-    return out
-
-
 def near_duplicate_pairs(hashes: np.ndarray, max_distance: int = 8) -> np.ndarray:
-    """All pairs (i, j), i < j, of 64-bit hashes within `max_distance` bits, as an (n, 2) array. Multi-index
-    hashing: candidates share one of max_distance + 1 pieces exactly; only those are compared (vectorised)."""
+    """All pairs (i, j), i < j, of 64-bit hashes within `max_distance` bits, as an (n, 2) array: the
+    duplicates search's multi-index hashing (segregator.duplicates.hash_pairs)."""
     if not 0 <= max_distance < 32:
         raise ValueError("max_distance must be between 0 and 31")
-    values = np.asarray(hashes, dtype=np.uint64)
-    found: list[np.ndarray] = []
-    for shift, bits in _chunks(max_distance):
-        piece = (values >> np.uint64(shift)) & np.uint64((1 << bits) - 1)
-        order = np.argsort(piece, kind="stable")
-        sorted_piece = piece[order]
-        starts = np.flatnonzero(np.r_[True, sorted_piece[1:] != sorted_piece[:-1]])
-        ends = np.r_[starts[1:], len(order)]
-        for a, b in zip(starts[ends - starts > 1], ends[ends - starts > 1]):
-            idx = order[a:b]
-            block = values[idx]
-            dist = np.bitwise_count(block[:, None] ^ block[None, :])
-            ii, jj = np.nonzero(np.triu(dist <= max_distance, k=1))
-            if len(ii):
-                pair = np.stack([idx[ii], idx[jj]], axis=1)
-                found.append(np.sort(pair, axis=1))
-    if not found:
-        return np.zeros((0, 2), dtype=np.int64)
-    return np.unique(np.concatenate(found), axis=0)
+    from .duplicates import hash_pairs
+
+    return hash_pairs(np.asarray(hashes, dtype=np.uint64), None, max_distance)
 
 
 def group_near_duplicates(hashes: np.ndarray, max_distance: int = 8) -> list[list[int]]:
     """Groups (of indices, two or more) linked by near-duplicate pairs: the connected components."""
-    pairs = near_duplicate_pairs(hashes, max_distance)
-    parent = list(range(len(hashes)))
+    from .duplicates import _components
 
-    def root(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for i, j in pairs.tolist():
-        ri, rj = root(i), root(j)
-        if ri != rj:
-            parent[max(ri, rj)] = min(ri, rj)
-    groups: dict[int, list[int]] = {}
-    for i in {int(v) for v in pairs.ravel()}:
-        groups.setdefault(root(i), []).append(i)
-    return sorted(sorted(g) for g in groups.values())
+    return [g.tolist() for g in _components(len(hashes), near_duplicate_pairs(hashes, max_distance))]

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import posixpath
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from ..duplicates import Collection, DuplicateSettings, Row, collect, find_groups, group_folder
 from ..plan import MovePlan, PlanItem
-from ..runs import TRASH
+from ..runs import trash_folder
 from ..storage import Storage, normalise_prefix
 from .common import _output_under
 from .sources import storage_record
@@ -24,7 +23,7 @@ def duplicates_header(storage: Storage, source_prefix: str = "", to: str = "dupl
     """The plan's header: copies go to <source>/<to>/<group>/ (to = a folder, '/' for one from the top), or
     to _trash/<UTC time>/<key> with to='trash'."""
     if to.strip() == TO_TRASH:
-        output = f"{TRASH}{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}/"
+        output = trash_folder()
     else:
         output = _output_under(source_prefix, to or "duplicates")
     extra = {"tier": settings.tier, "keep": list(settings.keep), "reference_folders": list(settings.reference_folders),
