@@ -43,6 +43,7 @@ class AnalysisResult:
     size: int = 0
     error: str | None = None
     version: str = ""               # the listed version (ETag, or inode and mtime): a plan carries it to the run
+    mtime: float = 0.0              # the listed modification time (LastModified on buckets); not cached
     skipped: bool = False           # not an image (key without extension whose content is not one)
     width: int = 0
     height: int = 0

@@ -46,6 +46,7 @@ def _on_run(run_id: int) -> None:
 
 
 JOB_COMMANDS = {"classify": "classify", "placeholders": "placeholders", "similar": "similar", "teach": "teach",
+                "duplicates": "duplicates",
                 "apply": "apply", "resume": "resume", "undo": "undo", "empty-trash": "empty_trash"}
 
 
@@ -262,32 +263,24 @@ def cmd_similar(args: argparse.Namespace) -> int:
 
 
 def cmd_duplicates(args: argparse.Namespace) -> int:
-    from .duplicates import DuplicateSettings, parse_keep
-
     overrides = {"similarity.min_embedding_similarity": args.embedding_threshold or 0.9} if args.tier == "similar" else {}
     args.set = (args.set or []) + [f"{k}={v}" for k, v in overrides.items()]
     settings = _settings(args)
+    args.to = (args.to or args.output or "duplicates").strip()
     try:
-        dup = DuplicateSettings(
-            tier=args.tier, keep=parse_keep(args.keep),
-            reference_folders=tuple(jobs.check_folder_name(f) for f in args.reference_folder or ()),
-            **({"max_hamming": args.threshold} if args.threshold is not None else {}),
-            **({"min_pixel_similarity": args.pixel_threshold} if args.pixel_threshold is not None else {}),
-            **({"min_embedding_similarity": args.embedding_threshold} if args.embedding_threshold is not None else {}))
-        args.to = (args.to or args.output or "duplicates").strip()
-        if args.to != "trash":
-            jobs.check_folder_name(args.to.lstrip("/"))
+        jobs.duplicate_settings("", args.tier, args.keep, args.reference_folder or (), args.to, args.threshold,
+                                args.pixel_threshold, args.embedding_threshold)  # checked before any listing
     except ValueError as exc:
         raise CliError(str(exc)) from None
     from .learned import available as model_available
 
-    if dup.tier == "similar" and not model_available():
+    if args.tier == "similar" and not model_available():
         raise CliError("the similar tier needs the image model (onnxruntime and segregator/models/efficientnet_lite0.onnx)")
     (storage, prefix), stream = _analysis_stream(args, settings, placeholders=False)
-    refs = tuple(prefix + f.strip("/") + "/" for f in dup.reference_folders)
-    dup = dataclasses.replace(dup, reference_folders=refs)
+    dup = jobs.duplicate_settings(prefix, args.tier, args.keep, args.reference_folder or (), args.to, args.threshold,
+                                  args.pixel_threshold, args.embedding_threshold)
     try:
-        grouped = jobs.group_results(stream, dup, storage, prefix, progress=_progress(args, "grouping"))
+        grouped = jobs.group_results(stream, dup, progress=_progress(args, "grouping"))
     except OSError as exc:
         raise CliError(f"cannot read source {args.src!r}: {exc}") from None
     header = jobs.duplicates_header(storage, prefix, args.to, dup)

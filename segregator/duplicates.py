@@ -80,6 +80,8 @@ class Collection:
     cropped: np.ndarray       # uint64 pHash of the centre 90 %
     thumbs: np.ndarray        # (n, S, S) uint8 grey thumbnails
     embeddings: np.ndarray | None = None  # (n, d) float16 unit vectors (zeros: none), for the similar tier
+    width: np.ndarray | None = None       # int32 pixels (what the page shows of each copy)
+    height: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -90,7 +92,7 @@ def collect(results: Iterable, mtimes: dict[str, float] | None = None, spill: st
     """A Collection from analysis results (the images that could be analysed, in the order given), and the
     results that could not (their errors). With `spill` (a file path), thumbnails go to a memory-mapped file
     there as they come, not to memory."""
-    keys, size, pixels, mtime, formats, digest, hashes, mirrored, cropped, embs = [], [], [], [], [], [], [], [], [], []
+    keys, size, width, height, mtime, formats, digest, hashes, mirrored, cropped, embs = ([] for _ in range(11))
     failed = []
     thumbs_file = open(spill, "wb") if spill else None
     thumbs_mem: list[np.ndarray] = []
@@ -103,8 +105,9 @@ def collect(results: Iterable, mtimes: dict[str, float] | None = None, spill: st
             fp = r.fingerprint
             keys.append(r.key)
             size.append(r.size)
-            pixels.append(r.width * r.height)
-            mtime.append((mtimes or {}).get(r.key, 0.0))
+            width.append(r.width)
+            height.append(r.height)
+            mtime.append((mtimes or {}).get(r.key, r.mtime))
             formats.append(r.format or posixpath.splitext(r.key)[1].lstrip(".").upper())
             digest.append(bytes.fromhex(r.digest) if len(r.digest) == 64 else bytes(32))
             hashes.append(fp.phash.value)
@@ -141,11 +144,12 @@ def collect(results: Iterable, mtimes: dict[str, float] | None = None, spill: st
         for i, e in enumerate(embs):
             if e is not None:
                 emb[i] = e
-    coll = Collection(keys, np.array(size, dtype=np.int64), np.array(pixels, dtype=np.int64),
+    w, h = np.array(width, dtype=np.int32), np.array(height, dtype=np.int32)
+    coll = Collection(keys, np.array(size, dtype=np.int64), w.astype(np.int64) * h,
                       np.array(mtime, dtype=np.float64), formats,
                       np.frombuffer(b"".join(digest), dtype=np.uint8).reshape(n, 32).copy() if n else np.zeros((0, 32), np.uint8),
                       np.array(hashes, dtype=np.uint64), np.array(mirrored, dtype=np.uint64),
-                      np.array(cropped, dtype=np.uint64), thumbs, emb)
+                      np.array(cropped, dtype=np.uint64), thumbs, emb, w, h)
     return coll, failed
 
 

@@ -79,6 +79,10 @@ def _item(row) -> tuple[int, PlanItem]:
                        json.loads(scores) if scores else {}, error, size, version)
 
 
+_GROUP = "json_extract(scores, '$.group')"
+_TIER = "json_extract(scores, '$.tier')"
+
+
 class PlanDB:
     """One plan in one SQLite file."""
 
@@ -104,6 +108,10 @@ class PlanDB:
             if len(batch) >= 2000:
                 db._insert(batch)
         db._insert(batch)
+        if plan.kind == "duplicates":  # pages of groups, filtered by tier
+            with db._lock, db._db:
+                db._db.execute(f"CREATE INDEX IF NOT EXISTS items_group ON items({_GROUP}, n)")
+                db._db.execute(f"CREATE INDEX IF NOT EXISTS items_tier ON items({_TIER}, {_GROUP})")
         return db
 
     def _insert(self, rows: list[tuple]) -> None:
@@ -204,6 +212,87 @@ class PlanDB:
             rows.append((dest, category, f"set to {category} by the user", _folder(PlanItem(row[0], dest)), dest, n))
         with self._lock, self._db:
             self._db.executemany("UPDATE items SET destination=?, category=?, reason=?, folder=?, planned=? WHERE n=?", rows)
+
+    # -- groups of copies (a duplicates plan) -----------------------------------------------------------------
+    def _groups_where(self, tier: str | None, folder: str | None) -> tuple[str, list]:
+        clauses, args = [f"{_GROUP} IS NOT NULL"], []
+        if tier:
+            clauses.append(f"{_TIER} = ?")
+            args.append(tier)
+        if folder:
+            clauses.append("substr(source, 1, ?) = ?")
+            args += [len(folder), folder]
+        return " WHERE " + " AND ".join(clauses), args
+
+    def group_count(self, tier: str | None = None, folder: str | None = None) -> int:
+        """Groups with a member of this tier / in this folder (a key prefix)."""
+        clause, args = self._groups_where(tier, folder)
+        return self._db.execute(f"SELECT COUNT(DISTINCT {_GROUP}) FROM items{clause}", args).fetchone()[0]
+
+    def group_numbers(self, tier: str | None = None, folder: str | None = None, offset: int = 0,
+                      limit: int = 10) -> list[int]:
+        clause, args = self._groups_where(tier, folder)
+        rows = self._db.execute(f"SELECT DISTINCT {_GROUP} AS g FROM items{clause} ORDER BY g LIMIT ? OFFSET ?",
+                                [*args, limit, offset]).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def group_members(self, numbers: Sequence[int]) -> dict[int, list[tuple[int, PlanItem]]]:
+        """The items of these groups, the keeper first, then in plan order."""
+        out: dict[int, list[tuple[int, PlanItem]]] = {g: [] for g in numbers}
+        if not numbers:
+            return out
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM items WHERE {_GROUP} IN ({','.join('?' * len(numbers))}) "
+                                "ORDER BY n", list(numbers)).fetchall()
+        for row in rows:
+            n, item = _item(row)
+            out[int(item.scores["group"])].append((n, item))
+        for members in out.values():
+            members.sort(key=lambda m: (m[1].source != m[1].scores.get("keeper"), m[0]))
+        return out
+
+    def set_keeper(self, group: int, n: int) -> None:
+        """Keep item n of the group; every other member (but those in reference folders) moves, into the
+        group's folder named after the new keeper (or to the trash). A skipped group is taken again."""
+        from .duplicates import group_folder
+
+        plan = self.plan
+        rows = self._db.execute(f"SELECT n, source, scores FROM items WHERE {_GROUP} = ? ORDER BY n", (group,)).fetchall()
+        keeper = next((source for m, source, _ in rows if m == n), None)
+        if keeper is None:
+            raise ValueError(f"item {n} is not in group {group}")
+        out = normalise_prefix(plan.output_prefix)
+        trash = plan.extra.get("to") == "trash"
+        updates = []
+        for m, source, text in rows:
+            scores = {**json.loads(text), "keeper": keeper, "chosen_by_user": True}
+            if m == n or scores.get("reference"):
+                reason = (f"keeper of group {group}, chosen by the user" if m == n
+                          else f"in a reference folder: kept (group {group})")
+                updates.append(("keep", source, "", None, reason, json.dumps(scores), m))
+                continue
+            dest = out + (source if trash else group_folder(group, keeper) + "/" + posixpath.basename(source))
+            check_item(plan, PlanItem(source, dest))
+            what = f"{scores['tier']} duplicate" if scores.get("tier") else "duplicate"
+            updates.append(("move", dest, _folder(PlanItem(source, dest, "move")), dest,
+                            f"{what} in group {group}; the user keeps {keeper}", json.dumps(scores), m))
+        with self._lock, self._db:
+            self._db.executemany("UPDATE items SET action=?, destination=?, folder=?, planned=?, reason=?, scores=? "
+                                 "WHERE n=?", updates)
+
+    def group_folders(self, limit: int = 200) -> list[tuple[str, int]]:
+        """The folders holding images of groups (key prefixes ending in '/'; '' for the top), most such images first."""
+        return self._db.execute(f"SELECT rtrim(source, replace(source, '/', '')) AS f, COUNT(*) AS c FROM items "
+                                f"WHERE {_GROUP} IS NOT NULL GROUP BY f ORDER BY c DESC, f LIMIT ?", (limit,)).fetchall()
+
+    def accept_all(self) -> int:
+        """Every move the analysis (or a keeper change) planned is taken again: skipped groups, unticked rows."""
+        with self._lock, self._db:
+            return self._db.execute("UPDATE items SET action='move', destination=planned, reason='taken by the user "
+                                    "(accept all)', folder=rtrim(planned, replace(planned, '/', '')) WHERE action='keep' "
+                                    "AND planned IS NOT NULL").rowcount
+
+    def bytes_to_move(self) -> int:
+        return self._db.execute("SELECT COALESCE(SUM(source_size), 0) FROM items WHERE folder != ''").fetchone()[0]
 
     # -- using ---------------------------------------------------------------------------------------------
     def export(self, path: str | os.PathLike) -> dict[str, int]:

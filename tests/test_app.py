@@ -442,7 +442,7 @@ def test_jobs_page_lists_app_and_cli_jobs_and_cancels(mixed_folder, tmp_path):
     store = JobStore()
     queued = store.add("classify", "waiting", str(mixed_folder), {"source": str(mixed_folder)})
     store.update(queued, owner='["another-host", "", 1]')  # queued on another server: this one leaves it
-    jobs_page = AppTest.from_file(str(REPO / "pages/5_Jobs.py"), default_timeout=TIMEOUT).run()
+    jobs_page = AppTest.from_file(str(REPO / "pages/6_Jobs.py"), default_timeout=TIMEOUT).run()
     assert not jobs_page.exception
     table = jobs_page.dataframe[0].value
     assert {"classify (command line)", "classify", "waiting"} <= set(table["what"])
@@ -479,3 +479,56 @@ def test_source_choices_are_read_as_meant(mixed_folder, bucket, r2_env, tmp_path
 
     path = taught_model_path("my cats & co / 2")
     assert taught_model_name(path) == "my cats & co / 2" and "/" not in path.name
+
+
+def test_duplicates_page_finds_groups_changes_a_keeper_skips_a_group_and_moves(tmp_path, isolated_log):
+    """Find → groups of copies side by side (the keeper marked) → keep another image of group 1 with one
+    click → skip group 2 → confirm: group 1's other copies are in duplicates/<group>/, group 2 untouched."""
+    import json
+
+    from tests.test_duplicates import _collection
+
+    folder, owner = _collection(tmp_path, ("chelsea.jpg", "coffee.jpg"))
+    at = page("pages/5_Duplicates.py", folder)
+    assert not at.exception
+    assert any("Find duplicates" in i.value for i in at.info)
+    job_click(at, "Find duplicates")
+    assert not at.exception, at.exception
+    assert any(h.value == "2 group(s) of copies" for h in at.subheader)
+    heads = [m.value for m in at.markdown if m.value.startswith("**Group ")]
+    assert heads[0].startswith("**Group 1** · 8 images") and "keeps `chelsea_bright.jpg`" in heads[0], heads
+    assert heads[1].startswith("**Group 2** · 8 images") and "keeps `coffee_bright.jpg`" in heads[1], heads
+    assert (folder / "chelsea_half.jpg").exists()  # nothing moved before confirming
+
+    # One click keeps the half-size copy in group 1 instead.
+    keepers = [b for b in at.button if b.key and b.key.startswith("dup_keeper_1_")]
+    assert len(keepers) == 7  # every member but the keeper
+    from segregator.jobs.runner import JobStore
+    from segregator.plandb import PlanDB
+
+    plan_path = next(j for j in JobStore().list(limit=5) if j.kind == "duplicates").result["plan"]
+    db = PlanDB(plan_path)
+    half = next(n for n, i in db.group_members([1])[1] if i.source == "chelsea_half.jpg")
+    at.button(key=f"dup_keeper_1_{half}").click().run()
+    assert not at.exception, at.exception
+    heads = [m.value for m in at.markdown if m.value.startswith("**Group 1")]
+    assert "keeps `chelsea_half.jpg`" in heads[0] and "chosen by you" in heads[0], heads
+    at.button(key="dup_skip_2").click().run()
+    heads = [m.value for m in at.markdown if m.value.startswith("**Group 2")]
+    assert "skipped" in heads[0], heads
+    assert any(b.label == "Take again" for b in at.button)
+    at.button(key="dup_accept_all").click().run()  # every group taken again ...
+    assert "skipped" not in next(m.value for m in at.markdown if m.value.startswith("**Group 2"))
+    assert any(b.label.startswith("Confirm: Move 14") for b in at.button)
+    at.button(key="dup_skip_2").click().run()  # ... and group 2 skipped once more
+
+    job_click(at, "Confirm: Move 7")
+    assert not at.exception, at.exception
+    assert any(s.value.startswith("Moved 7") for s in at.success), [s.value for s in at.success]
+    moved = sorted(p.name for p in (folder / "duplicates" / "000001_chelsea_half").iterdir())
+    assert moved == sorted(k for k, o in owner.items() if o == "chelsea.jpg" and k != "chelsea_half.jpg")
+    assert (folder / "chelsea_half.jpg").exists()
+    assert all((folder / k).exists() for k, o in owner.items() if o == "coffee.jpg")  # the skipped group
+    event = json.loads(isolated_log.read_text())[-1]
+    assert event["event_type"] == "local_duplicates" and event["results"]["moved_count"] == 7
+    assert event["extra"]["group_count"] == 2 and event["extra"]["image_count"] == 16

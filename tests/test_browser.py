@@ -379,3 +379,53 @@ def test_teach_own_categories_in_the_browser(server, browser, folder):
     expect(classifier).to_have_value("🎓 Taught: my_categories", timeout=30_000)
     shot(page, "6_taught_classifier")
     page.close()
+
+
+def test_duplicates_find_change_a_keeper_confirm_then_undo(server, browser, tmp_path):
+    """👯 Duplicates on a folder of two photos and their copies: find → groups side by side → keep the
+    half-size copy of group 1 instead (one click) → confirm → the other copies are in duplicates/<group>/ →
+    undo puts every file back."""
+    import urllib.parse
+
+    from playwright.sync_api import expect
+
+    from tests.test_duplicates import _collection
+
+    folder, owner = _collection(tmp_path, ("chelsea.jpg", "coffee.jpg"))
+    before = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    url, _log = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{url}/Duplicates?storage=local&folder={urllib.parse.quote(str(folder))}")
+    settle(page)
+    page.get_by_role("button", name="Find duplicates").click()
+    settle(page)
+    expect(page.get_by_text("2 group(s) of copies")).to_be_visible(timeout=120_000)
+    expect(page.get_by_text(re.compile(r"ETA"))).to_have_count(0)
+    group1 = page.locator(".st-key-dup_group_1")
+    expect(group1.get_by_text("keeps chelsea_bright.jpg")).to_be_visible()
+    expect(group1.get_by_test_id("stImage")).to_have_count(8)
+    shot(page, "16_duplicates_groups")
+    half = group1.get_by_test_id("stColumn").filter(has_text="chelsea_half.jpg").last
+    half.get_by_role("button", name="⭐ Keep this one").click()
+    settle(page)
+    expect(group1.get_by_text("keeps chelsea_half.jpg")).to_be_visible(timeout=30_000)
+    expect(group1.get_by_text(re.compile("chosen by you"))).to_be_visible()
+    assert (folder / "chelsea_half.jpg").exists() and (folder / "chelsea_bright.jpg").exists()  # nothing moved yet
+    page.get_by_role("button", name="Confirm: Move 14 file(s)").click()
+    settle(page)
+    expect(page.get_by_text("Moved 14, unchanged 2, failed 0.")).to_be_visible(timeout=120_000)  # the 2 keepers stay
+    in_group1 = sorted(p.name for p in (folder / "duplicates" / "000001_chelsea_half").iterdir())
+    assert in_group1 == sorted(k for k, o in owner.items() if o == "chelsea.jpg" and k != "chelsea_half.jpg")
+    assert (folder / "chelsea_half.jpg").exists() and (folder / "coffee_bright.jpg").exists()
+    assert not (folder / "chelsea.jpg").exists()
+    shot(page, "17_duplicates_moved")
+
+    page.get_by_text("↩ Undo a run, empty the trash").click()
+    page.get_by_role("button", name=re.compile(r"↩ Undo run \d+")).click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text("14 object(s)")).to_be_visible(timeout=30_000)
+    dialog.get_by_role("button", name="Undo it").click()
+    expect(page.get_by_text("Put back 14 file(s)")).to_be_visible(timeout=60_000)
+    after = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert after == before
+    page.close()

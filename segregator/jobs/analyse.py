@@ -188,4 +188,5 @@ def _own_folders(storage: Storage) -> list[str]:
 
 def _with_version(result: AnalysisResult, obj: ObjectInfo) -> AnalysisResult:
     result.version = obj.version
+    result.mtime = obj.mtime
     return result

@@ -8,14 +8,30 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from ..duplicates import Collection, DuplicateSettings, Row, collect, find_groups, group_folder
+from ..duplicates import Collection, DuplicateSettings, Row, collect, find_groups, group_folder, parse_keep
 from ..plan import MovePlan, PlanItem
 from ..runs import trash_folder
 from ..storage import Storage, normalise_prefix
-from .common import _output_under
+from .common import _output_under, check_folder_name
 from .sources import storage_record
 
 TO_TRASH = "trash"
+
+
+def duplicate_settings(prefix: str = "", tier: str = "near", keep=None, reference_folders=(), to: str = "duplicates",
+                       threshold: int | None = None, pixel_threshold: float | None = None,
+                       embedding_threshold: float | None = None) -> DuplicateSettings:
+    """The duplicates options as the CLI and the app take them, checked (ValueError saying what is wrong);
+    reference folders are given inside the source and come back as full prefixes."""
+    if tier not in ("exact", "near", "similar"):
+        raise ValueError(f"unknown tier {tier!r} (exact, near or similar)")
+    if (to or "").strip() != TO_TRASH:
+        check_folder_name((to or "duplicates").strip().lstrip("/"))
+    folders = tuple(normalise_prefix(prefix) + check_folder_name(f) + "/" for f in reference_folders or () if f.strip())
+    limits = {"max_hamming": threshold, "min_pixel_similarity": pixel_threshold,
+              "min_embedding_similarity": embedding_threshold}
+    return DuplicateSettings(tier=tier, keep=parse_keep(keep), reference_folders=folders,
+                             **{k: v for k, v in limits.items() if v is not None})
 
 
 def duplicates_header(storage: Storage, source_prefix: str = "", to: str = "duplicates",
@@ -57,7 +73,9 @@ def duplicates_items(coll: Collection, rows: list[Row], failed: Iterable, header
             items.append((key, PlanItem(key, key, "keep", "no duplicate found", scores=scores)))
             continue
         keeper = coll.keys[row.keeper]
-        scores["keeper"] = keeper
+        i = row.index
+        scores.update(keeper=keeper, width=int(coll.width[i]), height=int(coll.height[i]), size=int(coll.size[i]),
+                      mtime=round(float(coll.mtime[i]), 3), reference=row.reference)
         if row.match is not None:
             scores.update(hamming=row.match.hamming, pixel_similarity=row.match.pixel)
             if row.match.embedding is not None:
@@ -103,10 +121,10 @@ class Grouped:
         return duplicates_items(self.coll, self.rows, self.failed, header, self.versions)
 
 
-def group_results(results: Iterable, settings: DuplicateSettings, storage: Storage | None = None, prefix: str = "",
-                  spill_dir: str | None = None, progress=None) -> Grouped:
+def group_results(results: Iterable, settings: DuplicateSettings, spill_dir: str | None = None,
+                  progress=None) -> Grouped:
     """Collect the analysis results (thumbnails spilled to a temporary file, not memory), then group them.
-    Dates for the oldest/newest rules come from a listing of the storage."""
+    Dates (the oldest/newest rules) are those the analysis listed."""
     versions: dict[str, tuple[int, str]] = {}
 
     def noting(stream):
@@ -118,9 +136,6 @@ def group_results(results: Iterable, settings: DuplicateSettings, storage: Stora
     with tempfile.TemporaryDirectory(dir=spill_dir, prefix="segregator-dups-") as tmp:
         coll, failed = collect(noting(results), spill=str(Path(tmp) / "thumbs.u8"),
                                embeddings=settings.tier == "similar")
-        if storage is not None and any(rule in ("oldest", "newest") for rule in settings.keep):
-            when = {o.key: o.mtime for o in storage.list(prefix)}
-            coll.mtime[:] = [when.get(k, 0.0) for k in coll.keys]
         try:
             rows = find_groups(coll, settings, progress)
         finally:

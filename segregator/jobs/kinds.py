@@ -115,6 +115,49 @@ def placeholders_job(ctx: JobContext, params: dict) -> dict:
     return {"plan": str(db.path), "summary": db.summary()}
 
 
+@job_kind("duplicates")
+def duplicates_job(ctx: JobContext, params: dict) -> dict:
+    """Groups of copies over the source (recursive): analysis (cached hashes are read, not recomputed),
+    grouping, and the plan: keepers stay, the other copies go to <to>/<group>/ or the trash."""
+    from .duplicates import duplicate_settings, duplicates_header, group_results
+
+    storage, prefix = _source(params)
+    tier = params.get("tier", "near")
+    dup = duplicate_settings(prefix, tier, params.get("keep"), params.get("reference_folders", ()),
+                             params.get("to") or "duplicates", params.get("threshold"), params.get("pixel_threshold"),
+                             params.get("embedding_threshold"))
+    overrides = dict(params.get("settings", {}))
+    if tier == "similar":  # the image model's embeddings are needed
+        overrides["similarity.min_embedding_similarity"] = dup.min_embedding_similarity
+    settings = _settings({"settings": overrides})
+    results = _analysis(ctx, storage, prefix, settings, params, placeholders=False)
+    phase = {"grouping": False}
+
+    def grouping(done: int, total: int) -> None:
+        if not phase["grouping"]:
+            phase["grouping"] = True
+            ctx.set_phase("grouping")
+        ctx(done, total)
+
+    grouped = group_results(results, dup, progress=grouping)
+    header = duplicates_header(storage, prefix, params.get("to") or "duplicates", dup)
+    header.extra.update(group_count=grouped.groups, image_count=grouped.in_groups)
+    db = PlanDB.create(_plan_path(ctx), header, grouped.items(header))
+    return {"plan": str(db.path), "summary": db.summary(), "groups": grouped.groups, "images": grouped.in_groups,
+            "folders": _group_folders(grouped, prefix)}
+
+
+def _group_folders(grouped, prefix: str, limit: int = 200) -> list[list]:
+    """The folders (inside the source) holding images in groups, the most such images first: the page's filter."""
+    counts: dict[str, int] = {}
+    for row in grouped.rows:
+        if row.group is not None:
+            key = grouped.coll.keys[row.index][len(prefix):]
+            folder = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
+            counts[folder] = counts.get(folder, 0) + 1
+    return [[f, c] for f, c in sorted(counts.items(), key=lambda fc: (-fc[1], fc[0]))[:limit]]
+
+
 @job_kind("teach")
 def teach_job(ctx: JobContext, params: dict) -> dict:
     from .teach import save_taught_model, taught_model_name, taught_model_path, teach
