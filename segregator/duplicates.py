@@ -87,11 +87,11 @@ class Collection:
         return len(self.keys)
 
 
-def collect(results: Iterable, mtimes: dict[str, float] | None = None, spill: str | None = None,
+def collect(results: Iterable, spill: str | None = None,
             thumb_size: int = 48, embeddings: bool = False) -> tuple[Collection, list]:
     """A Collection from analysis results (the images that could be analysed, in the order given), and the
-    results that could not (their errors). With `spill` (a file path), thumbnails go to a memory-mapped file
-    there as they come, not to memory."""
+    results that could not (their errors). With `spill` (a file path), thumbnails go to a file there as they
+    come (read back a row at a time), not to memory."""
     keys, size, width, height, mtime, formats, digest, hashes, mirrored, cropped, embs = ([] for _ in range(11))
     failed = []
     thumbs_file = open(spill, "wb") if spill else None
@@ -107,7 +107,7 @@ def collect(results: Iterable, mtimes: dict[str, float] | None = None, spill: st
             size.append(r.size)
             width.append(r.width)
             height.append(r.height)
-            mtime.append((mtimes or {}).get(r.key, r.mtime))
+            mtime.append(r.mtime)
             formats.append(r.format or posixpath.splitext(r.key)[1].lstrip(".").upper())
             digest.append(bytes.fromhex(r.digest) if len(r.digest) == 64 else bytes(32))
             hashes.append(fp.phash.value)

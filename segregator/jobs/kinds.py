@@ -59,16 +59,21 @@ def _analysis(ctx: JobContext, storage, prefix: str, settings: Settings, params:
     from .analyse import iter_analysis
 
     ctx.set_phase("listing")
-    listed = {"analysing": False}
+    return iter_analysis(storage, prefix, settings, recursive=params.get("recursive", True), examples=examples,
+                         progress=_phased(ctx, "analysing"), placeholders=placeholders, listing=lambda n: ctx(n, 0))
+
+
+def _phased(ctx: JobContext, phase: str):
+    """A progress callback that names the job's phase at its first call (when that work really starts)."""
+    started = []
 
     def progress(done: int, total: int) -> None:
-        if not listed["analysing"]:
-            listed["analysing"] = True
-            ctx.set_phase("analysing")
+        if not started:
+            started.append(True)
+            ctx.set_phase(phase)
         ctx(done, total)
 
-    return iter_analysis(storage, prefix, settings, recursive=params.get("recursive", True), examples=examples,
-                         progress=progress, placeholders=placeholders, listing=lambda n: ctx(n, 0))
+    return progress
 
 
 def _plan_path(ctx: JobContext) -> Path:
@@ -131,31 +136,11 @@ def duplicates_job(ctx: JobContext, params: dict) -> dict:
         overrides["similarity.min_embedding_similarity"] = dup.min_embedding_similarity
     settings = _settings({"settings": overrides})
     results = _analysis(ctx, storage, prefix, settings, params, placeholders=False)
-    phase = {"grouping": False}
-
-    def grouping(done: int, total: int) -> None:
-        if not phase["grouping"]:
-            phase["grouping"] = True
-            ctx.set_phase("grouping")
-        ctx(done, total)
-
-    grouped = group_results(results, dup, progress=grouping)
+    grouped = group_results(results, dup, progress=_phased(ctx, "grouping"))
     header = duplicates_header(storage, prefix, params.get("to") or "duplicates", dup)
     header.extra.update(group_count=grouped.groups, image_count=grouped.in_groups)
     db = PlanDB.create(_plan_path(ctx), header, grouped.items(header))
-    return {"plan": str(db.path), "summary": db.summary(), "groups": grouped.groups, "images": grouped.in_groups,
-            "folders": _group_folders(grouped, prefix)}
-
-
-def _group_folders(grouped, prefix: str, limit: int = 200) -> list[list]:
-    """The folders (inside the source) holding images in groups, the most such images first: the page's filter."""
-    counts: dict[str, int] = {}
-    for row in grouped.rows:
-        if row.group is not None:
-            key = grouped.coll.keys[row.index][len(prefix):]
-            folder = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
-            counts[folder] = counts.get(folder, 0) + 1
-    return [[f, c] for f, c in sorted(counts.items(), key=lambda fc: (-fc[1], fc[0]))[:limit]]
+    return {"plan": str(db.path), "summary": db.summary(), "groups": grouped.groups, "images": grouped.in_groups}
 
 
 @job_kind("teach")
