@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8501
+TEST_WORKERS ?= 2
 APT_RUN  := tesseract-ocr tesseract-ocr-eng fonts-dejavu-core
 APT_TEST := $(APT_RUN) chromium fonts-noto-color-emoji
 
@@ -41,7 +42,7 @@ run: system-run install
 	  --browser.gatherUsageStats false
 
 test: system-test install
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile tests
 
 bench: install
 	$(BIN)/python -m bench.analyse

@@ -316,6 +316,12 @@ def cancelled_run(storage: Storage, job: Job, page: str) -> None:
 
 def show_run_result(job: Job, page: str) -> None:
     """A finished move job: what happened, the errors, the log event and the report."""
+    drawn = st.session_state.get("runs_drawn")
+    if drawn and job.finished and job.finished > drawn and st.session_state.get("runs_redrawn") != job.id:
+        # The runs panel above was drawn while this run still went on (a small run ends within one script
+        # run): draw the page again, once, so that it offers to undo this run, not the one before.
+        st.session_state["runs_redrawn"] = job.id
+        st.rerun()
     result = job.result or {}
     s = result.get("summary", {})
     copy = result.get("copy")

@@ -81,6 +81,7 @@ def _confirm_empty_trash(storage: Storage, count: int) -> None:
 def runs_panel(storage: Storage) -> None:
     """Resume an interrupted run, undo the last one, empty the trash: for the storage in view only."""
     st.subheader("↩ Runs and trash")
+    st.session_state["runs_drawn"] = time.time()  # see show_run_result: a run that ends after this redraws the page
     if st.session_state.get("runs_notice"):
         st.info(st.session_state.pop("runs_notice"))
     source = source_spec(storage)
