@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from . import jobs
 from .duplicates import KEEP_HELP as KEEP_RULES_HELP
+from .duplicates import DuplicateSettings
 from .loading import ImageLoadError, is_image_name
 from .plan import MovePlan, PlanFile, PlanWriter
 from .progress import StderrBar
@@ -263,7 +264,7 @@ def cmd_similar(args: argparse.Namespace) -> int:
 
 
 def cmd_duplicates(args: argparse.Namespace) -> int:
-    overrides = {"similarity.min_embedding_similarity": args.embedding_threshold or 0.9} if args.tier == "similar" else {}
+    overrides = {"similarity.min_embedding_similarity": args.embedding_threshold or DuplicateSettings().min_embedding_similarity} if args.tier == "similar" else {}
     args.set = (args.set or []) + [f"{k}={v}" for k, v in overrides.items()]
     settings = _settings(args)
     args.to = (args.to or args.output or "duplicates").strip()
@@ -667,7 +668,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the other copies go: FOLDER/<group>/ inside SRC (default duplicates), or the trash")
     p.add_argument("--threshold", type=int, help="near: pHash distance of candidates (default 8; 5 for mirrored and border-cut copies)")
     p.add_argument("--pixel-threshold", type=float, help="near: pixel similarity that confirms a copy (default 0.93)")
-    p.add_argument("--embedding-threshold", type=float, metavar="X", help="similar: content similarity (default 0.9)")
+    p.add_argument("--embedding-threshold", type=float, metavar="X", help="similar: content similarity (default 0.8)")
     p.set_defaults(func=cmd_duplicates)
 
     p = sub.add_parser("teach", help="learn your own categories from examples: one subfolder per category")

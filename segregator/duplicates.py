@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -32,8 +32,9 @@ class DuplicateSettings:
     tier: str = "near"                    # the loosest tier used: exact, near (exact + near), similar (all three)
     max_hamming: int = 8                  # near candidates: pHashes within this many bits
     variant_hamming: int = 5              # ... and one's mirror-image or centre-crop pHash against the other's
+    region_hamming: int = 8               # ... or their upper_hashes (the top 70 %) within this many bits
     min_pixel_similarity: float = 0.93    # near: the pixel check that confirms a candidate
-    min_embedding_similarity: float = 0.90  # similar: cosine of the embeddings
+    min_embedding_similarity: float = 0.80  # similar: cosine of the embeddings (bench.accuracy: P 0.998, R 0.92)
     min_trimmed_similarity: float = 0.96  # near, for copies with a local edit: correlation of the best-agreeing 80 %
     keep: tuple[str, ...] = DEFAULT_KEEP  # ordered keeper rules
     reference_folders: tuple[str, ...] = ()  # images under these are always kept, never moved
@@ -82,6 +83,20 @@ class Collection:
     embeddings: np.ndarray | None = None  # (n, d) float16 unit vectors (zeros: none), for the similar tier
     width: np.ndarray | None = None       # int32 pixels (what the page shows of each copy)
     height: np.ndarray | None = None
+    upper: np.ndarray | None = None       # uint64 pHash of the thumbnail's top 70 % (upper_hashes)
+    upper_mirror: np.ndarray | None = None  # ... of its mirror image
+    hue: np.ndarray | None = None         # (n, 12) float32: the share of saturated pixels in each hue (features)
+    saturation: np.ndarray | None = None  # float32 mean saturation (0: a grey image, or none measured)
+
+    def __post_init__(self):
+        if self.upper is None:
+            self.upper = upper_hashes(self.thumbs)
+        if self.hue is None:
+            self.hue = np.zeros((len(self.keys), HUE_BINS), dtype=np.float32)
+        if self.saturation is None:
+            self.saturation = np.zeros(len(self.keys), dtype=np.float32)
+        if self.upper_mirror is None:
+            self.upper_mirror = upper_hashes(self.thumbs, mirror=True) if len(self.upper) else self.upper.copy()
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -92,10 +107,25 @@ def collect(results: Iterable, spill: str | None = None,
     """A Collection from analysis results (the images that could be analysed, in the order given), and the
     results that could not (their errors). With `spill` (a file path), thumbnails go to a file there as they
     come (read back a row at a time), not to memory."""
-    keys, size, width, height, mtime, formats, digest, hashes, mirrored, cropped, embs = ([] for _ in range(11))
+    keys, size, width, height, mtime, formats, digest, hashes, mirrored, cropped, embs, upper, upper_mirror = ([] for _ in range(13))
+    hues, sats = [], []
     failed = []
     thumbs_file = open(spill, "wb") if spill else None
     thumbs_mem: list[np.ndarray] = []
+    batch: list[np.ndarray] = []
+
+    def flush() -> None:  # the thumbnails of a batch: their upper hashes, then to the file or memory
+        if not batch:
+            return
+        block = np.stack(batch)
+        upper.extend(upper_hashes(block).tolist())
+        upper_mirror.extend(upper_hashes(block, mirror=True).tolist())
+        if thumbs_file:
+            thumbs_file.write(block.tobytes())
+        else:
+            thumbs_mem.append(block)
+        batch.clear()
+
     try:
         for r in results:
             if not r.ok or r.fingerprint is None:
@@ -110,6 +140,10 @@ def collect(results: Iterable, spill: str | None = None,
             mtime.append(r.mtime)
             formats.append(r.format or posixpath.splitext(r.key)[1].lstrip(".").upper())
             digest.append(bytes.fromhex(r.digest) if len(r.digest) == 64 else bytes(32))
+            f = r.features
+            hue = np.asarray(f.hue_hist, dtype=np.float32) if f is not None and len(f.hue_hist) == HUE_BINS else np.zeros(HUE_BINS, np.float32)
+            hues.append(hue / (hue.sum() or 1.0))
+            sats.append(f.saturation if f is not None else 0.0)
             hashes.append(fp.phash.value)
             mirrored.append(fp.mirror)
             cropped.append(fp.crop)
@@ -118,10 +152,9 @@ def collect(results: Iterable, spill: str | None = None,
                 from PIL import Image
 
                 thumb = np.asarray(Image.fromarray(thumb).resize((thumb_size, thumb_size)), dtype=np.uint8)
-            if thumbs_file:
-                thumbs_file.write(thumb.tobytes())
-            else:
-                thumbs_mem.append(thumb)
+            batch.append(thumb)
+            if len(batch) == 4096:
+                flush()
             if embeddings:
                 e = r.embedding
                 if e is None:
@@ -129,6 +162,7 @@ def collect(results: Iterable, spill: str | None = None,
                 else:
                     e = np.asarray(e, dtype=np.float32)
                     embs.append((e / (np.linalg.norm(e) or 1.0)).astype(np.float16))
+        flush()
     finally:
         if thumbs_file:
             thumbs_file.close()
@@ -136,7 +170,7 @@ def collect(results: Iterable, spill: str | None = None,
     if spill and n:
         thumbs = open_thumbs(spill, n, thumb_size)
     else:
-        thumbs = np.stack(thumbs_mem) if thumbs_mem else np.zeros((0, thumb_size, thumb_size), dtype=np.uint8)
+        thumbs = np.concatenate(thumbs_mem) if thumbs_mem else np.zeros((0, thumb_size, thumb_size), dtype=np.uint8)
     emb = None
     if embeddings and any(e is not None for e in embs):
         dim = next(len(e) for e in embs if e is not None)
@@ -149,8 +183,50 @@ def collect(results: Iterable, spill: str | None = None,
                       np.array(mtime, dtype=np.float64), formats,
                       np.frombuffer(b"".join(digest), dtype=np.uint8).reshape(n, 32).copy() if n else np.zeros((0, 32), np.uint8),
                       np.array(hashes, dtype=np.uint64), np.array(mirrored, dtype=np.uint64),
-                      np.array(cropped, dtype=np.uint64), thumbs, emb, w, h)
+                      np.array(cropped, dtype=np.uint64), thumbs, emb, w, h, np.array(upper, dtype=np.uint64),
+                      np.array(upper_mirror, dtype=np.uint64),
+                      np.array(hues, dtype=np.float32).reshape(n, HUE_BINS), np.array(sats, dtype=np.float32))
     return coll, failed
+
+
+HUE_BINS = 12
+HUE_EMD = 1.0     # near: two colourful images whose hues lie further apart than a shift of all of them by one bin
+COLOURFUL = 0.1   # (30 degrees) are not copies of each other; colourful: mean saturation above this
+
+
+def hue_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Earth mover's distance between paired hue histograms on the colour circle, in bins."""
+    c = np.cumsum(a - b, axis=1)
+    return np.abs(c - np.median(c, axis=1, keepdims=True)).sum(axis=1)
+
+
+UPPER = 0.7  # the share of the thumbnail, from the top, that upper_hashes reads
+
+
+def _dct_rows(n: int, k: int = 8) -> np.ndarray:
+    """The first k DCT-II basis rows of length n."""
+    x = np.arange(n)
+    return np.cos(np.pi * (2 * x[None, :] + 1) * np.arange(k)[:, None] / (2 * n))
+
+
+def upper_hashes(thumbs, mirror: bool = False) -> np.ndarray:
+    """A 64-bit pHash of each grey thumbnail's top 70 %: the 63 lowest DCT coefficients (no DC) against
+    their median, the last bit 0. A caption, a watermark or a logo along the bottom, where listing photos
+    carry them, changes the whole-image pHash by 10-16 bits but leaves this one as it was; a candidate
+    search on it finds such copies (made from the cached thumbnail: no image is decoded again)."""
+    n = len(thumbs)
+    if not n:
+        return np.zeros(0, dtype=np.uint64)
+    size = thumbs.shape[1]
+    rows = round(size * UPPER)
+    ch, cw = _dct_rows(rows).astype(np.float32), _dct_rows(size).astype(np.float32)
+    out = np.empty(n, dtype=np.uint64)
+    for s in range(0, n, 65536):
+        t = np.asarray(thumbs[s:s + 65536], dtype=np.float32)[:, :rows, ::-1 if mirror else 1]
+        d = np.einsum("ir,nrc,jc->nij", ch, t, cw, optimize=True).reshape(len(t), 64)[:, 1:]
+        bits = np.concatenate([d > np.median(d, axis=1, keepdims=True), np.zeros((len(t), 1), bool)], axis=1)
+        out[s:s + len(t)] = np.packbits(bits, axis=1).view(">u8").ravel()
+    return out
 
 
 class ThumbFile:
@@ -233,20 +309,36 @@ def hash_pairs(a: np.ndarray, b: np.ndarray | None = None, max_distance: int = 1
     b = a if same else np.asarray(b, dtype=np.uint64)
     if not len(a) or not len(b):
         return np.zeros((0, 2), dtype=np.int64)
-    if pieces is None:  # about one table entry per image, at most 2^22 entries a piece
-        pieces = max(2, min(max_distance + 1, int(np.ceil(64 / min(22, max(8, np.log2(len(b)) + 1))))))
+    if pieces is None:  # about a quarter of a table entry per image, at most 2^22 entries a piece (at 1M: 3 pieces,
+        # twice as fast as 4: fewer buckets to probe outweigh the flips of one more bit)
+        pieces = max(2, min(max_distance + 1, int(np.ceil(64 / min(22, max(8, np.log2(len(b)) + 2))))))
     return hash_pairs_compiled(a, b, same, max_distance, _pieces(64, pieces), _flip_masks)
 
 
-def near_candidates(coll: Collection, max_distance: int, variant_distance: int | None = None) -> np.ndarray:
+def near_candidates(coll: Collection, max_distance: int, variant_distance: int | None = None,
+                    region_distance: int | None = None) -> np.ndarray:
     """Pairs whose pHashes are within max_distance as they are, or within variant_distance with one of them
-    mirrored or one's centre 90 % against the other (a copy cut at the border)."""
+    mirrored or one's centre 90 % against the other (a copy cut at the border), or whose upper_hashes are
+    within region_distance (a copy marked along the bottom)."""
     variant_distance = max_distance if variant_distance is None else variant_distance
-    found = [hash_pairs(coll.hashes, None, max_distance)]
-    for other in (coll.mirrored, coll.cropped):
-        pairs = np.sort(hash_pairs(coll.hashes, other, variant_distance), axis=1)
-        found.append(pairs[pairs[:, 0] != pairs[:, 1]])
-    both = np.concatenate(found)
+    # Images whose four hashes are all equal (blank frames, byte or pixel copies) are searched once: the others
+    # of each such set are linked to its first (a star, not every pair: 2,000 white frames would be 2 million)
+    with np.errstate(over="ignore"):
+        mix = (coll.hashes ^ (coll.mirrored * np.uint64(0x9E3779B97F4A7C15)) ^ (coll.cropped * np.uint64(0xC2B2AE3D27D4EB4F))
+               ^ ((coll.upper if coll.upper is not None else coll.hashes) * np.uint64(0x165667B19E3779F9)))
+    _, first, inverse = np.unique(mix, return_index=True, return_inverse=True)
+    reps = np.sort(first)
+    rep_of = first[inverse.ravel()]
+    star = np.nonzero(rep_of != np.arange(len(mix)))[0]
+    found = [np.stack([rep_of[star], star], axis=1)]
+    hashes, mirrored, cropped = coll.hashes[reps], coll.mirrored[reps], coll.cropped[reps]
+    found.append(reps[hash_pairs(hashes, None, max_distance)])
+    if region_distance is not None and coll.upper is not None:
+        found.append(reps[hash_pairs(coll.upper[reps], None, region_distance)])
+    for other in (mirrored, cropped):
+        pairs = np.sort(hash_pairs(hashes, other, variant_distance), axis=1)
+        found.append(reps[pairs[pairs[:, 0] != pairs[:, 1]]])
+    both = np.sort(np.concatenate(found), axis=1)
     return np.unique(both, axis=0) if len(both) else both
 
 
@@ -263,19 +355,24 @@ def exact_pairs(coll: Collection) -> np.ndarray:
     return np.stack([idx[order[same]], idx[order[same + 1]]], axis=1)
 
 
-def similar_candidates(coll: Collection, min_similarity: float, neighbours: int = 16) -> np.ndarray:
-    """Pairs whose embeddings' cosine reaches min_similarity: an approximate nearest-neighbour index
-    (usearch HNSW over float16 vectors) when it is installed and the set is large, exact blocks otherwise."""
+EXACT_UP_TO = 20_000  # embeddings compared all-pairs (in blocks) up to this many; an index above it
+ANN_DIMS = 128        # the index's vectors: the embeddings projected on their 128 main directions
+ANN_SLACK = 0.02      # candidates down to this much below the threshold in the index (the projection drops the
+                      # residual parts, which mostly raises a cosine: +0.03 to +0.09 on bench/duplicates.py's copies)
+
+
+def similar_candidates(coll: Collection, min_similarity: float, neighbours: int = 8) -> np.ndarray:
+    """Pairs whose embeddings' cosine reaches min_similarity. Up to EXACT_UP_TO images: every pair, in
+    blocks. Above: an approximate nearest-neighbour index (faiss HNSW, inner product) over the embeddings
+    projected on the 128 main directions of a 20,000-image sample (an uncentred SVD, so that cosines keep
+    their scale); each image's `neighbours` nearest within min_similarity - ANN_SLACK are candidates, and a
+    candidate counts only when the full float16 vectors' cosine reaches min_similarity."""
     e = coll.embeddings
     if e is None or len(e) < 2:
         return np.zeros((0, 2), dtype=np.int64)
-    have = np.nonzero(np.abs(e).sum(axis=1) > 0)[0]
+    have = np.nonzero(np.concatenate([(e[s:s + 8192] != 0).any(axis=1) for s in range(0, len(e), 8192)]))[0]
     found: list[np.ndarray] = []
-    try:
-        from usearch.index import Index
-    except ImportError:
-        Index = None
-    if Index is None or len(have) <= 20_000:
+    if len(have) <= EXACT_UP_TO:
         block = 2048
         m = e[have].astype(np.float32)
         for s in range(0, len(have), block):
@@ -285,36 +382,71 @@ def similar_candidates(coll: Collection, min_similarity: float, neighbours: int 
             keep = ii < jj
             found.append(np.stack([have[ii[keep]], have[jj[keep]]], axis=1))
     else:
-        index = Index(ndim=e.shape[1], metric="cos", dtype="f16", connectivity=16, expansion_add=64, expansion_search=64)
-        index.add(have.astype(np.uint64), e[have], threads=0)
-        for s in range(0, len(have), 50_000):
-            part = have[s:s + 50_000]
-            res = index.search(e[part], neighbours + 1, threads=0)
-            keys, dist = np.asarray(res.keys), np.asarray(res.distances)
-            ii = np.repeat(part, keys.shape[1]).reshape(keys.shape)
-            ok = (1.0 - dist >= min_similarity) & (keys != ii)
-            found.append(np.sort(np.stack([ii[ok], keys[ok].astype(np.int64)], axis=1), axis=1))
-    if not found:
-        return np.zeros((0, 2), dtype=np.int64)
-    pairs = np.concatenate(found)
-    return np.unique(pairs, axis=0) if len(pairs) else pairs
+        found.append(_ann_pairs(e, have, min_similarity, neighbours))
+    pairs = np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
+    return np.unique(pairs, axis=0) if len(pairs) else pairs.reshape(0, 2)
+
+
+def _ann_pairs(e: np.ndarray, have: np.ndarray, min_similarity: float, neighbours: int) -> np.ndarray:
+    import faiss
+
+    rng = np.random.default_rng(0)  # the same sample, so the same groups, for the same input
+    sample = e[np.sort(rng.choice(have, min(len(have), EXACT_UP_TO), replace=False))].astype(np.float32)
+    _, vectors = np.linalg.eigh(sample.T @ sample)  # the main directions (an uncentred PCA; eigh of d x d is quick)
+    basis = np.ascontiguousarray(vectors[:, ::-1][:, :ANN_DIMS])  # d x 128, strongest first
+    step = 65536
+
+    def reduced(s: int) -> np.ndarray:  # images s .. s + step, projected and normalised (8192 at a time: memory
+        part = np.concatenate([e[have[t:t + 8192]].astype(np.float32) @ basis  # beyond the index stays small)
+                               for t in range(s, min(s + step, len(have)), 8192)])
+        faiss.normalize_L2(part)
+        return part
+
+    index = faiss.IndexHNSWFlat(basis.shape[1], 16, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = 40
+    for s in range(0, len(have), step):
+        index.add(reduced(s))
+    index.hnsw.efSearch = 32
+    out = []
+    for s in range(0, len(have), step):
+        sims, nn = index.search(reduced(s), neighbours + 1)
+        rows = np.repeat(np.arange(s, s + len(nn)), nn.shape[1]).reshape(nn.shape)
+        ok = (sims >= min_similarity - ANN_SLACK) & (nn != rows) & (nn >= 0)  # either may list the other
+        a, b = np.minimum(rows[ok], nn[ok]), np.maximum(rows[ok], nn[ok])
+        for c in range(0, len(a), 4096):  # the full vectors' cosine, a slice at a time (flat memory)
+            ca, cb = have[a[c:c + 4096]], have[b[c:c + 4096]]
+            full = np.einsum("nd,nd->n", e[ca].astype(np.float32), e[cb].astype(np.float32))
+            out.append(np.stack([ca[full >= min_similarity], cb[full >= min_similarity]], axis=1))
+    return np.concatenate(out) if out else np.zeros((0, 2), dtype=np.int64)
 
 
 # ------------------------------------------------------------------ checks between two images
 
 CROPS = (0.0, 0.025, 0.05, 0.075)
+TRIM_KEEP_SPREAD = 6.0  # trimmed_pairs: the agreeing pixels vary by at least this many grey levels (std)
+TOP_VARIANCE = 0.3  # compare: the top 70 % holds at least this share of each thumbnail's variance (not a blank sky)
+MAYBE_PIXEL = 0.7  # compare: below the pixel check but this alike, the trimmed check (a local edit) decides
+UNSURE_FLIP = 8  # compare: mirror and direct pHash distances this close leave the orientation open
+CROP_FLOOR = 0.3  # a plain correlation below this, of pHashes not close: the border crops are not tried
 
 
 def _crop_stack(thumbs: np.ndarray) -> np.ndarray:
     """N x C x S x S: each thumbnail and its centre crops resized back to S x S."""
     size = thumbs.shape[1]
-    out = [thumbs.astype(np.float32)]
-    for c in CROPS[1:]:
+    out = np.empty((len(thumbs), len(CROPS), size, size), dtype=np.float32)
+    out[:, 0] = thumbs
+    for k, c in enumerate(CROPS[1:], start=1):
         d = max(1, round(size * c))
         r = _resize_matrix(size - 2 * d, size).astype(np.float32)
-        crop = thumbs[:, d:size - d, d:size - d].astype(np.float32)
-        out.append(np.einsum("is,nst,jt->nij", r, crop, r, optimize=True))
-    return np.stack(out, axis=1)
+        out[:, k] = r @ thumbs[:, d:size - d, d:size - d].astype(np.float32) @ r.T
+    return out
+
+
+def _top_share(thumbs: np.ndarray, rows: int) -> np.ndarray:
+    """The share of each thumbnail's variance (about its whole mean) in its top `rows` rows."""
+    x = thumbs.astype(np.float32)
+    d = (x - x.mean(axis=(1, 2), keepdims=True)) ** 2
+    return d[:, :rows].sum(axis=(1, 2)) / np.maximum(d.sum(axis=(1, 2)), 1e-6)
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
@@ -324,22 +456,27 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
     return np.divide(x, norm, out=np.zeros_like(x), where=norm > 1e-6)
 
 
-def pixel_pairs(thumbs_a: np.ndarray, thumbs_b: np.ndarray, mirrored: np.ndarray | None = None) -> np.ndarray:
+def pixel_pairs(thumbs_a: np.ndarray, thumbs_b: np.ndarray, mirrored: np.ndarray | None = None,
+                enough: float = 1.0, floor: float = -1.0) -> np.ndarray:
     """Best correlation (0..1) of paired thumbnails: as they are and with one cropped at the border (either
     one); b mirrored first where `mirrored` says so (None: both ways tried). Flat thumbnails (blank images)
-    correlate with nothing but their equals."""
+    correlate with nothing but their equals. The border crops are tried only for pairs whose plain
+    correlation lies between `floor` and `enough` (already a match, or too unlike for a crop to save it)."""
     if not len(thumbs_a):
         return np.zeros(0, dtype=np.float32)
-    a = _unit_rows(_crop_stack(thumbs_a))               # N x C x D
-    best = np.zeros(len(thumbs_a), dtype=np.float32)
     if mirrored is None:
-        sides = (thumbs_b, thumbs_b[:, :, ::-1])
+        sides = (thumbs_b, np.ascontiguousarray(thumbs_b[:, :, ::-1]))
     else:
         sides = (np.where(np.asarray(mirrored)[:, None, None], thumbs_b[:, :, ::-1], thumbs_b),)
-    for b_thumbs in sides:
-        b = _unit_rows(_crop_stack(np.ascontiguousarray(b_thumbs)))
-        best = np.maximum(best, np.einsum("nd,ncd->nc", a[:, 0], b).max(axis=1))
-        best = np.maximum(best, np.einsum("ncd,nd->nc", a, b[:, 0]).max(axis=1))
+    a0 = _unit_rows(thumbs_a)
+    best = np.max([np.einsum("nd,nd->n", a0, _unit_rows(b)) for b in sides], axis=0).astype(np.float32)
+    todo = np.nonzero((best < enough) & (best >= np.asarray(floor)))[0]
+    if len(todo):
+        a = _unit_rows(_crop_stack(thumbs_a[todo]))               # N x C x D
+        for b_thumbs in sides:
+            b = _unit_rows(_crop_stack(np.ascontiguousarray(b_thumbs[todo])))
+            best[todo] = np.maximum(best[todo], np.einsum("nd,ncd->nc", a[:, 0], b).max(axis=1))
+            best[todo] = np.maximum(best[todo], np.einsum("ncd,nd->nc", a, b[:, 0]).max(axis=1))
     flat_a = np.ptp(thumbs_a.reshape(len(thumbs_a), -1), axis=1) < 3
     flat_b = np.ptp(thumbs_b.reshape(len(thumbs_b), -1), axis=1) < 3
     both_flat = flat_a & flat_b
@@ -352,15 +489,36 @@ def pixel_pairs(thumbs_a: np.ndarray, thumbs_b: np.ndarray, mirrored: np.ndarray
 def trimmed_pairs(thumbs_a: np.ndarray, thumbs_b: np.ndarray, keep: float = 0.8) -> np.ndarray:
     """Correlation of paired full-frame thumbnails over the `keep` share of pixels where they agree best: a
     watermark or a caption covers part of a copy and spoils a plain correlation, not this one."""
+    raw = np.asarray(thumbs_a, dtype=np.float32).reshape(len(thumbs_a), -1)
     a = _unit_rows(np.asarray(thumbs_a, dtype=np.float32))
     b = _unit_rows(np.asarray(thumbs_b, dtype=np.float32))
     d = np.abs(a - b)
-    m = d <= np.quantile(d, keep, axis=1, keepdims=True)
+    k = min(d.shape[1] - 1, int(round(keep * (d.shape[1] - 1))))
+    m = d <= np.partition(d, k, axis=1)[:, k:k + 1]
     cnt = m.sum(axis=1)
     ma = np.where(m, a, 0).sum(axis=1) / cnt
     mb = np.where(m, b, 0).sum(axis=1) / cnt
     xa, xb = np.where(m, a - ma[:, None], 0), np.where(m, b - mb[:, None], 0)
-    return (xa * xb).sum(axis=1) / np.sqrt((xa * xa).sum(axis=1) * (xb * xb).sum(axis=1) + 1e-12)
+    r = (xa * xb).sum(axis=1) / np.sqrt((xa * xa).sum(axis=1) * (xb * xb).sum(axis=1) + 1e-12)
+    # the pixels that agree must show something (in grey levels of the first): a white background agrees with
+    # any other white background
+    kept = np.where(m, raw, 0)
+    spread = np.sqrt(np.maximum((kept * kept).sum(axis=1) / cnt - (kept.sum(axis=1) / cnt) ** 2, 0))
+    return np.where(spread >= TRIM_KEEP_SPREAD, r, 0.0)
+
+
+def trimmed_crops(thumbs_a: np.ndarray, thumbs_b: np.ndarray, keep: float = 0.8, enough: float = 1.0) -> np.ndarray:
+    """trimmed_pairs at the best of the border crops (either one cropped): a watermarked keeper and its
+    copy cut at the border. The crops are tried only where the full frames score below `enough`."""
+    best = trimmed_pairs(thumbs_a, thumbs_b, keep)
+    todo = np.nonzero(best < enough)[0]
+    if len(todo):
+        a, b = _crop_stack(thumbs_a[todo]), _crop_stack(thumbs_b[todo])
+        part = best[todo]
+        for c in range(1, a.shape[1]):
+            part = np.maximum.reduce([part, trimmed_pairs(a[:, c], b[:, 0], keep), trimmed_pairs(a[:, 0], b[:, c], keep)])
+        best[todo] = part
+    return best
 
 
 @dataclass(frozen=True)
@@ -373,9 +531,20 @@ class Match:
 
 def compare(coll: Collection, keepers: np.ndarray, members: np.ndarray, settings: DuplicateSettings) -> list[Match]:
     """The tightest tier at which each member matches its keeper itself (None: it does not); keepers and
-    members are paired arrays (one keeper may repeat), compared in batches."""
+    members are paired arrays (one keeper may repeat), compared COMPARE_BATCH at a time (memory stays flat:
+    the border crops of a batch are some 150 MB)."""
     members = np.asarray(members, dtype=np.int64)
     keepers = np.broadcast_to(np.asarray(keepers, dtype=np.int64), members.shape)
+    out: list[Match] = []
+    for s in range(0, len(members), COMPARE_BATCH):
+        out.extend(_compare(coll, keepers[s:s + COMPARE_BATCH], members[s:s + COMPARE_BATCH], settings))
+    return out
+
+
+COMPARE_BATCH = 4096
+
+
+def _compare(coll: Collection, keepers: np.ndarray, members: np.ndarray, settings: DuplicateSettings) -> list[Match]:
     if not len(members):
         return []
     dk = coll.digest[keepers]
@@ -386,22 +555,63 @@ def compare(coll: Collection, keepers: np.ndarray, members: np.ndarray, settings
     mirror = np.bitwise_count(coll.mirrored[members] ^ k)
     ham = np.minimum(direct, mirror)
     flip = mirror < direct  # the member looks like the keeper's mirror image: compare it mirrored
+    # ... unless the hashes do not tell (a texture's pHash is noise either way): then both ways, and the
+    # better way decides
+    unsure = np.abs(mirror.astype(np.int16) - direct.astype(np.int16)) < UNSURE_FLIP
+    # the thumbnails are grey: a teal shape and a yellow one of one outline are told apart here, before any pixel work
+    colourful = np.minimum(coll.saturation[members], coll.saturation[keepers]) > COLOURFUL
+    colour_off = colourful & (hue_distance(coll.hue[members], coll.hue[keepers]) > HUE_EMD)
     pix = np.zeros(len(members), dtype=np.float32)
-    if settings.tier != "exact":
-        for s in range(0, len(members), 512):
-            pix[s:s + 512] = pixel_pairs(np.asarray(coll.thumbs[keepers[s:s + 512]]),
-                                         np.asarray(coll.thumbs[members[s:s + 512]]), flip[s:s + 512])
+    # pHashes this close: the border crops are tried however unlike the frames look (a texture cut at the
+    # border no longer lines up); farther ones only above CROP_FLOOR
+    floors = np.where(ham <= 2 * settings.max_hamming, -1.0, CROP_FLOOR)
+    look = np.nonzero(~colour_off)[0] if settings.tier != "exact" else np.zeros(0, dtype=np.int64)
+    for s in range(0, len(look), 512):
+        at = look[s:s + 512]
+        ka, mb = np.asarray(coll.thumbs[keepers[at]]), np.asarray(coll.thumbs[members[at]])
+        pix[at] = pixel_pairs(ka, mb, flip[at], enough=settings.min_pixel_similarity, floor=floors[at])
+        part = np.nonzero(unsure[at])[0]
+        if len(part):
+            other = pixel_pairs(ka[part], mb[part], ~flip[at[part]], enough=settings.min_pixel_similarity,
+                                floor=floors[at[part]])
+            better = part[other > pix[at[part]]]
+            pix[at[better]] = np.maximum(other[other > pix[at[part]]], 0)
+            flip[at[better]] = ~flip[at[better]]
     emb = None
     if settings.tier == "similar" and coll.embeddings is not None:
         emb = np.einsum("nd,nd->n", coll.embeddings[members].astype(np.float32), coll.embeddings[keepers].astype(np.float32))
     near = (ham <= 2 * settings.max_hamming) & (pix >= settings.min_pixel_similarity) if settings.tier != "exact" \
         else np.zeros(len(members), dtype=bool)
-    maybe = np.nonzero(~near & ~same & (ham <= settings.max_hamming + 4) & (pix >= 0.75))[0] if settings.tier != "exact" else []
+    if settings.tier != "exact":  # a copy marked along the bottom (a caption, a SOLD banner): its top 70 % agrees
+        upper_m = np.where(flip, coll.upper_mirror[members], coll.upper[members])  # a mirrored copy: its mirror's
+        top = np.nonzero(~near & ~same & ~colour_off
+                         & (np.bitwise_count(upper_m ^ coll.upper[keepers]) <= settings.region_hamming))[0]
+        if len(top):
+            rows = round(coll.thumbs.shape[1] * UPPER)
+            ka, mb = np.asarray(coll.thumbs[keepers[top]]), np.asarray(coll.thumbs[members[top]])
+            mb = np.where(flip[top][:, None, None], mb[:, :, ::-1], mb)
+            ca, cb = _crop_stack(ka)[:, :, :rows], _crop_stack(mb)[:, :, :rows]  # N x C x rows x S: cut at the border too
+            ua, ub = _unit_rows(ca), _unit_rows(cb)
+            upper_pix = np.maximum(np.einsum("nd,ncd->nc", ua[:, 0], ub).max(axis=1),
+                                   np.einsum("ncd,nd->nc", ua, ub[:, 0]).max(axis=1))
+            ka_full, mb_full = ka, mb
+            ka, mb = ka[:, :rows], mb[:, :rows]
+            textured = (ka.reshape(len(top), -1).std(axis=1) >= 2) & (mb.reshape(len(top), -1).std(axis=1) >= 2)
+            textured &= (_top_share(ka_full, rows) >= TOP_VARIANCE) & (_top_share(mb_full, rows) >= TOP_VARIANCE)
+            ok = textured & (upper_pix >= settings.min_pixel_similarity)  # (a blank's noise correlates by chance)
+            near[top[ok]] = True
+            pix[top[ok]] = upper_pix[ok]
+    maybe = np.nonzero(~near & ~same & (pix >= MAYBE_PIXEL))[0] if settings.tier != "exact" else []
     if len(maybe):  # a local edit (a watermark, a caption): the pixels that agree must agree very well
         flipped = np.asarray(coll.thumbs[members[maybe]])
         flipped = np.where(flip[maybe][:, None, None], flipped[:, :, ::-1], flipped)
-        trimmed = trimmed_pairs(np.asarray(coll.thumbs[keepers[maybe]]), flipped)
-        near[maybe] = trimmed >= settings.min_trimmed_similarity
+        kept = np.asarray(coll.thumbs[keepers[maybe]])
+        region = np.bitwise_count(upper_m[maybe] ^ coll.upper[keepers[maybe]])
+        close = np.nonzero((ham[maybe] <= 2 * settings.max_hamming) | (region <= settings.region_hamming))[0]
+        if len(close):
+            near[maybe[close]] = trimmed_crops(kept[close], flipped[close],
+                                               enough=settings.min_trimmed_similarity) >= settings.min_trimmed_similarity
+    near &= ~colour_off
     similar = emb >= settings.min_embedding_similarity if emb is not None else np.zeros(len(members), dtype=bool)
     tiers = np.where(same, "exact", np.where(near, "near", np.where(similar, "similar", "")))
     return [Match(t or None, int(h), round(float(x), 4), None if emb is None else round(float(emb[i]), 4))
@@ -410,9 +620,9 @@ def compare(coll: Collection, keepers: np.ndarray, members: np.ndarray, settings
 
 # ------------------------------------------------------------------ groups and keepers
 
-@dataclass(frozen=True)
-class Row:
-    """One image's outcome: its group (None: in no group), whether it is kept, the tier that joined it."""
+class Row(NamedTuple):
+    """One image's outcome: its group (None: in no group), whether it is kept, the tier that joined it (a
+    named tuple: a million of them are made in a quarter of the time frozen dataclasses take)."""
     index: int
     group: int | None = None
     keep: bool = True
@@ -479,12 +689,53 @@ def _components(n: int, pairs: np.ndarray) -> list[np.ndarray]:
     return [g for g in np.split(touched, cuts[1:]) if len(g) > 1]
 
 
+def _still_linked(n: int, pairs: np.ndarray, rests: list[list[int]], coll: Collection,
+                  settings: DuplicateSettings) -> tuple[list[list[int]], np.ndarray]:
+    """The sets of the next round: what is left of each set once its keeper and those who joined it are
+    gone, cut again into the parts that are still connected among themselves (a chain that ran through the
+    keeper falls apart; one big set of look-alikes does not cost a round per member), best member first;
+    and the links among them (the next round looks at no other)."""
+    set_of = np.full(n, -1, dtype=np.int64)
+    for k, rest in enumerate(rests):
+        if len(rest) > 1:
+            set_of[rest] = k
+    if not len(pairs) or not (set_of >= 0).any():
+        return [], pairs[:0]
+    a, b = set_of[pairs[:, 0]], set_of[pairs[:, 1]]
+    inner = pairs[(a >= 0) & (a == b)]
+    parts = _components(n, inner)
+    parts.sort(key=lambda c: (int(set_of[c[0]]), int(c[0])))  # the sets' order, as the round before
+    return [keeper_order(coll, c.tolist(), settings) for c in parts], inner
+
+
+BIG_SET = 64          # find_groups: a set of linked images larger than this is cut by its checked links first
+VERIFY_BATCH = 65536  # ... whose pairs are checked this many at a time
+
+
+def verified_links(coll: Collection, pairs: np.ndarray, settings: DuplicateSettings,
+                   progress=lambda done: None) -> tuple[np.ndarray, dict[tuple[int, int], Match]]:
+    """The candidate pairs whose two images match each other at a tier in use (compare), and their matches:
+    only these link images into sets. Look-alikes that the hashes pair up but the pixels tell apart (crops
+    of one scene, a street of similar houses) link nothing, so they form no big set to be taken apart a
+    keeper at a time."""
+    keep = np.zeros(len(pairs), dtype=bool)
+    matches: dict[tuple[int, int], Match] = {}
+    for s in range(0, len(pairs), VERIFY_BATCH):
+        part = pairs[s:s + VERIFY_BATCH]
+        for k, (pair, m) in enumerate(zip(part.tolist(), compare(coll, part[:, 0], part[:, 1], settings))):
+            if m.tier is not None:
+                keep[s + k] = True
+                matches[tuple(pair)] = m
+        progress(s + len(part))
+    return pairs[keep], matches
+
+
 def find_groups(coll: Collection, settings: DuplicateSettings = DuplicateSettings(), progress=None) -> list[Row]:
     """One Row per image of the collection (in its order)."""
     n = len(coll)
     pairs = [exact_pairs(coll)]
     if settings.tier in ("near", "similar"):
-        pairs.append(near_candidates(coll, settings.max_hamming, settings.variant_hamming))
+        pairs.append(near_candidates(coll, settings.max_hamming, settings.variant_hamming, settings.region_hamming))
     if settings.tier == "similar":
         pairs.append(similar_candidates(coll, settings.min_embedding_similarity))
     pairs = [p for p in pairs if len(p)]
@@ -492,29 +743,46 @@ def find_groups(coll: Collection, settings: DuplicateSettings = DuplicateSetting
     rows: dict[int, Row] = {}
     found: list[tuple[str, int, list[tuple[int, Match]]]] = []
     components = _components(n, allpairs)
-    # Rounds: in each set still to place, its best member is the keeper and the others are compared with it
-    # (all sets at once, in batches); those that match join its group, the rest form the next round's set.
+    # A big set (look-alikes the hashes pair up: crops of one scene, a street of similar houses) is cut first
+    # into the parts its checked links hold together, so it is not taken apart a keeper a round.
+    big = [c for c in components if len(c) > BIG_SET]
+    in_big = np.zeros(n, dtype=bool)
+    if big:
+        in_big[np.concatenate(big)] = True
+    big_pairs = allpairs[in_big[allpairs[:, 0]]]  # a pair lies within one set: one end tells
+    images = sum(len(c) for c in components)
+    total = len(big_pairs) + images  # progress: pairs checked, then images placed
+
+    def report(done: int) -> None:
+        if progress:
+            progress(done, total)
+
+    links, known = verified_links(coll, big_pairs, settings, report)
+    links = np.concatenate([allpairs[~in_big[allpairs[:, 0]]], links])
+    components = sorted([c for c in components if len(c) <= BIG_SET] + _components(n, links[in_big[links[:, 0]]]),
+                        key=lambda c: int(c.min()))
+    # Rounds: in each set of linked images still to place, its best member is the keeper and the others are
+    # compared with it (all sets at once, in batches; a member may match the keeper without a link of its own
+    # to it); those that match join its group, the rest form the next round's sets.
     pending = [keeper_order(coll, c.tolist(), settings) for c in components]
-    done = 0
     while pending:
-        keepers = np.concatenate([np.full(len(left) - 1, left[0]) for left in pending])
-        members = np.concatenate([np.array(left[1:]) for left in pending])
-        matches = iter(compare(coll, keepers, members, settings))
-        again = []
+        # a member linked to the keeper already has its match; the others are compared with the keeper now
+        ask = [(left[0], m) for left in pending for m in left[1:] if (min(left[0], m), max(left[0], m)) not in known]
+        if ask:
+            asked = np.array(ask, dtype=np.int64)
+            known.update(((min(k, m), max(k, m)), match)
+                         for (k, m), match in zip(ask, compare(coll, asked[:, 0], asked[:, 1], settings)))
+        rests = []
         for left in pending:
             joined, rest = [], []
             for m in left[1:]:
-                match = next(matches)
+                match = known[(min(left[0], m), max(left[0], m))]
                 (joined.append((m, match)) if match.tier is not None else rest.append(m))
             if joined:
                 found.append((coll.keys[left[0]], left[0], joined))
-            if len(rest) > 1:
-                again.append(rest)
-            else:
-                done += 1
-        pending = again
-        if progress:
-            progress(done, len(components))
+            rests.append(rest)
+        pending, links = _still_linked(n, links, rests, coll, settings)
+        report(total - sum(len(left) for left in pending))
     found.sort(key=lambda g: g[0])
     refs = settings.reference_folders
     for number, (_, keeper, joined) in enumerate(found, start=1):
@@ -522,7 +790,8 @@ def find_groups(coll: Collection, settings: DuplicateSettings = DuplicateSetting
         for m, match in joined:
             ref = in_reference(coll.keys[m], refs)
             rows[m] = Row(m, number, ref, match.tier, keeper, match, ref)
-    return [rows.get(i, Row(i)) for i in range(n)]
+    make = tuple.__new__  # an image in no group: its Row built without the named tuple's keyword handling
+    return [rows.get(i) or make(Row, (i, None, True, None, None, None, False)) for i in range(n)]
 
 
 def group_folder(number: int, keeper_key: str) -> str:

@@ -50,3 +50,11 @@ def test_scale_bench_smoke(tmp_path, monkeypatch):
 def test_duplicates_bench_smoke():
     out = bench("bench.duplicates", "--count", "20000", "--sample", "5000")
     assert "100.0% of the planted" in out and "x faster" in out
+
+
+def test_duplicates_end_to_end_bench_smoke():
+    out = bench("bench.duplicates", "--end-to-end", "--count", "1000")
+    import re
+
+    found = re.search(r"(\d+) of the 10 planted copies among them", out)
+    assert "second run (all cached)" in out and found and int(found.group(1)) >= 8, out

@@ -209,3 +209,65 @@ def test_a_watermarked_copy_passes_the_trimmed_check_and_another_photo_does_not(
     assert dup.pixel_pairs(thumb(photo), thumb(marked))[0] < 0.93  # the plain check alone refuses it
     assert dup.trimmed_pairs(thumb(photo), thumb(marked))[0] >= 0.96
     assert dup.trimmed_pairs(thumb(photo), other)[0] < 0.96 and dup.pixel_pairs(thumb(photo), other)[0] < 0.93
+
+
+def test_a_copy_with_a_banner_along_the_bottom_is_found_by_its_top(tmp_path):
+    """A SOLD banner across the bottom of a real photo moves its whole-image pHash far beyond the candidate
+    search and spoils the pixel check of the whole frame; the pHash and the pixels of the top 70 % still
+    agree, so the copy is found and grouped (a different photo is not)."""
+    from PIL import ImageDraw, ImageFont
+
+    from segregator.analysis import analyse_file
+    from segregator.settings import Settings
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo = Image.open(PHOTOS / "coffee.jpg").convert("RGB")
+    photo.save(folder / "coffee.jpg", quality=92)
+    marked = photo.copy()
+    draw = ImageDraw.Draw(marked)
+    draw.rectangle((0, int(photo.height * 0.85), photo.width, photo.height), fill=(250, 250, 250))
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", int(photo.height * 0.1))
+    draw.text((photo.width * 0.04, photo.height * 0.86), "SOLD  call 555-0199", font=font, fill=(20, 20, 20))
+    marked.save(folder / "coffee_sold.jpg", quality=85)
+    Image.open(PHOTOS / "forest_path.jpg").convert("RGB").save(folder / "forest.jpg")
+    settings = Settings().with_overrides({"placeholder.ocr": False})
+    results = [analyse_file(folder / n, key=n, settings=settings) for n in ("coffee.jpg", "coffee_sold.jpg", "forest.jpg")]
+    coll, failed = dup.collect(results)
+    assert not failed
+    whole = int(np.bitwise_count(coll.hashes[0] ^ coll.hashes[1]))
+    upper = int(np.bitwise_count(coll.upper[0] ^ coll.upper[1]))
+    s = dup.DuplicateSettings()
+    assert whole > 2 * s.max_hamming and upper <= s.region_hamming, (whole, upper)
+    assert dup.pixel_pairs(np.asarray(coll.thumbs[[0]]), np.asarray(coll.thumbs[[1]]))[0] < s.min_pixel_similarity
+    assert [tuple(p) for p in dup.near_candidates(coll, s.max_hamming, s.variant_hamming, s.region_hamming).tolist()] == [(0, 1)]
+    rows = dup.find_groups(coll, s)
+    assert rows[2].group is None
+    assert rows[0].group == rows[1].group == 1 and rows[0].keep != rows[1].keep
+    assert {rows[0].tier, rows[1].tier} == {None, "near"}
+
+
+def test_the_similar_tier_index_finds_what_all_pairs_finds(monkeypatch):
+    """Above EXACT_UP_TO the similar tier searches an HNSW index instead of every pair: on embeddings of
+    unrelated images and planted re-framed copies, it finds (nearly) every pair that all pairs finds and none
+    that falls below the threshold (each candidate is checked on the full vectors)."""
+    rng = np.random.default_rng(3)
+    n, d = 6000, 256
+    topics = rng.normal(0, 1, (40, d))
+    e = topics[rng.integers(0, 40, n)] * 0.15 + rng.normal(0, 1, (n, d))  # related-ish, as photos of one kind
+    src = rng.choice(n, 300, replace=False)
+    dst = (src + 1 + rng.integers(0, n - 1, 300)) % n
+    e[dst] = e[src] + rng.normal(0, 1, (300, d)) * rng.uniform(0.2, 0.6, (300, 1))
+    e = (e / np.linalg.norm(e, axis=1, keepdims=True)).astype(np.float16)
+    zeros = np.zeros(n, dtype=np.uint64)
+    coll = dup.Collection([f"i{i:05d}" for i in range(n)], np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n),
+                          [""] * n, np.zeros((n, 32), np.uint8), zeros, zeros, zeros, np.zeros((n, 1, 1), np.uint8), e,
+                          upper=zeros, upper_mirror=zeros)
+    exact = {tuple(p) for p in dup.similar_candidates(coll, 0.8).tolist()}
+    monkeypatch.setattr(dup, "EXACT_UP_TO", 1000)
+    indexed = {tuple(p) for p in dup.similar_candidates(coll, 0.8).tolist()}
+    assert len(exact) >= 250  # the planted copies above the threshold, and nothing much else
+    assert indexed <= exact
+    assert len(indexed) >= 0.95 * len(exact), (len(indexed), len(exact))
+    full = e.astype(np.float32)
+    assert all(full[i] @ full[j] >= 0.8 for i, j in indexed)
