@@ -132,13 +132,6 @@ def synthetic_embeddings(count: int, planted: int, seed: int = 2) -> tuple[np.nd
     return out, np.sort(np.stack([src, dst], axis=1), axis=1)
 
 
-def _peak_mb() -> float:
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _reset_peak() -> float:
     """Linux: the peak RSS set back to the current RSS (clear_refs 5), so a step's own peak can be read after;
     returns the current RSS in MB."""
@@ -163,6 +156,8 @@ def bench_similar(count: int, sample: int) -> None:
     coll = dup.Collection([f"i{i:07d}" for i in range(count)], np.zeros(count, np.int64), np.zeros(count, np.int64),
                           np.zeros(count), [""] * count, np.zeros((count, 32), np.uint8), zeros, zeros, zeros,
                           np.zeros((count, 1, 1), np.uint8), emb, upper=zeros, upper_mirror=zeros)
+    from bench.scale import _peak_mb
+
     base = _reset_peak()
     t0 = time.perf_counter()
     pairs = dup.similar_candidates(coll, settings.min_embedding_similarity)

@@ -325,7 +325,7 @@ def near_candidates(coll: Collection, max_distance: int, variant_distance: int |
     # of each such set are linked to its first (a star, not every pair: 2,000 white frames would be 2 million)
     with np.errstate(over="ignore"):
         mix = (coll.hashes ^ (coll.mirrored * np.uint64(0x9E3779B97F4A7C15)) ^ (coll.cropped * np.uint64(0xC2B2AE3D27D4EB4F))
-               ^ ((coll.upper if coll.upper is not None else coll.hashes) * np.uint64(0x165667B19E3779F9)))
+               ^ (coll.upper * np.uint64(0x165667B19E3779F9)))
     _, first, inverse = np.unique(mix, return_index=True, return_inverse=True)
     reps = np.sort(first)
     rep_of = first[inverse.ravel()]
@@ -333,7 +333,7 @@ def near_candidates(coll: Collection, max_distance: int, variant_distance: int |
     found = [np.stack([rep_of[star], star], axis=1)]
     hashes, mirrored, cropped = coll.hashes[reps], coll.mirrored[reps], coll.cropped[reps]
     found.append(reps[hash_pairs(hashes, None, max_distance)])
-    if region_distance is not None and coll.upper is not None:
+    if region_distance is not None:
         found.append(reps[hash_pairs(coll.upper[reps], None, region_distance)])
     for other in (mirrored, cropped):
         pairs = np.sort(hash_pairs(hashes, other, variant_distance), axis=1)
@@ -447,6 +447,17 @@ def _top_share(thumbs: np.ndarray, rows: int) -> np.ndarray:
     x = thumbs.astype(np.float32)
     d = (x - x.mean(axis=(1, 2), keepdims=True)) ** 2
     return d[:, :rows].sum(axis=(1, 2)) / np.maximum(d.sum(axis=(1, 2)), 1e-6)
+
+
+def _top_similarity(kept: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Correlation of paired thumbnails over their top 70 % (border crops tried, either one); 0 where a top
+    is all but blank or holds too little of its picture (a blank's noise, a sky, correlate by chance)."""
+    rows = round(kept.shape[1] * UPPER)
+    ua, ub = _unit_rows(_crop_stack(kept)[:, :, :rows]), _unit_rows(_crop_stack(seen)[:, :, :rows])
+    best = np.maximum(np.einsum("nd,ncd->nc", ua[:, 0], ub).max(axis=1), np.einsum("ncd,nd->nc", ua, ub[:, 0]).max(axis=1))
+    textured = ((kept[:, :rows].reshape(len(kept), -1).std(axis=1) >= 2) & (seen[:, :rows].reshape(len(seen), -1).std(axis=1) >= 2)
+                & (_top_share(kept, rows) >= TOP_VARIANCE) & (_top_share(seen, rows) >= TOP_VARIANCE))
+    return np.where(textured, best, 0.0)
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
@@ -565,52 +576,40 @@ def _compare(coll: Collection, keepers: np.ndarray, members: np.ndarray, setting
     # pHashes this close: the border crops are tried however unlike the frames look (a texture cut at the
     # border no longer lines up); farther ones only above CROP_FLOOR
     floors = np.where(ham <= 2 * settings.max_hamming, -1.0, CROP_FLOOR)
-    look = np.nonzero(~colour_off)[0] if settings.tier != "exact" else np.zeros(0, dtype=np.int64)
-    for s in range(0, len(look), 512):
-        at = look[s:s + 512]
-        ka, mb = np.asarray(coll.thumbs[keepers[at]]), np.asarray(coll.thumbs[members[at]])
-        pix[at] = pixel_pairs(ka, mb, flip[at], enough=settings.min_pixel_similarity, floor=floors[at])
-        part = np.nonzero(unsure[at])[0]
-        if len(part):
-            other = pixel_pairs(ka[part], mb[part], ~flip[at[part]], enough=settings.min_pixel_similarity,
-                                floor=floors[at[part]])
-            better = part[other > pix[at[part]]]
-            pix[at[better]] = np.maximum(other[other > pix[at[part]]], 0)
-            flip[at[better]] = ~flip[at[better]]
     emb = None
     if settings.tier == "similar" and coll.embeddings is not None:
         emb = np.einsum("nd,nd->n", coll.embeddings[members].astype(np.float32), coll.embeddings[keepers].astype(np.float32))
-    near = (ham <= 2 * settings.max_hamming) & (pix >= settings.min_pixel_similarity) if settings.tier != "exact" \
-        else np.zeros(len(members), dtype=bool)
-    if settings.tier != "exact":  # a copy marked along the bottom (a caption, a SOLD banner): its top 70 % agrees
-        upper_m = np.where(flip, coll.upper_mirror[members], coll.upper[members])  # a mirrored copy: its mirror's
-        top = np.nonzero(~near & ~same & ~colour_off
-                         & (np.bitwise_count(upper_m ^ coll.upper[keepers]) <= settings.region_hamming))[0]
+    near = np.zeros(len(members), dtype=bool)
+    if settings.tier != "exact":
+        kept, seen = np.asarray(coll.thumbs[keepers]), np.asarray(coll.thumbs[members])  # read once for all checks
+        look = np.nonzero(~colour_off)[0]
+        for s in range(0, len(look), 512):
+            at = look[s:s + 512]
+            pix[at] = pixel_pairs(kept[at], seen[at], flip[at], enough=settings.min_pixel_similarity, floor=floors[at])
+            part = at[unsure[at]]
+            if len(part):
+                other = pixel_pairs(kept[part], seen[part], ~flip[part], enough=settings.min_pixel_similarity,
+                                    floor=floors[part])
+                wins = other > pix[part]
+                pix[part[wins]] = other[wins]
+                flip[part[wins]] = ~flip[part[wins]]
+        seen = np.where(flip[:, None, None], seen[:, :, ::-1], seen)  # each member as it is compared
+        near = (ham <= 2 * settings.max_hamming) & (pix >= settings.min_pixel_similarity)
+        # a copy marked along the bottom (a caption, a SOLD banner): its top 70 % agrees
+        upper_m = np.where(flip, coll.upper_mirror[members], coll.upper[members])
+        region = np.bitwise_count(upper_m ^ coll.upper[keepers])
+        top = np.nonzero(~near & ~same & ~colour_off & (region <= settings.region_hamming))[0]
         if len(top):
-            rows = round(coll.thumbs.shape[1] * UPPER)
-            ka, mb = np.asarray(coll.thumbs[keepers[top]]), np.asarray(coll.thumbs[members[top]])
-            mb = np.where(flip[top][:, None, None], mb[:, :, ::-1], mb)
-            ca, cb = _crop_stack(ka)[:, :, :rows], _crop_stack(mb)[:, :, :rows]  # N x C x rows x S: cut at the border too
-            ua, ub = _unit_rows(ca), _unit_rows(cb)
-            upper_pix = np.maximum(np.einsum("nd,ncd->nc", ua[:, 0], ub).max(axis=1),
-                                   np.einsum("ncd,nd->nc", ua, ub[:, 0]).max(axis=1))
-            ka_full, mb_full = ka, mb
-            ka, mb = ka[:, :rows], mb[:, :rows]
-            textured = (ka.reshape(len(top), -1).std(axis=1) >= 2) & (mb.reshape(len(top), -1).std(axis=1) >= 2)
-            textured &= (_top_share(ka_full, rows) >= TOP_VARIANCE) & (_top_share(mb_full, rows) >= TOP_VARIANCE)
-            ok = textured & (upper_pix >= settings.min_pixel_similarity)  # (a blank's noise correlates by chance)
+            upper_pix = _top_similarity(kept[top], seen[top])
+            ok = upper_pix >= settings.min_pixel_similarity
             near[top[ok]] = True
             pix[top[ok]] = upper_pix[ok]
-    maybe = np.nonzero(~near & ~same & (pix >= MAYBE_PIXEL))[0] if settings.tier != "exact" else []
-    if len(maybe):  # a local edit (a watermark, a caption): the pixels that agree must agree very well
-        flipped = np.asarray(coll.thumbs[members[maybe]])
-        flipped = np.where(flip[maybe][:, None, None], flipped[:, :, ::-1], flipped)
-        kept = np.asarray(coll.thumbs[keepers[maybe]])
-        region = np.bitwise_count(upper_m[maybe] ^ coll.upper[keepers[maybe]])
-        close = np.nonzero((ham[maybe] <= 2 * settings.max_hamming) | (region <= settings.region_hamming))[0]
+        maybe = np.nonzero(~near & ~same & (pix >= MAYBE_PIXEL))[0]
+        # a local edit (a watermark, a caption): the pixels that agree must agree very well
+        close = maybe[(ham[maybe] <= 2 * settings.max_hamming) | (region[maybe] <= settings.region_hamming)]
         if len(close):
-            near[maybe[close]] = trimmed_crops(kept[close], flipped[close],
-                                               enough=settings.min_trimmed_similarity) >= settings.min_trimmed_similarity
+            near[close] = trimmed_crops(kept[close], seen[close],
+                                        enough=settings.min_trimmed_similarity) >= settings.min_trimmed_similarity
     near &= ~colour_off
     similar = emb >= settings.min_embedding_similarity if emb is not None else np.zeros(len(members), dtype=bool)
     tiers = np.where(same, "exact", np.where(near, "near", np.where(similar, "similar", "")))
