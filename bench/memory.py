@@ -59,6 +59,26 @@ def _peak_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def populate(where: str, n: int, corpus: list[Path], tmp: Path, bucket_side=None) -> str:
+    """n objects cycling through the corpus: hard links in a new folder (500 a subfolder), or objects under
+    imgs/ in a new bucket (bucket_side = (server, client, the corpus's bytes)); returns the folder path or
+    ENDPOINT/BUCKET."""
+    if where == "local":
+        location = tmp / f"photos{n}"
+        for i in range(n):
+            sub = location / f"l{i // 500:04d}"
+            sub.mkdir(parents=True, exist_ok=True)
+            os.link(corpus[i % len(corpus)], sub / f"{i:06d}.jpg")
+        return str(location)
+    server, client, data = bucket_side
+    bucket = f"mem{n}"
+    client.create_bucket(Bucket=bucket)
+    with cf.ThreadPoolExecutor(32) as pool:
+        list(pool.map(lambda i: client.put_object(Bucket=bucket, Key=f"imgs/{i:06d}.jpg", Body=data[i % len(data)]),
+                      range(n)))
+    return f"{server.endpoint}/{bucket}"
+
+
 def _measure(where: str, location: str, n: int, env: dict | None = None) -> tuple[float, float]:
     out = subprocess.run([sys.executable, "-m", "bench.memory", "--child", where, location], check=True,
                          capture_output=True, text=True, env={**os.environ, **(env or {})}).stdout.split()
@@ -90,21 +110,9 @@ def main(argv=None) -> int:
                     client = R2Config(server.endpoint, server.access_key, server.secret_key).client()
                     data = [p.read_bytes() for p in corpus]
                 for n in args.counts:
-                    if where == "local":
-                        location = str(Path(tmp) / f"photos{n}")
-                        for i in range(n):
-                            sub = Path(location) / f"l{i // 200:03d}"
-                            sub.mkdir(parents=True, exist_ok=True)
-                            os.link(corpus[i % len(corpus)], sub / f"{i:05d}.jpg")
-                        env = None
-                    else:
-                        bucket = f"mem{n}"
-                        client.create_bucket(Bucket=bucket)
-                        with cf.ThreadPoolExecutor(16) as pool:
-                            list(pool.map(lambda i: client.put_object(Bucket=bucket, Key=f"imgs/{i:05d}.jpg",
-                                                                      Body=data[i % len(data)]), range(n)))
-                        location = f"{server.endpoint}/{bucket}"
-                        env = {"BENCH_ACCESS_KEY": server.access_key, "BENCH_SECRET_KEY": server.secret_key}
+                    location = populate(where, n, corpus, Path(tmp), server and (server, client, data))
+                    env = None if where == "local" else {"BENCH_ACCESS_KEY": server.access_key,
+                                                         "BENCH_SECRET_KEY": server.secret_key}
                     peak, before = _measure(where, location, n, env)
                     peaks[n] = peak
                     print(f"{where}: {n} images, peak RSS {peak:.0f} MB (before analysis {before:.0f} MB)")

@@ -210,6 +210,17 @@ def _work(item: tuple[str, int, bytes | None, str | None]) -> AnalysisResult:
     return analyse_bytes(key, data or b"", _WORKER["settings"], _WORKER["examples"], size, _WORKER["placeholders"])
 
 
+def analyse_chunk(storage: Storage, objects: Sequence[ObjectInfo], settings: Settings,
+                  examples: Sequence[Reference] = (), placeholders: bool = True) -> list[AnalysisResult]:
+    """Read and analyse a chunk of objects in this process (reads overlap the analysis on network storages):
+    what a cluster worker does with each task. One result per object, in order."""
+    out = []
+    for key, size, data, error in _read_all(storage, objects):
+        out.append(AnalysisResult(key=key, size=size, error=error) if error is not None else
+                   analyse_bytes(key, data or b"", settings, examples, size, placeholders))
+    return out
+
+
 def _work_batch(storage: Storage | None, items: list) -> list[AnalysisResult]:
     from .faults import hit
 

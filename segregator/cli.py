@@ -140,8 +140,8 @@ def _analysis_stream(args: argparse.Namespace, settings: Settings, placeholders:
     bar = _progress(args, "analysing")
     stream = jobs.iter_analysis(storage, prefix, settings, recursive=not args.flat, examples=examples,
                                 progress=bar, workers=args.workers, placeholders=placeholders,
-                                cache=not args.no_cache)
-    return (storage, prefix), stream
+                                cache=not args.no_cache, cluster=_cluster(args))
+    return (storage, prefix), _cluster_errors(stream)
 
 
 def _relative(key: str, prefix: str) -> str:
@@ -597,8 +597,9 @@ def cmd_teach(args: argparse.Namespace) -> int:
     storage, prefix = _open(args.src)
     bar = _progress(args, "embedding examples")
     try:
-        model, counts, errors = jobs.teach(storage, prefix, progress=bar, workers=args.workers, cache=not args.no_cache)
-    except ValueError as exc:
+        model, counts, errors = jobs.teach(storage, prefix, progress=bar, workers=args.workers, cache=not args.no_cache,
+                                           cluster=_cluster(args))
+    except (ValueError, RuntimeError) as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"cannot read source {args.src!r}: {exc}") from None
@@ -609,6 +610,29 @@ def cmd_teach(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     print(f"learned {jobs.describe_taught(counts)}; {len(errors)} unreadable; wrote {out}", file=sys.stderr)
     return 0
+
+
+CLUSTER_HELP = ("run the analysis on a Dask cluster: its scheduler's address, or local:N to start N worker "
+                "processes here (default: $SEGREGATOR_DASK_SCHEDULER, else this machine's processes)")
+
+
+def _cluster(args: argparse.Namespace) -> str | None:
+    from .compute import cluster_spec
+
+    try:
+        return cluster_spec(getattr(args, "cluster", None))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _cluster_errors(stream):
+    """A stream of results in which a cluster that cannot do the pass ends the command with its reason."""
+    from .compute import ClusterError
+
+    try:
+        yield from stream
+    except ClusterError as exc:
+        raise CliError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -623,6 +647,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--output", metavar="PREFIX", help="output folder (default: under SRC)")
             p.add_argument("--flat", action="store_true", help="only the folder itself, not its subfolders")
             p.add_argument("--workers", type=int, default=None, help="analysis processes (default: one per core)")
+            p.add_argument("--cluster", metavar="tcp://HOST:8786|local:N", help=CLUSTER_HELP)
             p.add_argument("--set", action="append", metavar="NAME=VALUE", help="change a setting, e.g. similarity.max_hamming=12")
             p.add_argument("--no-ocr", action="store_true", help="do not run Tesseract")
             p.add_argument("--no-cache", action="store_true", help="analyse every image again (no analysis cache)")
@@ -676,6 +701,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="MODEL_FILE", help="where to write the classifier (JSON)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.add_argument("--workers", type=int, default=None, help="analysis processes (default: one per core)")
+    p.add_argument("--cluster", metavar="tcp://HOST:8786|local:N", help=CLUSTER_HELP)
     p.add_argument("--no-cache", action="store_true", help="embed every image again (no analysis cache)")
     common(p, source=False)
     p.set_defaults(func=cmd_teach)

@@ -42,6 +42,31 @@ def job_click(at: AppTest, label: str) -> AppTest:
     return wait_for_jobs(at)
 
 
+def test_the_sidebar_sends_analysis_jobs_to_a_local_dask_cluster(mixed_folder):
+    from segregator import compute
+    from segregator.jobs.runner import JobStore
+
+    at = page("pages/2_Placeholders.py", mixed_folder)
+    assert at.radio(key="compute_mode_input").value == "pool"
+    at.radio(key="compute_mode_input").set_value("cluster").run()
+    at.text_input(key="compute_address_input").set_value("http://nowhere").run()
+    assert any("not a Dask scheduler address" in e.value for e in at.sidebar.error)
+    at.radio(key="compute_mode_input").set_value("local").run()
+    at.number_input(key="compute_workers_input").set_value(2).run()
+    assert not at.sidebar.error
+    try:
+        job_click(at, "Find placeholders")
+        assert not at.exception
+        assert [h.value for h in at.subheader if h.value.startswith("Placeholders found")] == ["Placeholders found (2)"]
+        job = next(j for j in JobStore().list(limit=5) if j.kind == "placeholders")
+        assert job.params["cluster"] == "local:2" and job.status == "done"
+        assert "local:2" in compute._CLIENTS  # the job really ran on the cluster
+        at.radio(key="compute_mode_input").set_value("pool").run()
+        assert not [w for w in at.warning if "other settings" in w.value]  # where it ran changes no result
+    finally:
+        compute.close_clients()
+
+
 def test_classify_page_previews_then_moves(mixed_folder, isolated_log):
     at = page("app.py", mixed_folder)
     assert not at.exception

@@ -58,3 +58,11 @@ def test_duplicates_end_to_end_bench_smoke():
 
     found = re.search(r"(\d+) of the 10 planted copies among them", out)
     assert "second run (all cached)" in out and found and int(found.group(1)) >= 8, out
+
+
+def test_cluster_bench_smoke():
+    out = bench("bench.cluster", "--corpus", str(PHOTOS), "--images", "48", "--rounds", "1", "--rss-counts", "50",
+                "100", "--ceiling", "300")
+    for where in ("local", "r2"):
+        assert f"speed {where}: pool" in out and f"memory {where}: growth=" in out
+    assert out.count("ratio=") == 2 and "client ceiling:" in out

@@ -46,3 +46,10 @@ def test_the_wheel_installs_a_segregator_command_that_classifies_from_another_di
     assert len(rows) == len(list(PHOTOS.glob("*.jpg"))) and all(r["error"] is None for r in rows)
     by = {r["key"]: r["category"] for r in rows}
     assert by["rocket.jpg"] != by["lake_boats.jpg"]  # the model ran (package data), not a stub
+
+    # the same command on a LocalCluster of the installed package's workers: the same rows
+    p = subprocess.run([sys.executable, str(command), "classify", str(PHOTOS), "--classifier", "learned", "--json",
+                        "--no-cache", "--cluster", "local:2"], cwd=elsewhere, env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == rows

@@ -10,7 +10,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..analysis import AnalysisResult, ProgressCallback, analyse_objects, iter_image_objects
+from ..analysis import AnalysisResult, ProgressCallback, iter_image_objects
 from ..loading import load_image
 from ..runs import TRASH
 from ..settings import Settings
@@ -52,10 +52,17 @@ def iter_analysis(
     placeholders: bool = True,
     cache: bool = True,
     listing: Callable[[int], None] | None = None,
+    cluster=None,
 ) -> Iterator[AnalysisResult]:
     """analyse_source() as a stream, in listing order: a chunk at a time is analysed, so a caller that keeps
-    only what it needs of each result (a plan item) holds memory flat however large the folder or bucket."""
+    only what it needs of each result (a plan item) holds memory flat however large the folder or bucket.
+    `cluster`: where the analysis runs (compute.open_executor: None is this machine's pool of `workers`
+    processes, or SEGREGATOR_DASK_SCHEDULER when that is set; 'local:N' or a Dask scheduler's address), or an
+    Executor."""
+    from ..compute import Executor, open_executor
+
     settings = checked_settings(settings)
+    executor = cluster if isinstance(cluster, Executor) else open_executor(cluster, workers)
     listed = _Spool(iter_image_objects(storage, prefix, recursive, exclude=[TRASH, normalise_prefix(prefix) + TRASH,
                                                                        *_own_folders(storage),
                                                                        *_examples_folder(storage, settings)],
@@ -70,7 +77,7 @@ def iter_analysis(
         store, sid = AnalysisCache(), storage_id(storage)
         digest = settings_digest(settings, examples, placeholders)
     done = 0
-    for chunk in listed.chunks(CHUNK):
+    for chunk in listed.chunks(max(CHUNK, executor.chunk) if total else CHUNK):
         for o in (o for o in chunk if o.problem):  # symbolic links: listed with their reason, never read
             yield AnalysisResult(key=o.key, size=o.size, error=o.problem)
         chunk = [o for o in chunk if not o.problem]
@@ -83,7 +90,7 @@ def iter_analysis(
             if progress and n:
                 progress(base + n, total)
 
-        fresh = analyse_objects(storage, misses, settings, examples, workers, shifted, placeholders) if misses else []
+        fresh = executor.analyse(storage, misses, settings, examples, placeholders, shifted) if misses else []
         if store and misses:
             store.put_many(sid, zip(misses, fresh), digest)
         done += len(chunk)

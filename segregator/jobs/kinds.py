@@ -60,7 +60,8 @@ def _analysis(ctx: JobContext, storage, prefix: str, settings: Settings, params:
 
     ctx.set_phase("listing")
     return iter_analysis(storage, prefix, settings, recursive=params.get("recursive", True), examples=examples,
-                         progress=_phased(ctx, "analysing"), placeholders=placeholders, listing=lambda n: ctx(n, 0))
+                         progress=_phased(ctx, "analysing"), placeholders=placeholders, listing=lambda n: ctx(n, 0),
+                         cluster=params.get("cluster"))
 
 
 def _phased(ctx: JobContext, phase: str):
@@ -149,7 +150,7 @@ def teach_job(ctx: JobContext, params: dict) -> dict:
 
     storage, _prefix = _source(params)
     ctx.set_phase("embedding examples")
-    model, counts, errors = teach(storage, params.get("examples_prefix", ""), progress=ctx)
+    model, counts, errors = teach(storage, params.get("examples_prefix", ""), progress=ctx, cluster=params.get("cluster"))
     path = save_taught_model(model, taught_model_path(params.get("name") or "my_categories"))
     return {"model": str(path), "name": taught_model_name(path), "categories": counts, "errors": errors[:100]}
 

@@ -12,7 +12,7 @@ from .analyse import iter_analysis
 
 
 def teach(storage: Storage, prefix: str = "", progress: ProgressCallback | None = None,
-          workers: int | None = None, cache: bool = True):
+          workers: int | None = None, cache: bool = True, cluster: str | None = None):
     """Learn a classifier from labelled examples: one subfolder of prefix per category (the folder's name is
     the category), images anywhere below it. Returns (TaughtModel, {category: examples used}, errors)."""
     from .. import learned
@@ -23,7 +23,8 @@ def teach(storage: Storage, prefix: str = "", progress: ProgressCallback | None 
     settings = Settings().with_overrides({"classifier.backend": "learned", "classifier.keep_embedding": True})
     embeddings, labels, errors = [], [], []
     counts: dict[str, int] = {}
-    for r in iter_analysis(storage, prefix, settings, progress=progress, workers=workers, placeholders=False, cache=cache):
+    for r in iter_analysis(storage, prefix, settings, progress=progress, workers=workers, placeholders=False, cache=cache,
+                           cluster=cluster):
         rest = r.key[len(prefix):]
         if "/" not in rest or rest.startswith(TRASH):
             continue  # loose files at the top: no category

@@ -396,11 +396,58 @@ def sidebar() -> tuple[Storage, str] | None:
                     help=None if tesseract_available() else "Tesseract is not installed: OCR is off")
         st.button("Reset thresholds", on_click=_reset_thresholds)
         st.divider()
+        _compute_sidebar()
+        st.divider()
         # A callable: read when clicked, so the file includes events of the run that just happened.
         st.download_button("Download session log", session_log().export, file_name="segregator_session_log.json",
                            mime="application/json")
     _remember()
     return chosen
+
+
+COMPUTE_MODES = {"pool": "💻 This machine", "local": "🧩 Local Dask cluster", "cluster": "🌐 Dask cluster"}
+
+
+def _compute_sidebar() -> None:
+    """Where analysis jobs run: this machine's worker processes, a LocalCluster started here, or a running
+    Dask cluster (its scheduler's address; SEGREGATOR_DASK_SCHEDULER fills it in)."""
+    ss = st.session_state
+    env_address = os.environ.get("SEGREGATOR_DASK_SCHEDULER", "").strip()
+    ss.setdefault("compute_mode", "cluster" if env_address else "pool")
+    ss.setdefault("compute_workers", max(1, min(8, os.cpu_count() or 1)))
+    ss.setdefault("compute_address", env_address)
+    for key in ("compute_mode", "compute_workers", "compute_address"):
+        ss[f"{key}_input"] = ss[key]
+    st.radio("Analysis runs on", list(COMPUTE_MODES), key="compute_mode_input", on_change=_keep("compute_mode"),
+             format_func=COMPUTE_MODES.get, help="Moves always run from here (they are server-side copies).")
+    if ss["compute_mode"] == "local":
+        st.number_input("Worker processes", 1, 64, key="compute_workers_input", on_change=_keep("compute_workers"))
+    elif ss["compute_mode"] == "cluster":
+        st.text_input("Scheduler address", key="compute_address_input", on_change=_keep("compute_address"),
+                      placeholder="tcp://scheduler:8786",
+                      help="Every worker needs this package installed and, for R2, the R2_* variables in its "
+                           "own environment: no key is sent to the cluster.")
+    try:
+        compute_choice()
+    except ValueError as exc:
+        st.error(str(exc))
+
+
+def compute_choice() -> str:
+    """The sidebar's choice as a job's `cluster` parameter: 'pool', 'local:N' or a scheduler address.
+    ValueError when the address is not one."""
+    from ..compute import cluster_spec
+
+    ss = st.session_state
+    mode = ss.get("compute_mode", "pool")
+    if mode == "local":
+        return f"local:{int(ss.get('compute_workers', 2))}"
+    if mode == "cluster":
+        address = (ss.get("compute_address") or "").strip()
+        if not address:
+            raise ValueError("Enter the Dask scheduler's address (tcp://HOST:8786).")
+        return cluster_spec(address)
+    return "pool"
 
 
 def mode_label(storage: Storage, local: str, r2: str) -> str:

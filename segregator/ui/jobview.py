@@ -10,7 +10,7 @@ from typing import Any
 import streamlit as st
 
 from .. import jobs
-from ..jobs.runner import Job, JobRunner, JobStore
+from ..jobs.runner import MOVE_KINDS, Job, JobRunner, JobStore
 from ..plandb import PlanDB, PlanFilter
 from ..storage import Storage
 from .previews import THUMBS_PER_PAGE, show_grid
@@ -65,6 +65,14 @@ def start_job(kind: str, label: str, source: str, params: dict, match=None) -> i
     if running is not None:
         st.session_state["job_notice"] = f"Job {running.id} is already doing this: showing it."
         return running.id
+    if kind not in MOVE_KINDS:  # an analysis: where the sidebar says it runs
+        from .common import compute_choice
+
+        try:
+            params = {**params, "cluster": compute_choice()}
+        except ValueError as exc:
+            st.session_state["job_notice"] = f"{exc} This job runs on this machine."
+            params = {**params, "cluster": "pool"}
     return runner().submit(kind, label, source, params)
 
 
@@ -139,7 +147,8 @@ def analysis_step(storage: Storage, prefix: str, page: str, kind: str, button: s
         st.stop()
     if not job_outcome(job, f"{page}_job", what):
         st.stop()
-    if {k: v for k, v in job.params.items() if k != "source"} != {k: v for k, v in params.items() if k != "source"}:
+    where = ("source", "cluster")  # where the analysis ran does not change its results
+    if {k: v for k, v in job.params.items() if k not in where} != {k: v for k, v in params.items() if k not in where}:
         st.warning(f"These results (job {job.id}) were made with other settings or options than those chosen now: "
                    f"press **{button}** to analyse again with them.")
     db = PlanDB(job.result["plan"])

@@ -1,0 +1,233 @@
+"""Where the analysis runs. An executor takes chunks of object keys and gives back one result per object:
+the process pool of this machine (the default), or a Dask cluster (`--cluster tcp://HOST:8786`,
+SEGREGATOR_DASK_SCHEDULER, or `local:N` for a LocalCluster of N worker processes started here).
+
+On a cluster the workers do the reading: a task carries the storage's record (folder path, or bucket and
+endpoint host, never a key) and the object keys; each worker process opens the storage from its own
+environment (R2_ENDPOINT / R2_ACCESS_KEY / R2_SECRET_KEY, or the same folder path) and keeps it. The settings,
+the reference images and a taught classifier travel once per worker in a WorkerPlugin, which also loads the
+image model and the face detector there, once. This process keeps a bounded number of tasks in flight and
+hands each result on as it arrives (the caller caches it and plans it), so its memory does not grow with the
+collection. A worker lost mid-run: the scheduler runs its tasks again elsewhere; each task's result is taken
+once, so nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import uuid
+from abc import ABC, abstractmethod
+from typing import Sequence
+
+from .analysis import AnalysisResult, ProgressCallback, analyse_objects, default_workers
+from .settings import Settings
+from .similarity import Reference
+from .storage import ObjectInfo, Storage
+
+SCHEDULER_ENV = "SEGREGATOR_DASK_SCHEDULER"
+CLUSTER_BATCH = 24      # objects per cluster task: ~0.2 s of work on a core for 3 MP JPEGs, against ~2 ms of
+                        # scheduling; big enough that a worker's reads of a task overlap its analysis
+NO_WORKERS_WAIT = 60     # seconds a pass waits for a worker to join a cluster that has none
+IN_FLIGHT_PER_THREAD = 3  # tasks queued per worker thread: none idles between two tasks, few wait
+
+
+class ClusterError(RuntimeError):
+    """The cluster cannot do the pass: its scheduler is unreachable, or a worker cannot open the storage."""
+
+
+class Executor(ABC):
+    """Runs the analysis of chunks of objects; `chunk` is how many objects the caller should hand over at a
+    time (looked up in the cache, analysed, cached together) to keep every worker busy."""
+
+    description = ""
+    chunk = 1000
+
+    @abstractmethod
+    def analyse(self, storage: Storage, objects: Sequence[ObjectInfo], settings: Settings,
+                examples: Sequence[Reference] = (), placeholders: bool = True,
+                progress: ProgressCallback | None = None) -> list[AnalysisResult]:
+        """One result per object, in input order; a bad image is a per-file error, never an exception."""
+
+
+class PoolExecutor(Executor):
+    """This machine's worker processes (analysis.analyse_objects): kept started between passes."""
+
+    def __init__(self, workers: int | None = None):
+        self.workers = default_workers() if workers is None else max(1, workers)
+        self.description = f"this machine, {self.workers} worker process{'es' if self.workers > 1 else ''}"
+
+    def analyse(self, storage, objects, settings, examples=(), placeholders=True, progress=None):
+        return analyse_objects(storage, objects, settings, examples, self.workers, progress, placeholders)
+
+
+def cluster_spec(spec: str | None) -> str | None:
+    """The cluster to use: the given spec, else SEGREGATOR_DASK_SCHEDULER, else None (this machine's pool).
+    ValueError for a spec that is neither 'local:N' nor a scheduler address."""
+    spec = (spec if spec is not None else os.environ.get(SCHEDULER_ENV, "")).strip()
+    if not spec or spec in ("pool", "none"):
+        return None
+    if spec.startswith("local:"):
+        n = spec[len("local:"):]
+        if not n.isdigit() or not 1 <= int(n) <= 256:
+            raise ValueError(f"--cluster local:N needs a number of worker processes, not {n!r}")
+        return spec
+    if "://" not in spec:
+        spec = "tcp://" + spec
+    scheme, _, rest = spec.partition("://")
+    if scheme not in ("tcp", "tls", "ws", "wss") or not rest or "@" in rest or "/" in rest.rstrip("/"):
+        raise ValueError(f"not a Dask scheduler address: {spec!r} (expected tcp://HOST:8786 or local:N)")
+    return spec.rstrip("/")
+
+
+def open_executor(cluster: str | None = None, workers: int | None = None) -> Executor:
+    """The executor for a --cluster value (see cluster_spec); this machine's pool when there is none."""
+    spec = cluster_spec(cluster)
+    return PoolExecutor(workers) if spec is None else DaskExecutor(spec)
+
+
+# ---------------------------------------------------------------------------------------------- Dask
+
+_CLIENTS: dict = {}        # spec -> (client, cluster or None): one per process, kept for the next pass
+_CLIENTS_LOCK = threading.Lock()
+_REGISTERED: dict[int, set] = {}  # id(client) -> names of the plugins it has installed
+
+
+class DaskExecutor(Executor):
+    def __init__(self, spec: str):
+        self.spec = spec
+        self.description = (f"a LocalCluster of {spec[6:]} worker processes" if spec.startswith("local:")
+                            else f"the Dask cluster at {spec}")
+
+    @property
+    def client(self):
+        return _client(self.spec)
+
+    @property
+    def threads(self) -> int:
+        return max(1, sum(self.client.nthreads().values()))
+
+    @property
+    def chunk(self) -> int:  # enough tasks per chunk for every worker thread, several times over
+        return max(1000, self.threads * IN_FLIGHT_PER_THREAD * CLUSTER_BATCH * 2)
+
+    def analyse(self, storage, objects, settings, examples=(), placeholders=True, progress=None):
+        from distributed import as_completed
+
+        from ._dask_worker import analyse_task
+
+        client = self.client
+        if not client.nthreads():
+            try:
+                client.wait_for_workers(1, timeout=NO_WORKERS_WAIT)
+            except TimeoutError:
+                raise ClusterError(f"the Dask cluster at {self.spec} has no workers (waited {NO_WORKERS_WAIT} s)") from None
+        name = _register(client, settings, examples, placeholders)
+        record = storage.record()
+        tasks = [[(o.key, o.size) for o in objects[i:i + CLUSTER_BATCH]] for i in range(0, len(objects), CLUSTER_BATCH)]
+        results: list[list[AnalysisResult] | None] = [None] * len(tasks)
+        window = self.threads * IN_FLIGHT_PER_THREAD
+        run = uuid.uuid4().hex[:12]
+        index: dict = {}
+        done = 0
+        if progress:
+            progress(0, len(objects))
+
+        def submit(i: int):
+            fut = client.submit(analyse_task, name, record, tasks[i], key=f"segregator-analyse-{run}-{i}", pure=False)
+            index[fut.key] = i
+            return fut
+
+        queue = iter(range(len(tasks)))
+        running = as_completed([submit(i) for _, i in zip(range(window), queue)], loop=client.loop)
+        for fut in running:
+            i = index.pop(fut.key)
+            results[i] = _task_result(fut, tasks[i])
+            fut.release()
+            done += len(tasks[i])
+            if progress:
+                progress(done, len(objects))
+            nxt = next(queue, None)
+            if nxt is not None:
+                running.add(submit(nxt))
+        return [r for chunk in results for r in chunk]
+
+
+def _task_result(fut, items) -> list[AnalysisResult]:
+    """A task's results; a task that killed the workers it ran on (the scheduler gave up after its retries)
+    becomes a per-file error for its images. Any other failure (the worker cannot open the storage) stops the
+    pass with the worker's message."""
+    from distributed.scheduler import KilledWorker
+
+    try:
+        return fut.result()
+    except KilledWorker:
+        return [AnalysisResult(key=k, size=s, error="the analysis worker stopped abruptly on this batch, on every "
+                               "worker that tried it (out of memory?)") for k, s in items]
+    except Exception as exc:  # noqa: BLE001 (the worker's own exception, re-raised with where it happened)
+        raise ClusterError(f"a cluster worker failed: {type(exc).__name__}: {exc}") from None
+
+
+def _register(client, settings: Settings, examples: Sequence[Reference], placeholders: bool) -> str:
+    """Install the settings, references and models on every worker (present and future) once per set."""
+    from ._dask_worker import AnalysisPlugin
+
+    plugin = AnalysisPlugin(settings, tuple(examples), placeholders)
+    registered = _REGISTERED.setdefault(id(client), set())
+    if plugin.name not in registered:
+        client.register_plugin(plugin, name=plugin.name)
+        registered.add(plugin.name)
+    return plugin.name
+
+
+def _client(spec: str):
+    with _CLIENTS_LOCK:
+        held = _CLIENTS.get(spec)
+        if held is not None and held[0].status == "running":
+            return held[0]
+        from distributed import Client
+
+        cluster = None
+        try:
+            if spec.startswith("local:"):
+                cluster = _local_cluster(int(spec[6:]))
+                client = Client(cluster, set_as_default=False)
+            else:
+                client = Client(spec, timeout=15, set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            if cluster is not None:
+                cluster.close()
+            raise ClusterError(f"cannot reach the Dask scheduler at {spec}: {exc}") from None
+        _CLIENTS[spec] = (client, cluster)
+        return client
+
+
+def _local_cluster(n: int):
+    """A LocalCluster of n single-threaded worker processes on the loopback address, no dashboard."""
+    import logging
+
+    import dask
+    from distributed import LocalCluster
+
+    from .analysis import _neutral_main
+
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 3}), _neutral_main():
+        return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                            dashboard_address=None, silence_logs=logging.WARNING)
+
+
+def close_clients() -> None:
+    with _CLIENTS_LOCK:
+        for client, cluster in _CLIENTS.values():
+            try:
+                client.close()
+                if cluster is not None:
+                    cluster.close()
+            except Exception:  # noqa: BLE001 (at exit: the cluster may be gone already)
+                pass
+        _CLIENTS.clear()
+
+
+atexit.register(close_clients)
