@@ -1,13 +1,13 @@
-"""The analysis on a Dask LocalCluster against this machine's process pool, on the same cores, in one run:
+"""The analysis on a local Dask cluster (`--cluster local:N`: a scheduler and N worker programs) against this machine's process pool, on the same cores, in one run:
 3 MP JPEGs from a folder and from a bucket (a local SeaweedFS server), the default classifier (the image model,
-faces, placeholders); then the client's peak RSS while a LocalCluster classifies 10k and 100k objects.
+faces, placeholders); then the client's peak RSS while `local:N` classifies 10k and 100k objects.
 
     python -m bench.cluster [--images 480] [--rounds 2] [--where local r2] [--rss-counts 10000 100000]
 
 Both executors are started and warm before the clock starts, and they alternate round by round, so machine
 noise hits both alike. Prints images/s of each and ratio=<cluster/pool> per source (target >= 0.85), and for
 the memory part the client's peak RSS per count and growth=<100k/10k - 1> (the client holds the scheduler of a
-LocalCluster too; the workers are separate processes that hold a few images each). The memory part runs the
+cluster's scheduler and workers are processes of their own). The memory part runs the
 heuristic classifier on 256 px copies of the photos: what it measures is the client, which never sees pixels.
 """
 
@@ -136,7 +136,7 @@ def memory(where: str, counts: list[int], workers: int, photos: list[Path], tmp:
                                  env=env).stdout.split()
             assert int(out[1]) == n, f"the plan has {out[1]} items, not {n}"
             peaks[n] = float(out[0])
-            print(f"memory {where}: {n} objects on a LocalCluster of {workers}: client peak RSS {peaks[n]:.0f} MB "
+            print(f"memory {where}: {n} objects on local:{workers}: client peak RSS {peaks[n]:.0f} MB "
                   f"({n / float(out[2]):.0f} objects/s)", flush=True)
     finally:
         if server:
@@ -195,8 +195,8 @@ def main(argv=None) -> int:
         return 0
     corpus = sorted((args.corpus or build_corpus("3mp")).glob("*.jpg"))
     small = sorted((args.corpus or build_corpus("1mp")).glob("*.jpg"))
-    print(f"{os.cpu_count()} cores; {args.workers} pool processes vs a LocalCluster of {args.workers} single-thread "
-          f"workers; {args.images} 3 MP JPEGs per run, {args.rounds} rounds, default classifier", flush=True)
+    print(f"{os.cpu_count()} cores; {args.workers} pool processes vs local:{args.workers} (single-thread "
+          f"workers); {args.images} 3 MP JPEGs per run, {args.rounds} rounds, default classifier", flush=True)
     for where in args.where:
         with tempfile.TemporaryDirectory() as tmp:
             pool, cluster = speed(where, corpus, args.images, args.rounds, args.workers, Path(tmp))

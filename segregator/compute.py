@@ -1,6 +1,6 @@
 """Where the analysis runs. An executor takes chunks of object keys and gives back one result per object:
 the process pool of this machine (the default), or a Dask cluster (`--cluster tcp://HOST:8786`,
-SEGREGATOR_DASK_SCHEDULER, or `local:N` for a LocalCluster of N worker processes started here).
+SEGREGATOR_DASK_SCHEDULER, or `local:N` for a scheduler and N worker processes started here).
 
 On a cluster the workers do the reading: a task carries the storage's record (folder path, or bucket and
 endpoint host, never a key) and the object keys; each worker process opens the storage from its own
@@ -35,6 +35,8 @@ IN_FLIGHT_PER_THREAD = 3  # tasks queued per worker thread: none idles between t
 
 class ClusterError(RuntimeError):
     """The cluster cannot do the pass: its scheduler is unreachable, or a worker cannot open the storage."""
+
+    expected = True  # a job that fails with it shows its message; no traceback in the server's log
 
 
 class Executor(ABC):
@@ -92,12 +94,21 @@ def open_executor(cluster: str | None = None, workers: int | None = None) -> Exe
 _CLIENTS: dict = {}        # spec -> (client, cluster or None): one per process, kept for the next pass
 _CLIENTS_LOCK = threading.Lock()
 _REGISTERED: dict[int, set] = {}  # id(client) -> names of the plugins it has installed
+_BUSY: dict[str, int] = {}  # spec -> passes running on it now (a local cluster in use is never replaced)
+
+
+def connect_timeout() -> float:
+    """Seconds to wait for a scheduler to answer (SEGREGATOR_DASK_TIMEOUT, default 15)."""
+    try:
+        return max(1.0, float(os.environ.get("SEGREGATOR_DASK_TIMEOUT") or 15))
+    except ValueError:
+        return 15.0
 
 
 class DaskExecutor(Executor):
     def __init__(self, spec: str):
         self.spec = spec
-        self.description = (f"a LocalCluster of {spec[6:]} worker processes" if spec.startswith("local:")
+        self.description = (f"a local Dask cluster of {spec[6:]} worker processes" if spec.startswith("local:")
                             else f"the Dask cluster at {spec}")
 
     @property
@@ -113,6 +124,15 @@ class DaskExecutor(Executor):
         return max(1000, self.threads * IN_FLIGHT_PER_THREAD * CLUSTER_BATCH * 2)
 
     def analyse(self, storage, objects, settings, examples=(), placeholders=True, progress=None):
+        with _CLIENTS_LOCK:
+            _BUSY[self.spec] = _BUSY.get(self.spec, 0) + 1
+        try:
+            return self._analyse(storage, objects, settings, examples, placeholders, progress)
+        finally:
+            with _CLIENTS_LOCK:
+                _BUSY[self.spec] -= 1
+
+    def _analyse(self, storage, objects, settings, examples, placeholders, progress):
         from distributed import as_completed
 
         from ._dask_worker import analyse_task
@@ -125,9 +145,11 @@ class DaskExecutor(Executor):
                 raise ClusterError(f"the Dask cluster at {self.spec} has no workers (waited {NO_WORKERS_WAIT} s)") from None
         name = _register(client, settings, examples, placeholders)
         record = storage.record()
-        tasks = [[(o.key, o.size) for o in objects[i:i + CLUSTER_BATCH]] for i in range(0, len(objects), CLUSTER_BATCH)]
-        results: list[list[AnalysisResult] | None] = [None] * len(tasks)
         window = self.threads * IN_FLIGHT_PER_THREAD
+        # a small pass in smaller tasks: every worker gets some, and the progress moves
+        batch = max(1, min(CLUSTER_BATCH, -(-len(objects) // window)))
+        tasks = [[(o.key, o.size) for o in objects[i:i + batch]] for i in range(0, len(objects), batch)]
+        results: list[list[AnalysisResult] | None] = [None] * len(tasks)
         run = uuid.uuid4().hex[:12]
         index: dict = {}
         done = 0
@@ -184,17 +206,22 @@ def _register(client, settings: Settings, examples: Sequence[Reference], placeho
 def _client(spec: str):
     with _CLIENTS_LOCK:
         held = _CLIENTS.get(spec)
-        if held is not None and held[0].status == "running":
-            return held[0]
+        if held is not None:
+            if held[0].status == "running" and (held[1] is None or held[1].alive()):
+                return held[0]
+            _close(*_CLIENTS.pop(spec))  # its scheduler went away: start or connect again
         from distributed import Client
 
         cluster = None
         try:
             if spec.startswith("local:"):
-                cluster = _local_cluster(int(spec[6:]))
-                client = Client(cluster, set_as_default=False)
+                for other in [k for k in _CLIENTS if k.startswith("local:") and not _BUSY.get(k)]:
+                    _close(*_CLIENTS.pop(other))  # one local cluster at a time (a new size replaces the old)
+                cluster = LocalProcesses(int(spec[6:]))
+                client = Client(cluster.address, timeout=30, set_as_default=False)
+                client.wait_for_workers(cluster.n, timeout=120)
             else:
-                client = Client(spec, timeout=15, set_as_default=False)
+                client = Client(spec, timeout=connect_timeout(), set_as_default=False)
         except (OSError, TimeoutError) as exc:
             if cluster is not None:
                 cluster.close()
@@ -203,30 +230,95 @@ def _client(spec: str):
         return client
 
 
-def _local_cluster(n: int):
-    """A LocalCluster of n single-threaded worker processes on the loopback address, no dashboard."""
-    import logging
+class LocalProcesses:
+    """`local:N`: a Dask scheduler and N single-thread worker processes started as programs of their own
+    (`python -m distributed.cli.dask_scheduler` / `dask_worker`) on 127.0.0.1, no dashboard. Not a
+    LocalCluster: its nanny restarts a lost worker through multiprocessing from this process, and that imports
+    the running script again in the new worker (in the app: a Streamlit page). They end with this process
+    (their preload watches it), or with close()."""
 
-    import dask
-    from distributed import LocalCluster
+    def __init__(self, n: int):
+        import subprocess
+        import sys
+        import tempfile
+        import time
 
-    from .analysis import _neutral_main
+        self.n = n
+        self.folder = tempfile.mkdtemp(prefix="segregator-dask-")
+        scheduler_file = os.path.join(self.folder, "scheduler.json")
+        self.log = os.path.join(self.folder, "cluster.log")
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # this copy of the package, importable
+        path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
+        env = {**os.environ, "SEGREGATOR_DASK_PARENT": str(os.getpid()), "PYTHONPATH": path}
+        out = open(self.log, "ab")
+        common = dict(env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.folder)
+        self.procs = [subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+             "--no-dashboard", "--dashboard-address", "127.0.0.1:0", "--scheduler-file", scheduler_file,
+             "--preload", "segregator._dask_local"], **common)]
+        deadline = time.monotonic() + 60
+        while not os.path.exists(scheduler_file) or not os.path.getsize(scheduler_file):
+            if self.procs[0].poll() is not None or time.monotonic() > deadline:
+                self.procs[0].wait(timeout=5) if self.procs[0].poll() is not None else None
+                message = f"the local Dask scheduler did not start: {self.tail()}"
+                self.close()
+                raise ClusterError(message)
+            time.sleep(0.05)
+        import json
 
-    logging.getLogger("distributed").setLevel(logging.WARNING)
-    with dask.config.set({"distributed.scheduler.allowed-failures": 3}), _neutral_main():
-        return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                            dashboard_address=None, silence_logs=logging.WARNING)
+        for _ in range(100):  # written, but perhaps not yet whole
+            try:
+                self.address = json.load(open(scheduler_file))["address"]
+                break
+            except (ValueError, KeyError):
+                time.sleep(0.05)
+        self.procs.append(subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", scheduler_file,
+             "--nworkers", str(n), "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard",
+             "--dashboard-address", "127.0.0.1:0", "--local-directory", self.folder, "--death-timeout", "60",
+             "--preload-nanny", "segregator._dask_local"], **common))
+        out.close()
+
+    def alive(self) -> bool:
+        return all(p.poll() is None for p in self.procs)
+
+    def tail(self) -> str:
+        try:
+            return open(self.log, errors="replace").read()[-600:].strip() or "no output"
+        except OSError:
+            return "no output"
+
+    def close(self) -> None:
+        import shutil
+        import subprocess
+
+        for p in reversed(self.procs):  # the workers, then the scheduler
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _close(client, cluster) -> None:
+    try:
+        if cluster is not None:
+            client.shutdown()  # the scheduler closes its workers: quicker than a signal to each
+        client.close()
+    except Exception:  # noqa: BLE001 (its scheduler may be gone already)
+        pass
+    if cluster is not None:
+        cluster.close()
 
 
 def close_clients() -> None:
     with _CLIENTS_LOCK:
         for client, cluster in _CLIENTS.values():
-            try:
-                client.close()
-                if cluster is not None:
-                    cluster.close()
-            except Exception:  # noqa: BLE001 (at exit: the cluster may be gone already)
-                pass
+            _close(client, cluster)
         _CLIENTS.clear()
 
 

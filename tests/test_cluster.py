@@ -1,4 +1,4 @@
-"""The analysis on a Dask cluster: a LocalCluster and a real `dask scheduler` + `dask worker` pair on 127.0.0.1
+"""The analysis on a Dask cluster: `--cluster local:2` and a real `dask scheduler` + `dask worker` pair on 127.0.0.1
 give the same results as this machine's pool, for a folder and for the SeaweedFS bucket; a worker killed mid-run
 costs nothing (every object once); the R2 secret never reaches the scheduler, the task graph, or anything the
 scheduler or the workers print or log."""
@@ -153,6 +153,36 @@ def test_cluster_addresses_are_checked_before_any_work():
     p = subprocess.run([sys.executable, "-m", "segregator", "classify", str(PHOTOS), "--cluster",
                         f"tcp://127.0.0.1:{port}", "--json", "--no-cache", "--classifier", "heuristic"],
                        cwd=REPO, capture_output=True, text=True, timeout=120,
-                       env={**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "3s"})
+                       env={**os.environ, "SEGREGATOR_DASK_TIMEOUT": "3"})
     assert p.returncode != 0 and "cannot reach the Dask scheduler" in p.stderr, p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_a_restarted_worker_does_not_run_the_script_that_started_the_cluster_again(tmp_path):
+    """The app runs each page as the main script; a worker process that the cluster starts again after a crash
+    must not import it (it would run the page in the worker)."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    photos = sorted(PHOTOS.glob("*.jpg"))
+    for i in range(120):
+        os.link(photos[i % len(photos)], folder / f"{i:03d}.jpg")
+    ran = tmp_path / "page-ran-again"
+    script = tmp_path / "page.py"
+    script.write_text(f"""
+import sys
+if __name__ != "__main__":
+    open({str(ran)!r}, "a").write(__name__ + "\\n")
+else:
+    from segregator import jobs
+    from segregator.storage import LocalStorage
+    settings = jobs.checked_settings(jobs.Settings().with_overrides({{"classifier.backend": "heuristic"}}))
+    results = list(jobs.iter_analysis(LocalStorage({str(folder)!r}), "", settings, cache=False, cluster="local:2"))
+    print(len(results), len({{r.key for r in results}}), all(r.ok for r in results))
+""")
+    marker = tmp_path / "killed"
+    p = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "PYTHONPATH": str(REPO),
+                            "SEGREGATOR_FAILPOINTS": f"analysis-batch@2=killonce:{marker}"})
+    assert p.returncode == 0, p.stderr
+    assert marker.exists() and p.stdout.split() == ["120", "120", "True"]
+    assert not ran.exists(), ran.read_text()

@@ -277,7 +277,7 @@ def run_job(store: JobStore, job_id: int, echo=None) -> Job:
     except Exception as exc:  # noqa: BLE001 - the job failed: its message is shown, the runner goes on
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         store.update(job_id, state="failed", finished=time.time(), error=message, request=None)
-        if not isinstance(exc, (OSError, ValueError)):
+        if not isinstance(exc, (OSError, ValueError)) and not getattr(exc, "expected", False):
             traceback.print_exc()
     else:
         cancelled = isinstance(result, dict) and result.get("cancelled")

@@ -229,6 +229,12 @@ def _restore_from_url() -> None:
         ss["source_prefix"] = q["prefix"]
     if q.get("classifier"):
         ss["classifier"] = q["classifier"]  # checked against the classifiers there are when the picker is drawn
+    if q.get("compute") in COMPUTE_MODES:
+        ss["compute_mode"] = q["compute"]
+        if q.get("compute_workers", "").isdigit():
+            ss["compute_workers"] = max(1, min(64, int(q["compute_workers"])))
+        if q.get("scheduler"):
+            ss["compute_address"] = q["scheduler"]
 
 
 def _remember() -> None:
@@ -240,6 +246,12 @@ def _remember() -> None:
         want.update(bucket=ss["bucket"], prefix=ss.get("source_prefix", ""))
     if ss.get("classifier"):
         want["classifier"] = ss["classifier"]
+    if ss.get("compute_mode", "pool") != "pool":  # where analyses run, when not this machine
+        want["compute"] = ss["compute_mode"]
+        if ss["compute_mode"] == "local":
+            want["compute_workers"] = str(ss.get("compute_workers", 2))
+        elif ss.get("compute_address"):
+            want["scheduler"] = ss["compute_address"]
     if {k: st.query_params.get(k) for k in want} != want or set(st.query_params) - set(want):
         st.query_params.from_dict(want)
 

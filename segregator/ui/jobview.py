@@ -58,7 +58,7 @@ def latest_job(kinds, source: str, match=None) -> Job | None:
     return None
 
 
-def start_job(kind: str, label: str, source: str, params: dict, match=None) -> int:
+def start_job(kind: str, label: str, source: str, params: dict, match=None) -> int | None:
     """Submit a job, unless one of this kind is already at work on this source (a second tab, a double
     click): then that one is shown instead of starting another."""
     running = latest_job(kind, source, lambda j: j.active and (match is None or match(j)))
@@ -71,8 +71,8 @@ def start_job(kind: str, label: str, source: str, params: dict, match=None) -> i
         try:
             params = {**params, "cluster": compute_choice()}
         except ValueError as exc:
-            st.session_state["job_notice"] = f"{exc} This job runs on this machine."
-            params = {**params, "cluster": "pool"}
+            st.session_state["job_notice"] = f"Not started: {exc}"
+            return None
     return runner().submit(kind, label, source, params)
 
 
@@ -114,16 +114,16 @@ def job_outcome(job: Job, key: str, what: str) -> bool:
         job_progress(job, key)
         return False
     if status == "interrupted":
-        st.warning(f"Job {job.id} ({what}) was interrupted: the server stopped while it ran.")
+        st.warning(f"Job {job.id} ({job.label}) was interrupted: the server stopped while it ran.")
         if st.button("⏯ Resume it", key=f"{key}_resume", type="primary"):
             runner().resume(job.id)
             st.rerun()
         return False
     if status == "failed":
-        st.error(f"Job {job.id} ({what}) failed: {job.error}")
+        st.error(f"Job {job.id} ({job.label}) failed: {job.error}")
         return False
     if status == "cancelled":
-        st.warning(f"Job {job.id} ({what}) was cancelled.")
+        st.warning(f"Job {job.id} ({job.label}) was cancelled.")
         return False
     return True
 
