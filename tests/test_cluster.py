@@ -33,6 +33,16 @@ def _answers(results) -> list:
     return out
 
 
+def _many(tmp_path: Path, n: int) -> tuple[Path, list[Path]]:
+    """A folder of n hard links cycling through the test photos."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    photos = sorted(PHOTOS.glob("*.jpg"))
+    for i in range(n):
+        os.link(photos[i % len(photos)], folder / f"{i:03d}.jpg")
+    return folder, photos
+
+
 @pytest.fixture
 def fresh_clusters():
     compute.close_clients()
@@ -57,11 +67,7 @@ def test_a_local_cluster_gives_the_pools_answers_on_a_folder_with_bad_files(mixe
 
 
 def test_a_worker_killed_mid_run_the_run_completes_with_every_object_once(tmp_path, monkeypatch, fresh_clusters):
-    folder = tmp_path / "many"
-    folder.mkdir()
-    photos = sorted(PHOTOS.glob("*.jpg"))
-    for i in range(150):
-        os.link(photos[i % len(photos)], folder / f"{i:03d}.jpg")
+    folder, photos = _many(tmp_path, 150)
     marker = tmp_path / "killed"
     # the first worker process to start its second task dies there (SIGKILL): its tasks are run again
     monkeypatch.setenv("SEGREGATOR_FAILPOINTS", f"analysis-batch@2=killonce:{marker}")
@@ -161,11 +167,7 @@ def test_cluster_addresses_are_checked_before_any_work():
 def test_a_restarted_worker_does_not_run_the_script_that_started_the_cluster_again(tmp_path):
     """The app runs each page as the main script; a worker process that the cluster starts again after a crash
     must not import it (it would run the page in the worker)."""
-    folder = tmp_path / "many"
-    folder.mkdir()
-    photos = sorted(PHOTOS.glob("*.jpg"))
-    for i in range(120):
-        os.link(photos[i % len(photos)], folder / f"{i:03d}.jpg")
+    folder, _ = _many(tmp_path, 120)
     ran = tmp_path / "page-ran-again"
     script = tmp_path / "page.py"
     script.write_text(f"""
