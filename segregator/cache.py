@@ -115,6 +115,9 @@ def _load(key: str, text: str) -> AnalysisResult:
     return r
 
 
+RETRY_ERRORS = ("cannot read", "the analysis worker stopped abruptly")  # a read failure, a worker killed (memory)
+
+
 class AnalysisCache:
     """A SQLite file shared by runs; each call opens its own connection (safe across threads and processes)."""
 
@@ -156,7 +159,7 @@ class AnalysisCache:
 
     def put_many(self, storage: str, pairs: Iterable[tuple[ObjectInfo, AnalysisResult]], settings: str) -> None:
         rows = [(storage, o.key, version_of(o), settings, _dump(r)) for o, r in pairs
-                if not (r.error and r.error.startswith("cannot read"))]  # read failures are worth another try
+                if not (r.error and r.error.startswith(RETRY_ERRORS))]  # worth another try next time
         if rows:
             with self._db() as db:
                 db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)", rows)

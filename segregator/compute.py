@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+import time
 import uuid
 from abc import ABC, abstractmethod
 from typing import Sequence
@@ -29,7 +30,7 @@ from .storage import ObjectInfo, Storage
 SCHEDULER_ENV = "SEGREGATOR_DASK_SCHEDULER"
 CLUSTER_BATCH = 24      # objects per cluster task: ~0.2 s of work on a core for 3 MP JPEGs, against ~2 ms of
                         # scheduling; big enough that a worker's reads of a task overlap its analysis
-NO_WORKERS_WAIT = 60     # seconds a pass waits for a worker to join a cluster that has none
+WAIT_STEP = 5            # seconds between checks of a cluster that returns nothing
 IN_FLIGHT_PER_THREAD = 3  # tasks queued per worker thread: none idles between two tasks, few wait
 
 
@@ -77,10 +78,19 @@ def cluster_spec(spec: str | None) -> str | None:
         return spec
     if "://" not in spec:
         spec = "tcp://" + spec
+    spec = spec.rstrip("/")
     scheme, _, rest = spec.partition("://")
-    if scheme not in ("tcp", "tls", "ws", "wss") or not rest or "@" in rest or "/" in rest.rstrip("/"):
+    host, _, port = rest.rpartition(":")
+    if (scheme not in ("tcp", "tls", "ws", "wss") or not host or not port.isdigit() or not 0 < int(port) < 65536
+            or any(c in host for c in "@/?# \t")):
         raise ValueError(f"not a Dask scheduler address: {spec!r} (expected tcp://HOST:8786 or local:N)")
-    return spec.rstrip("/")
+    if scheme in ("tls", "wss"):
+        import dask
+
+        if not dask.config.get("distributed.comm.tls.ca-file", None):
+            raise ValueError(f"{scheme}:// needs Dask's TLS settings (distributed.comm.tls.ca-file and the client's "
+                             "certificate, in the Dask configuration)")
+    return spec
 
 
 def open_executor(cluster: str | None = None, workers: int | None = None) -> Executor:
@@ -93,7 +103,7 @@ def open_executor(cluster: str | None = None, workers: int | None = None) -> Exe
 
 _CLIENTS: dict = {}        # spec -> (client, cluster or None): one per process, kept for the next pass
 _CLIENTS_LOCK = threading.Lock()
-_REGISTERED: dict[int, set] = {}  # id(client) -> names of the plugins it has installed
+_REGISTERED: dict = {}  # scheduler id -> names of the plugins installed on it
 _BUSY: dict[str, int] = {}  # spec -> passes running on it now (a local cluster in use is never replaced)
 
 
@@ -103,6 +113,11 @@ def connect_timeout() -> float:
         return max(1.0, float(os.environ.get("SEGREGATOR_DASK_TIMEOUT") or 15))
     except ValueError:
         return 15.0
+
+
+def no_workers_wait() -> float:
+    """Seconds a pass waits for a cluster with no worker to get one: four times connect_timeout()."""
+    return 4 * connect_timeout()
 
 
 class DaskExecutor(Executor):
@@ -133,16 +148,14 @@ class DaskExecutor(Executor):
                 _BUSY[self.spec] -= 1
 
     def _analyse(self, storage, objects, settings, examples, placeholders, progress):
-        from distributed import as_completed
-
         from ._dask_worker import analyse_task
 
         client = self.client
         if not client.nthreads():
             try:
-                client.wait_for_workers(1, timeout=NO_WORKERS_WAIT)
+                client.wait_for_workers(1, timeout=no_workers_wait())
             except TimeoutError:
-                raise ClusterError(f"the Dask cluster at {self.spec} has no workers (waited {NO_WORKERS_WAIT} s)") from None
+                raise ClusterError(f"the Dask cluster at {self.spec} has no workers (waited {no_workers_wait():.0f} s)") from None
         name = _register(client, settings, examples, placeholders)
         record = storage.record()
         window = self.threads * IN_FLIGHT_PER_THREAD
@@ -152,42 +165,81 @@ class DaskExecutor(Executor):
         results: list[list[AnalysisResult] | None] = [None] * len(tasks)
         run = uuid.uuid4().hex[:12]
         index: dict = {}
-        done = 0
         if progress:
             progress(0, len(objects))
+
+        ready = threading.Event()  # set whenever a task ends
 
         def submit(i: int):
             fut = client.submit(analyse_task, name, record, tasks[i], key=f"segregator-analyse-{run}-{i}", pure=False)
             index[fut.key] = i
+            fut.add_done_callback(lambda _f: ready.set())
             return fut
 
         queue = iter(range(len(tasks)))
-        running = as_completed([submit(i) for _, i in zip(range(window), queue)], loop=client.loop)
-        for fut in running:
-            i = index.pop(fut.key)
-            results[i] = _task_result(fut, tasks[i])
-            fut.release()
-            done += len(tasks[i])
-            if progress:
-                progress(done, len(objects))
-            nxt = next(queue, None)
-            if nxt is not None:
-                running.add(submit(nxt))
+        pending = {submit(i) for _, i in zip(range(window), queue)}
+        try:
+            self._collect(client, pending, queue, submit, ready, index, tasks, results, progress, len(objects))
+        except BaseException:
+            # the pass stops here (the cluster cannot go on, or the job was cancelled): its tasks are withdrawn,
+            # and a client that lost its cluster is closed, so nothing fires into a finished process
+            try:
+                client.cancel(list(pending))
+            except Exception:  # noqa: BLE001 (its scheduler may be gone)
+                pass
+            if client.status != "running" or not client.nthreads():
+                _forget(self.spec)
+            raise
         return [r for chunk in results for r in chunk]
 
+    def _collect(self, client, pending, queue, submit, ready, index, tasks, results, progress, total) -> None:
+        done, idle_since = 0, None
+        while pending:
+            finished = [f for f in pending if f.done()]
+            if not finished and ready.wait(WAIT_STEP):
+                ready.clear()
+                continue
+            if not finished:  # nothing for a while: is anyone still working on it?
+                if client.status != "running":
+                    raise ClusterError(f"lost the connection to the Dask scheduler at {self.spec}")
+                if client.nthreads():
+                    idle_since = None
+                elif idle_since is None:
+                    idle_since = time.monotonic()
+                elif time.monotonic() - idle_since > no_workers_wait():
+                    raise ClusterError(f"every worker of the Dask cluster at {self.spec} is gone (none came back "
+                                       f"in {no_workers_wait():.0f} s)")
+                continue
+            for fut in finished:
+                pending.discard(fut)
+                i = index.pop(fut.key)
+                results[i] = _task_result(fut, tasks[i], self.spec)
+                fut.release()
+                done += len(tasks[i])
+                nxt = next(queue, None)
+                if nxt is not None:
+                    pending.add(submit(nxt))
+            if progress:
+                progress(done, total)
 
-def _task_result(fut, items) -> list[AnalysisResult]:
+
+def _task_result(fut, items, spec: str) -> list[AnalysisResult]:
     """A task's results; a task that killed the workers it ran on (the scheduler gave up after its retries)
     becomes a per-file error for its images. Any other failure (the worker cannot open the storage) stops the
     pass with the worker's message."""
+    from distributed.client import FutureCancelledError
     from distributed.scheduler import KilledWorker
 
     try:
         return fut.result()
+    except FutureCancelledError:
+        raise ClusterError(f"lost the connection to the Dask scheduler at {spec}") from None
     except KilledWorker:
         return [AnalysisResult(key=k, size=s, error="the analysis worker stopped abruptly on this batch, on every "
                                "worker that tried it (out of memory?)") for k, s in items]
     except Exception as exc:  # noqa: BLE001 (the worker's own exception, re-raised with where it happened)
+        if fut.status == "cancelled" or "connection" in str(exc).lower() and "scheduler" in str(exc).lower():
+            raise ClusterError(f"lost the connection to the Dask scheduler at {spec}") from None
         raise ClusterError(f"a cluster worker failed: {type(exc).__name__}: {exc}") from None
 
 
@@ -196,7 +248,8 @@ def _register(client, settings: Settings, examples: Sequence[Reference], placeho
     from ._dask_worker import AnalysisPlugin
 
     plugin = AnalysisPlugin(settings, tuple(examples), placeholders)
-    registered = _REGISTERED.setdefault(id(client), set())
+    registered = _REGISTERED.setdefault(client.scheduler_info().get("id") or id(client), set())  # a restarted
+    # scheduler has a new id and none of the plugins
     if plugin.name not in registered:
         client.register_plugin(plugin, name=plugin.name)
         registered.add(plugin.name)
@@ -221,13 +274,43 @@ def _client(spec: str):
                 client = Client(cluster.address, timeout=30, set_as_default=False)
                 client.wait_for_workers(cluster.n, timeout=120)
             else:
-                client = Client(spec, timeout=connect_timeout(), set_as_default=False)
-        except (OSError, TimeoutError) as exc:
+                client = _connect(spec)
+        except Exception as exc:  # noqa: BLE001 (whatever went wrong, the user gets one line)
             if cluster is not None:
                 cluster.close()
-            raise ClusterError(f"cannot reach the Dask scheduler at {spec}: {exc}") from None
+            if isinstance(exc, ClusterError):
+                raise
+            raise ClusterError(f"cannot reach the Dask scheduler at {spec}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         _CLIENTS[spec] = (client, cluster)
         return client
+
+
+def _connect(spec: str):
+    """A client of the scheduler at spec, within connect_timeout() whatever answers there: Dask bounds the TCP
+    connect but waits for ever for the handshake of something that accepts and never speaks."""
+    import logging
+
+    from distributed import Client
+
+    for name in ("distributed.client", "distributed.core", "distributed.comm", "distributed.batched"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)  # the user gets ClusterError's one line instead
+    box: dict = {}
+
+    def connect() -> None:
+        try:
+            box["client"] = Client(spec, timeout=connect_timeout(), set_as_default=False)
+        except BaseException as exc:  # noqa: BLE001 (handed to the waiting thread)
+            box["error"] = exc
+
+    thread = threading.Thread(target=connect, daemon=True, name="segregator-dask-connect")
+    thread.start()
+    thread.join(connect_timeout() + 5)
+    if "client" in box:
+        return box["client"]
+    if "error" in box:
+        raise box["error"]
+    raise ClusterError(f"cannot reach the Dask scheduler at {spec}: nothing answered as a Dask scheduler in "
+                       f"{connect_timeout():.0f} s")
 
 
 class LocalProcesses:
@@ -302,6 +385,13 @@ class LocalProcesses:
                 p.kill()
                 p.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _forget(spec: str) -> None:
+    with _CLIENTS_LOCK:
+        held = _CLIENTS.pop(spec, None)
+    if held is not None:
+        _close(*held)
 
 
 def _close(client, cluster) -> None:

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -148,20 +149,70 @@ def test_a_dask_scheduler_and_workers_classify_the_bucket_as_the_pool_does_and_n
     assert "worker" in (logs / "workers.out").read_text().lower()  # the output was captured
 
 
+def _classify_on(cluster: str, src=PHOTOS, timeout=120, **env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "segregator", "classify", str(src), "--cluster", cluster, "--json",
+                           "--no-cache", "--classifier", "heuristic"], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "SEGREGATOR_DASK_TIMEOUT": "2", **env})
+
+
 def test_cluster_addresses_are_checked_before_any_work():
     assert compute.cluster_spec("local:3") == "local:3"
     assert compute.cluster_spec("10.0.0.5:8786") == "tcp://10.0.0.5:8786"
     assert compute.cluster_spec("pool") is None
-    for bad in ("local:x", "local:0", "http://h:8786", "tcp://user:pw@h:8786"):
+    for bad in ("local:x", "local:0", "http://h:8786", "tcp://user:pw@h:8786", "tcp://h:abc", "tcp://h:8786?x",
+                "tcp://h x:8786", "tcp://h:0", "tcp://h", "tls://h:8786"):
         with pytest.raises(ValueError):
             compute.cluster_spec(bad)
-    port = _free_port()  # nothing listens there
-    p = subprocess.run([sys.executable, "-m", "segregator", "classify", str(PHOTOS), "--cluster",
-                        f"tcp://127.0.0.1:{port}", "--json", "--no-cache", "--classifier", "heuristic"],
-                       cwd=REPO, capture_output=True, text=True, timeout=120,
-                       env={**os.environ, "SEGREGATOR_DASK_TIMEOUT": "3"})
+    p = _classify_on("tcp://127.0.0.1:abc")
+    assert p.returncode == 2 or p.returncode == 1
+    assert "not a Dask scheduler address" in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
+def test_a_cluster_that_cannot_do_the_pass_ends_it_with_one_line_never_a_hang(tmp_path):
+    t0 = time.monotonic()
+    p = _classify_on(f"tcp://127.0.0.1:{_free_port()}")  # nothing listens there
     assert p.returncode != 0 and "cannot reach the Dask scheduler" in p.stderr, p.stderr
     assert "Traceback" not in p.stderr
+    with socket.socket() as silent:  # something that takes the connection and never speaks
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        p = _classify_on(f"tcp://127.0.0.1:{silent.getsockname()[1]}")
+    assert p.returncode != 0 and "cannot reach the Dask scheduler" in p.stderr, p.stderr
+    assert "Traceback" not in p.stderr
+    assert time.monotonic() - t0 < 60
+
+    # every worker lost mid-run, none coming back: the pass stops with the reason
+    folder, _ = _many(tmp_path, 200)
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    scheduler = subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                  "--no-dashboard"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+    workers = subprocess.Popen([str(BIN / "dask"), "worker", f"tcp://127.0.0.1:{port}", "--nworkers", "2", "--nthreads",
+                                "1", "--host", "127.0.0.1", "--no-dashboard"], start_new_session=True,
+                               env={**env, "SEGREGATOR_FAILPOINTS": "analysis-batch@*=sleep:3"}, cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        from distributed import Client
+
+        with Client(f"tcp://127.0.0.1:{port}", timeout=60, set_as_default=False) as client:
+            client.wait_for_workers(2, timeout=60)
+        cli = subprocess.Popen([sys.executable, "-m", "segregator", "classify", str(folder), "--cluster",
+                                f"tcp://127.0.0.1:{port}", "--json", "--no-cache", "--classifier", "heuristic"],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "SEGREGATOR_DASK_TIMEOUT": "2"})
+        time.sleep(5)  # connected, working (a task takes 3 s or more)
+        assert cli.poll() is None, cli.communicate()[1]
+        os.killpg(workers.pid, 9)
+        t1 = time.monotonic()
+        out, err = cli.communicate(timeout=60)
+        assert cli.returncode != 0 and "every worker of the Dask cluster" in err, err
+        assert "Traceback" not in err and time.monotonic() - t1 < 30
+    finally:
+        for p in (workers, scheduler):
+            if p.poll() is None:
+                p.kill()
+            p.wait()
 
 
 def test_a_restarted_worker_does_not_run_the_script_that_started_the_cluster_again(tmp_path):
