@@ -67,6 +67,16 @@ def test_a_local_cluster_gives_the_pools_answers_on_a_folder_with_bad_files(mixe
     assert all(addr.startswith("tcp://127.0.0.1:") for addr in client.scheduler_info()["workers"])
 
 
+def test_a_local_cluster_gives_the_pools_answers_on_the_bucket(mixed_folder, bucket, r2_env, fresh_clusters):
+    upload_folder(bucket, mixed_folder, "listing/")
+    settings = jobs.checked_settings(jobs.Settings())
+    pool = list(jobs.iter_analysis(bucket, "listing/", settings, cache=False))
+    # the cluster's workers open the bucket from the environment they were started with (R2_* here)
+    cluster = list(jobs.iter_analysis(bucket, "listing/", settings, cache=False, cluster="local:2"))
+    assert _answers(cluster) == _answers(pool) and len(pool) == len(list(mixed_folder.rglob("*.*"))) - 1  # not notes.txt
+    assert {r.key for r in cluster if r.error} == {"listing/broken.jpg"}
+
+
 def test_a_worker_killed_mid_run_the_run_completes_with_every_object_once(tmp_path, monkeypatch, fresh_clusters):
     folder, photos = _many(tmp_path, 150)
     marker = tmp_path / "killed"
