@@ -114,16 +114,16 @@ def job_outcome(job: Job, key: str, what: str) -> bool:
         job_progress(job, key)
         return False
     if status == "interrupted":
-        st.warning(f"Job {job.id} ({job.label}) was interrupted: the server stopped while it ran.")
+        st.warning(f"Job {job.id} ({what}) was interrupted: the server stopped while it ran.")
         if st.button("⏯ Resume it", key=f"{key}_resume", type="primary"):
             runner().resume(job.id)
             st.rerun()
         return False
     if status == "failed":
-        st.error(f"Job {job.id} ({job.label}) failed: {job.error}")
+        st.error(f"Job {job.id} ({what}) failed: {job.error}")
         return False
     if status == "cancelled":
-        st.warning(f"Job {job.id} ({job.label}) was cancelled.")
+        st.warning(f"Job {job.id} ({what}) was cancelled.")
         return False
     return True
 
@@ -145,7 +145,7 @@ def analysis_step(storage: Storage, prefix: str, page: str, kind: str, button: s
         st.info(f"Press **{button}** to {what} {storage.description}{f' under `{prefix}`' if prefix else ''}. "
                 "Nothing moves until you confirm.")
         st.stop()
-    if not job_outcome(job, f"{page}_job", what):
+    if not job_outcome(job, f"{page}_job", job.label):  # "what" reads on after the source: "classify the images in"
         st.stop()
     where = ("source", "cluster")  # where the analysis ran does not change its results
     if {k: v for k, v in job.params.items() if k not in where} != {k: v for k, v in params.items() if k not in where}:
