@@ -72,8 +72,6 @@ def speed(where: str, corpus: list[Path], images: int, rounds: int, workers: int
             rates["cluster"].append(_rate(cluster_ex, storage, objects, settings))
         return max(rates["pool"]), max(rates["cluster"])
     finally:
-        from segregator import compute
-
         compute.close_clients()
         if server:
             server.stop()

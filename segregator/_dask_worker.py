@@ -3,13 +3,13 @@ loads the models once per worker process, and the task that reads and analyses a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 
 from distributed import WorkerPlugin
 
 from .analysis import AnalysisResult
+from .cache import settings_digest
 from .settings import Settings
 from .storage import ObjectInfo, Storage
 
@@ -28,12 +28,8 @@ class AnalysisPlugin(WorkerPlugin):
             with open(backend, "rb") as fh:
                 self.taught = fh.read()  # the worker may be another machine: the file travels with the plugin
         self.settings, self.examples, self.placeholders = settings, examples, placeholders
-        h = hashlib.sha256(repr(settings).encode())
-        h.update(self.taught or b"")
-        h.update(repr(placeholders).encode())
-        for e in examples:
-            h.update(e.fingerprint.thumb.tobytes())
-        self.name = "segregator-analysis-" + h.hexdigest()[:16]
+        # the analysis cache's digest: settings that change no result (plan-time thresholds) share one plugin
+        self.name = "segregator-analysis-" + settings_digest(settings, examples, placeholders)[:16]
 
     def setup(self, worker=None) -> None:
         import dataclasses

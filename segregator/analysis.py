@@ -230,6 +230,7 @@ def _work_batch(storage: Storage | None, items: list) -> list[AnalysisResult]:
 
 
 BATCH = 8  # images per task sent to a worker: fewer round trips
+WORKER_LOST = "the analysis worker stopped abruptly on this batch"  # the start of the error its images get
 
 
 def _read_one(storage: Storage, obj: ObjectInfo) -> tuple[str, int, bytes | None, str | None]:
@@ -413,8 +414,7 @@ def analyse_objects(
                 if breaks > POOL_RESTARTS:
                     breaks = 0
                     for chunk in redo:
-                        results.extend(AnalysisResult(key=item[0], size=item[1], error="the analysis worker "
-                                                      "stopped abruptly on this batch (out of memory?)")
+                        results.extend(AnalysisResult(key=item[0], size=item[1], error=f"{WORKER_LOST} (out of memory?)")
                                        for item in chunk)
                     redo = []
                 chunks = itertools.chain(redo, chunks)

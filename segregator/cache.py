@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .analysis import AnalysisResult
+from .analysis import WORKER_LOST, AnalysisResult
 from .classify import Classification
 from .features import Features
 from .hashing import Fingerprint, PerceptualHash
@@ -115,7 +115,7 @@ def _load(key: str, text: str) -> AnalysisResult:
     return r
 
 
-RETRY_ERRORS = ("cannot read", "the analysis worker stopped abruptly")  # a read failure, a worker killed (memory)
+RETRY_ERRORS = ("cannot read", WORKER_LOST)  # a read failure, a worker killed (out of memory?): try again next time
 
 
 class AnalysisCache:

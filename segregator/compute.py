@@ -22,7 +22,7 @@ import uuid
 from abc import ABC, abstractmethod
 from typing import Sequence
 
-from .analysis import AnalysisResult, ProgressCallback, analyse_objects, default_workers
+from .analysis import WORKER_LOST, AnalysisResult, ProgressCallback, analyse_objects, default_workers
 from .settings import Settings
 from .similarity import Reference
 from .storage import ObjectInfo, Storage
@@ -47,7 +47,6 @@ class Executor(ABC):
     """Runs the analysis of chunks of objects; `chunk` is how many objects the caller should hand over at a
     time (looked up in the cache, analysed, cached together) to keep every worker busy."""
 
-    description = ""
     chunk = 1000
 
     @abstractmethod
@@ -62,7 +61,6 @@ class PoolExecutor(Executor):
 
     def __init__(self, workers: int | None = None):
         self.workers = default_workers() if workers is None else max(1, workers)
-        self.description = f"this machine, {self.workers} worker process{'es' if self.workers > 1 else ''}"
 
     def analyse(self, storage, objects, settings, examples=(), placeholders=True, progress=None):
         return analyse_objects(storage, objects, settings, examples, self.workers, progress, placeholders)
@@ -126,8 +124,6 @@ def no_workers_wait() -> float:
 class DaskExecutor(Executor):
     def __init__(self, spec: str):
         self.spec = spec
-        self.description = (f"a local Dask cluster of {spec[6:]} worker processes" if spec.startswith("local:")
-                            else f"the Dask cluster at {spec}")
 
     @property
     def client(self):
@@ -138,8 +134,11 @@ class DaskExecutor(Executor):
         return max(1, sum(self.client.nthreads().values()))
 
     @property
-    def chunk(self) -> int:  # enough tasks per chunk for every worker thread, several times over
-        return max(1000, self.threads * IN_FLIGHT_PER_THREAD * CLUSTER_BATCH_NETWORK * 2)
+    def chunk(self) -> int:
+        """Enough tasks per chunk for every worker thread, several times over. A local cluster's size is known
+        without starting it (a pass that finds everything in the cache starts none)."""
+        threads = int(self.spec[6:]) if self.spec.startswith("local:") else self.threads
+        return max(1000, threads * IN_FLIGHT_PER_THREAD * CLUSTER_BATCH_NETWORK * 2)
 
     def analyse(self, storage, objects, settings, examples=(), placeholders=True, progress=None):
         with _CLIENTS_LOCK:
@@ -182,8 +181,27 @@ class DaskExecutor(Executor):
 
         queue = iter(range(len(tasks)))
         pending = {submit(i) for _, i in zip(range(window), queue)}
+        done, idle_since = 0, None
         try:
-            self._collect(client, pending, queue, submit, ready, index, tasks, results, progress, len(objects))
+            while pending:
+                finished = [f for f in pending if f.done()]
+                if not finished:
+                    if ready.wait(WAIT_STEP):
+                        ready.clear()
+                    else:  # nothing for a while: is anyone still working on it?
+                        idle_since = self._check_alive(client, idle_since)
+                    continue
+                for fut in finished:
+                    pending.discard(fut)
+                    i = index.pop(fut.key)
+                    results[i] = _task_result(fut, tasks[i], self.spec)
+                    fut.release()
+                    done += len(tasks[i])
+                    nxt = next(queue, None)
+                    if nxt is not None:
+                        pending.add(submit(nxt))
+                if progress:
+                    progress(done, len(objects))
         except BaseException:
             # the pass stops here (the cluster cannot go on, or the job was cancelled): its tasks are withdrawn,
             # and a client that lost its cluster is closed, so nothing fires into a finished process
@@ -196,35 +214,19 @@ class DaskExecutor(Executor):
             raise
         return [r for chunk in results for r in chunk]
 
-    def _collect(self, client, pending, queue, submit, ready, index, tasks, results, progress, total) -> None:
-        done, idle_since = 0, None
-        while pending:
-            finished = [f for f in pending if f.done()]
-            if not finished and ready.wait(WAIT_STEP):
-                ready.clear()
-                continue
-            if not finished:  # nothing for a while: is anyone still working on it?
-                if client.status != "running":
-                    raise ClusterError(f"lost the connection to the Dask scheduler at {self.spec}")
-                if client.nthreads():
-                    idle_since = None
-                elif idle_since is None:
-                    idle_since = time.monotonic()
-                elif time.monotonic() - idle_since > no_workers_wait():
-                    raise ClusterError(f"every worker of the Dask cluster at {self.spec} is gone (none came back "
-                                       f"in {no_workers_wait():.0f} s)")
-                continue
-            for fut in finished:
-                pending.discard(fut)
-                i = index.pop(fut.key)
-                results[i] = _task_result(fut, tasks[i], self.spec)
-                fut.release()
-                done += len(tasks[i])
-                nxt = next(queue, None)
-                if nxt is not None:
-                    pending.add(submit(nxt))
-            if progress:
-                progress(done, total)
+    def _check_alive(self, client, idle_since: float | None) -> float | None:
+        """ClusterError when the scheduler is gone, or no worker has been there for no_workers_wait(); else
+        since when the cluster has had no worker (None: it has some)."""
+        if client.status != "running":
+            raise ClusterError(f"lost the connection to the Dask scheduler at {self.spec}")
+        if client.nthreads():
+            return None
+        if idle_since is None:
+            return time.monotonic()
+        if time.monotonic() - idle_since > no_workers_wait():
+            raise ClusterError(f"every worker of the Dask cluster at {self.spec} is gone (none came back in "
+                               f"{no_workers_wait():.0f} s)")
+        return idle_since
 
 
 def _task_result(fut, items, spec: str) -> list[AnalysisResult]:
@@ -239,11 +241,9 @@ def _task_result(fut, items, spec: str) -> list[AnalysisResult]:
     except FutureCancelledError:
         raise ClusterError(f"lost the connection to the Dask scheduler at {spec}") from None
     except KilledWorker:
-        return [AnalysisResult(key=k, size=s, error="the analysis worker stopped abruptly on this batch, on every "
-                               "worker that tried it (out of memory?)") for k, s in items]
+        return [AnalysisResult(key=k, size=s, error=f"{WORKER_LOST}, on every worker that tried it (out of memory?)")
+                for k, s in items]
     except Exception as exc:  # noqa: BLE001 (the worker's own exception, re-raised with where it happened)
-        if fut.status == "cancelled" or "connection" in str(exc).lower() and "scheduler" in str(exc).lower():
-            raise ClusterError(f"lost the connection to the Dask scheduler at {spec}") from None
         raise ClusterError(f"a cluster worker failed: {type(exc).__name__}: {exc}") from None
 
 
@@ -325,10 +325,10 @@ class LocalProcesses:
     (their preload watches it), or with close()."""
 
     def __init__(self, n: int):
+        import json
         import subprocess
         import sys
         import tempfile
-        import time
 
         self.n = n
         self.folder = tempfile.mkdtemp(prefix="segregator-dask-")
@@ -351,8 +351,6 @@ class LocalProcesses:
                 self.close()
                 raise ClusterError(message)
             time.sleep(0.05)
-        import json
-
         for _ in range(100):  # written, but perhaps not yet whole
             try:
                 self.address = json.load(open(scheduler_file))["address"]

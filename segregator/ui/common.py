@@ -11,6 +11,7 @@ import streamlit as st
 from dotenv import load_dotenv
 
 from .. import jobs
+from ..analysis import default_workers
 from ..loading import ImageLoadError
 from ..demo import DEMO_PREFIX, REPO_ROOT, demo_folder, ensure_demo_folder, seed_demo_bucket, start_demo_bucket
 from ..placeholders import tesseract_available
@@ -426,7 +427,7 @@ def _compute_sidebar() -> None:
     ss = st.session_state
     env_address = os.environ.get("SEGREGATOR_DASK_SCHEDULER", "").strip()
     ss.setdefault("compute_mode", "cluster" if env_address else "pool")
-    ss.setdefault("compute_workers", max(1, min(8, os.cpu_count() or 1)))
+    ss.setdefault("compute_workers", default_workers())
     ss.setdefault("compute_address", env_address)
     for key in ("compute_mode", "compute_workers", "compute_address"):
         ss[f"{key}_input"] = ss[key]
