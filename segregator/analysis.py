@@ -201,6 +201,15 @@ def _init_worker(settings: Settings, examples: Sequence[Reference], placeholders
     _WORKER.update(settings=settings, examples=examples, placeholders=placeholders, storage=None)
 
 
+def _init_pool_worker(settings: Settings, examples: Sequence[Reference], placeholders: bool) -> None:
+    """A pool worker leaves Ctrl-C to the process that owns the pool (which shuts the pool down): otherwise each
+    worker prints a KeyboardInterrupt traceback of its own."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init_worker(settings, examples, placeholders)
+
+
 def _work(item: tuple[str, int, bytes | None, str | None]) -> AnalysisResult:
     key, size, data, error = item
     if data is None and error is None and _WORKER.get("storage") is not None:
@@ -290,7 +299,7 @@ def _neutral_main():
 
 def _start_pool(workers: int, settings: Settings, examples: Sequence[Reference], placeholders: bool) -> cf.ProcessPoolExecutor:
     ctx = multiprocessing.get_context("forkserver")
-    pool = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+    pool = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_pool_worker,
                                   initargs=(settings, tuple(examples), placeholders))
     with _neutral_main():
         # Every submit while no worker is idle starts one: start them all now, inside the guard.

@@ -338,7 +338,9 @@ class LocalProcesses:
         path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
         env = {**os.environ, "SEGREGATOR_DASK_PARENT": str(os.getpid()), "PYTHONPATH": path}
         out = open(self.log, "ab")
-        common = dict(env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.folder)
+        # a session of their own: a Ctrl-C meant for this process does not stop them under it (it closes them)
+        common = dict(env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.folder,
+                      start_new_session=True)
         self.procs = [subprocess.Popen(
             [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
              "--no-dashboard", "--dashboard-address", "127.0.0.1:0", "--scheduler-file", scheduler_file,
@@ -398,7 +400,7 @@ def _forget(spec: str) -> None:
 
 def _close(client, cluster) -> None:
     try:
-        if cluster is not None:
+        if cluster is not None and cluster.alive():
             client.shutdown()  # the scheduler closes its workers: quicker than a signal to each
         client.close()
     except Exception:  # noqa: BLE001 (its scheduler may be gone already)
