@@ -430,16 +430,23 @@ UNSURE_FLIP = 8  # compare: mirror and direct pHash distances this close leave t
 CROP_FLOOR = 0.3  # a plain correlation below this, of pHashes not close: the border crops are not tried
 
 
-def _crop_stack(thumbs: np.ndarray) -> np.ndarray:
-    """N x C x S x S: each thumbnail and its centre crops resized back to S x S."""
-    size = thumbs.shape[1]
-    out = np.empty((len(thumbs), len(CROPS), size, size), dtype=np.float32)
-    out[:, 0] = thumbs
-    for k, c in enumerate(CROPS[1:], start=1):
-        d = max(1, round(size * c))
-        r = _resize_matrix(size - 2 * d, size).astype(np.float32)
-        out[:, k] = r @ thumbs[:, d:size - d, d:size - d].astype(np.float32) @ r.T
-    return out
+def _unit_crops(thumbs: np.ndarray, rows: int | None = None) -> np.ndarray:
+    """Unit rows (less their mean, over their norm) of each thumbnail and its centre crops (CROPS) resized back
+    to S x S, their first `rows` rows (all by default): N x C x rows*S (compiled: _pixels.crop_units)."""
+    from ._pixels import crop_units
+
+    return crop_units(thumbs, CROPS, _resize_matrix, rows)[0]
+
+
+def _distinct(ids: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the first row of each distinct id, each row's place among them): what is derived of an image (its
+    crops, their unit rows) is made once however many pairs it is in (a keeper is in all its members' pairs;
+    ids None: every row its own)."""
+    if ids is None:
+        every = np.arange(n)
+        return every, every
+    _, first, place = np.unique(np.asarray(ids), return_index=True, return_inverse=True)
+    return first, place.ravel()
 
 
 def _top_share(thumbs: np.ndarray, rows: int) -> np.ndarray:
@@ -449,11 +456,14 @@ def _top_share(thumbs: np.ndarray, rows: int) -> np.ndarray:
     return d[:, :rows].sum(axis=(1, 2)) / np.maximum(d.sum(axis=(1, 2)), 1e-6)
 
 
-def _top_similarity(kept: np.ndarray, seen: np.ndarray) -> np.ndarray:
+def _top_similarity(kept: np.ndarray, seen: np.ndarray, ids_kept=None, ids_seen=None) -> np.ndarray:
     """Correlation of paired thumbnails over their top 70 % (border crops tried, either one); 0 where a top
-    is all but blank or holds too little of its picture (a blank's noise, a sky, correlate by chance)."""
+    is all but blank or holds too little of its picture (a blank's noise, a sky, correlate by chance).
+    ids: which image each row is (its crops made once)."""
     rows = round(kept.shape[1] * UPPER)
-    ua, ub = _unit_rows(_crop_stack(kept)[:, :, :rows]), _unit_rows(_crop_stack(seen)[:, :, :rows])
+    fk, ik = _distinct(ids_kept, len(kept))
+    fs, is_ = _distinct(ids_seen, len(seen))
+    ua, ub = _unit_crops(kept[fk], rows)[ik], _unit_crops(seen[fs], rows)[is_]
     best = np.maximum(np.einsum("nd,ncd->nc", ua[:, 0], ub).max(axis=1), np.einsum("ncd,nd->nc", ua, ub[:, 0]).max(axis=1))
     textured = ((kept[:, :rows].reshape(len(kept), -1).std(axis=1) >= 2) & (seen[:, :rows].reshape(len(seen), -1).std(axis=1) >= 2)
                 & (_top_share(kept, rows) >= TOP_VARIANCE) & (_top_share(seen, rows) >= TOP_VARIANCE))
@@ -468,24 +478,29 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
 
 
 def pixel_pairs(thumbs_a: np.ndarray, thumbs_b: np.ndarray, mirrored: np.ndarray | None = None,
-                enough: float = 1.0, floor: float = -1.0) -> np.ndarray:
+                enough: float = 1.0, floor: float = -1.0, ids_a=None, ids_b=None) -> np.ndarray:
     """Best correlation (0..1) of paired thumbnails: as they are and with one cropped at the border (either
     one); b mirrored first where `mirrored` says so (None: both ways tried). Flat thumbnails (blank images)
     correlate with nothing but their equals. The border crops are tried only for pairs whose plain
-    correlation lies between `floor` and `enough` (already a match, or too unlike for a crop to save it)."""
+    correlation lies between `floor` and `enough` (already a match, or too unlike for a crop to save it).
+    ids_a, ids_b: which image each row is (its crops made once)."""
     if not len(thumbs_a):
         return np.zeros(0, dtype=np.float32)
+    n = len(thumbs_a)
     if mirrored is None:
-        sides = (thumbs_b, np.ascontiguousarray(thumbs_b[:, :, ::-1]))
+        sides = ((thumbs_b, np.zeros(n, dtype=np.int64)), (np.ascontiguousarray(thumbs_b[:, :, ::-1]), np.ones(n, dtype=np.int64)))
     else:
-        sides = (np.where(np.asarray(mirrored)[:, None, None], thumbs_b[:, :, ::-1], thumbs_b),)
+        flips = np.asarray(mirrored, dtype=bool)
+        sides = ((np.where(flips[:, None, None], thumbs_b[:, :, ::-1], thumbs_b), flips.astype(np.int64)),)
     a0 = _unit_rows(thumbs_a)
-    best = np.max([np.einsum("nd,nd->n", a0, _unit_rows(b)) for b in sides], axis=0).astype(np.float32)
+    best = np.max([np.einsum("nd,nd->n", a0, _unit_rows(b)) for b, _ in sides], axis=0).astype(np.float32)
     todo = np.nonzero((best < enough) & (best >= np.asarray(floor)))[0]
     if len(todo):
-        a = _unit_rows(_crop_stack(thumbs_a[todo]))               # N x C x D
-        for b_thumbs in sides:
-            b = _unit_rows(_crop_stack(np.ascontiguousarray(b_thumbs[todo])))
+        fa, ia = _distinct(None if ids_a is None else np.asarray(ids_a)[todo], len(todo))
+        a = _unit_crops(thumbs_a[todo[fa]])[ia]               # N x C x D
+        for b_thumbs, flipped in sides:
+            fb, ib = _distinct(None if ids_b is None else np.asarray(ids_b)[todo] * 2 + flipped[todo], len(todo))
+            b = _unit_crops(b_thumbs[todo[fb]])[ib]
             best[todo] = np.maximum(best[todo], np.einsum("nd,ncd->nc", a[:, 0], b).max(axis=1))
             best[todo] = np.maximum(best[todo], np.einsum("ncd,nd->nc", a, b[:, 0]).max(axis=1))
     flat_a = np.ptp(thumbs_a.reshape(len(thumbs_a), -1), axis=1) < 3
@@ -499,36 +514,37 @@ def pixel_pairs(thumbs_a: np.ndarray, thumbs_b: np.ndarray, mirrored: np.ndarray
 
 def trimmed_pairs(thumbs_a: np.ndarray, thumbs_b: np.ndarray, keep: float = 0.8) -> np.ndarray:
     """Correlation of paired full-frame thumbnails over the `keep` share of pixels where they agree best: a
-    watermark or a caption covers part of a copy and spoils a plain correlation, not this one."""
-    raw = np.asarray(thumbs_a, dtype=np.float32).reshape(len(thumbs_a), -1)
-    a = _unit_rows(np.asarray(thumbs_a, dtype=np.float32))
-    b = _unit_rows(np.asarray(thumbs_b, dtype=np.float32))
-    d = np.abs(a - b)
-    k = min(d.shape[1] - 1, int(round(keep * (d.shape[1] - 1))))
-    m = d <= np.partition(d, k, axis=1)[:, k:k + 1]
-    cnt = m.sum(axis=1)
-    ma = np.where(m, a, 0).sum(axis=1) / cnt
-    mb = np.where(m, b, 0).sum(axis=1) / cnt
-    xa, xb = np.where(m, a - ma[:, None], 0), np.where(m, b - mb[:, None], 0)
-    r = (xa * xb).sum(axis=1) / np.sqrt((xa * xa).sum(axis=1) * (xb * xb).sum(axis=1) + 1e-12)
-    # the pixels that agree must show something (in grey levels of the first): a white background agrees with
-    # any other white background
-    kept = np.where(m, raw, 0)
-    spread = np.sqrt(np.maximum((kept * kept).sum(axis=1) / cnt - (kept.sum(axis=1) / cnt) ** 2, 0))
-    return np.where(spread >= TRIM_KEEP_SPREAD, r, 0.0)
+    watermark or a caption covers part of a copy and spoils a plain correlation, not this one. The pixels
+    that agree must show something (vary by TRIM_KEEP_SPREAD grey levels in the first): a white background
+    agrees with any other white background (_pixels.trimmed_best)."""
+    return trimmed_crops(thumbs_a, thumbs_b, keep, crops=False)
 
 
-def trimmed_crops(thumbs_a: np.ndarray, thumbs_b: np.ndarray, keep: float = 0.8, enough: float = 1.0) -> np.ndarray:
+def trimmed_crops(thumbs_a: np.ndarray, thumbs_b: np.ndarray, keep: float = 0.8, enough: float = 1.0,
+                  ids_a=None, ids_b=None, crops: bool = True) -> np.ndarray:
     """trimmed_pairs at the best of the border crops (either one cropped): a watermarked keeper and its
-    copy cut at the border. The crops are tried only where the full frames score below `enough`."""
-    best = trimmed_pairs(thumbs_a, thumbs_b, keep)
-    todo = np.nonzero(best < enough)[0]
+    copy cut at the border. The crops are tried only where the full frames score below `enough`, and
+    only until one reaches it. ids_a, ids_b: which image each row is (its crops made once)."""
+    from ._pixels import trimmed_best
+
+    n = len(thumbs_a)
+    if not n:
+        return np.zeros(0, dtype=np.float64)
+    fa, ia = _distinct(ids_a, n)
+    fb, ib = _distinct(ids_b, n)
+    raw_a = np.asarray(thumbs_a[fa], dtype=np.float32)
+    best = trimmed_best(_unit_rows(raw_a)[:, None], raw_a.reshape(len(fa), 1, -1), _unit_rows(thumbs_b[fb])[:, None],
+                        ia, ib, [(0, 0)], keep, TRIM_KEEP_SPREAD)
+    todo = np.nonzero(best < enough)[0] if crops else np.zeros(0, dtype=np.int64)
     if len(todo):
-        a, b = _crop_stack(thumbs_a[todo]), _crop_stack(thumbs_b[todo])
-        part = best[todo]
-        for c in range(1, a.shape[1]):
-            part = np.maximum.reduce([part, trimmed_pairs(a[:, c], b[:, 0], keep), trimmed_pairs(a[:, 0], b[:, c], keep)])
-        best[todo] = part
+        fa, ia = _distinct(None if ids_a is None else np.asarray(ids_a)[todo], len(todo))
+        fb, ib = _distinct(None if ids_b is None else np.asarray(ids_b)[todo], len(todo))
+        from ._pixels import crop_units
+
+        unit_a, raw_a = crop_units(thumbs_a[todo[fa]], CROPS, _resize_matrix, want_raw=True)
+        combos = [pair for c in range(1, len(CROPS)) for pair in ((c, 0), (0, c))]
+        best[todo] = trimmed_best(unit_a, raw_a, _unit_crops(thumbs_b[todo[fb]]), ia, ib, combos, keep,
+                                  TRIM_KEEP_SPREAD, enough, best[todo])
     return best
 
 
@@ -585,22 +601,24 @@ def _compare(coll: Collection, keepers: np.ndarray, members: np.ndarray, setting
         look = np.nonzero(~colour_off)[0]
         for s in range(0, len(look), 512):
             at = look[s:s + 512]
-            pix[at] = pixel_pairs(kept[at], seen[at], flip[at], enough=settings.min_pixel_similarity, floor=floors[at])
+            pix[at] = pixel_pairs(kept[at], seen[at], flip[at], enough=settings.min_pixel_similarity, floor=floors[at],
+                                  ids_a=keepers[at], ids_b=members[at])
             part = at[unsure[at]]
             if len(part):
                 other = pixel_pairs(kept[part], seen[part], ~flip[part], enough=settings.min_pixel_similarity,
-                                    floor=floors[part])
+                                    floor=floors[part], ids_a=keepers[part], ids_b=members[part])
                 wins = other > pix[part]
                 pix[part[wins]] = other[wins]
                 flip[part[wins]] = ~flip[part[wins]]
         seen = np.where(flip[:, None, None], seen[:, :, ::-1], seen)  # each member as it is compared
+        seen_ids = members * 2 + flip
         near = (ham <= 2 * settings.max_hamming) & (pix >= settings.min_pixel_similarity)
         # a copy marked along the bottom (a caption, a SOLD banner): its top 70 % agrees
         upper_m = np.where(flip, coll.upper_mirror[members], coll.upper[members])
         region = np.bitwise_count(upper_m ^ coll.upper[keepers])
         top = np.nonzero(~near & ~same & ~colour_off & (region <= settings.region_hamming))[0]
         if len(top):
-            upper_pix = _top_similarity(kept[top], seen[top])
+            upper_pix = _top_similarity(kept[top], seen[top], keepers[top], seen_ids[top])
             ok = upper_pix >= settings.min_pixel_similarity
             near[top[ok]] = True
             pix[top[ok]] = upper_pix[ok]
@@ -608,8 +626,8 @@ def _compare(coll: Collection, keepers: np.ndarray, members: np.ndarray, setting
         # a local edit (a watermark, a caption): the pixels that agree must agree very well
         close = maybe[(ham[maybe] <= 2 * settings.max_hamming) | (region[maybe] <= settings.region_hamming)]
         if len(close):
-            near[close] = trimmed_crops(kept[close], seen[close],
-                                        enough=settings.min_trimmed_similarity) >= settings.min_trimmed_similarity
+            near[close] = trimmed_crops(kept[close], seen[close], enough=settings.min_trimmed_similarity,
+                                        ids_a=keepers[close], ids_b=seen_ids[close]) >= settings.min_trimmed_similarity
     near &= ~colour_off
     similar = emb >= settings.min_embedding_similarity if emb is not None else np.zeros(len(members), dtype=bool)
     tiers = np.where(same, "exact", np.where(near, "near", np.where(similar, "similar", "")))

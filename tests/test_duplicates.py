@@ -271,3 +271,59 @@ def test_the_similar_tier_index_finds_what_all_pairs_finds(monkeypatch):
     assert len(indexed) >= 0.95 * len(exact), (len(indexed), len(exact))
     full = e.astype(np.float32)
     assert all(full[i] @ full[j] >= 0.8 for i, j in indexed)
+
+
+def _grey_thumbs(names, size=48):
+    out = []
+    for name in names:
+        im = Image.open(PHOTOS / name).convert("L")
+        out.append(np.asarray(im.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8))
+        out.append(np.asarray(ImageOps.mirror(im).crop((0, 0, im.width * 9 // 10, im.height))
+                              .resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8))
+    return np.stack(out)
+
+
+def test_compiled_crops_and_trimmed_correlation_match_their_numpy_formulas():
+    """The compiled loops (segregator/_pixels.py) against the formulas written out in numpy, on real photos:
+    each thumbnail's centre crops resized back (box averaging), their unit rows, whole and top 70 %; and the
+    trimmed correlation of every crop pairing, the best kept, with the flat-agreement rule."""
+    from segregator._pixels import crop_units, trimmed_best
+
+    thumbs = _grey_thumbs(PHOTO_NAMES)
+    size = thumbs.shape[1]
+    stack = np.empty((len(thumbs), len(dup.CROPS), size, size))
+    for k, c in enumerate(dup.CROPS):
+        d = max(1, round(size * c)) if c else 0
+        r = dup._resize_matrix(size - 2 * d, size)
+        stack[:, k] = r @ thumbs[:, d:size - d, d:size - d].astype(np.float64) @ r.T
+
+    def unit(x):
+        x = x.reshape(*x.shape[:2], -1)
+        x = x - x.mean(axis=-1, keepdims=True)
+        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+    got, raw = crop_units(thumbs, dup.CROPS, dup._resize_matrix, want_raw=True)
+    assert np.allclose(raw.reshape(stack.shape), stack, atol=1e-3)
+    assert np.allclose(got, unit(stack), atol=1e-5)
+    rows = round(size * dup.UPPER)
+    assert np.allclose(dup._unit_crops(thumbs, rows), unit(stack[:, :, :rows]), atol=1e-5)
+
+    def trimmed(x, y, grey, keep=0.8):  # one pairing, as the docstring of trimmed_pairs says
+        d = np.abs(x - y)
+        kept = d <= np.sort(d)[int(round(keep * (len(d) - 1)))]
+        a, b = x[kept] - x[kept].mean(), y[kept] - y[kept].mean()
+        return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum())) if grey[kept].std() >= dup.TRIM_KEEP_SPREAD else 0.0
+
+    ua, ub = unit(stack), unit(stack)
+    ia, ib = np.arange(0, len(thumbs), 2), np.arange(1, len(thumbs), 2)  # each photo and its mirrored cut
+    ib = np.r_[ib, ib[::-1]]
+    ia = np.r_[ia, ia]
+    combos = [(0, 0)] + [p for c in range(1, len(dup.CROPS)) for p in ((c, 0), (0, c))]
+    best = trimmed_best(got, raw, got, ia, ib, combos, 0.8, dup.TRIM_KEEP_SPREAD)
+    expected = [max(trimmed(ua[i, ca], ub[j, cb], stack[i, ca].ravel()) for ca, cb in combos) for i, j in zip(ia, ib)]
+    assert np.allclose(best, expected, atol=1e-4)
+    assert len(set(np.round(best, 3))) > 3  # the pairs differ: the formula is exercised, not a constant
+    # a white background agrees with any other: the agreeing pixels must vary, or the correlation is 0
+    white = np.full((2, size, size), 255, dtype=np.uint8)
+    white[0, 20:28, 20:28], white[1, 10:14, 30:34] = 40, 90
+    assert dup.trimmed_pairs(white[[0]], white[[1]])[0] == 0.0
