@@ -72,32 +72,38 @@ def trimmed_best(unit_a: np.ndarray, raw_a: np.ndarray, unit_b: np.ndarray, ia: 
 FLAT = 1e-3  # grey levels (std): a crop that varies less is flat (its unit row 0, not rounding noise)
 
 
-def _crop_units(thumbs, index, weight, rows, unit, raw, want_raw):
+def _crop_units(thumbs, index, weight, plain, rows, unit, raw, want_raw):
     """For each grey thumbnail (S x S uint8) and each crop k: the crop resized back to S x S (index/weight:
-    the up to 3 source pixels and their weights of each output row and column, source offsets included),
+    the few source pixels and their weights of each output row and column, source offsets included),
     its first `rows` rows as one vector less its mean, divided by its norm into unit (0 for a flat one:
     one whose grey levels vary by less than FLAT, the rounding of the resampling), and the grey levels
     into raw when want_raw."""
     n, size = thumbs.shape[0], thumbs.shape[1]
-    crops = index.shape[0]
+    crops, taps = index.shape[0], index.shape[2]
     for p in numba.prange(n):
         across = np.empty((size, size), dtype=np.float64)
         out = np.empty(rows * size, dtype=np.float64)
         for k in range(crops):
-            for y in range(size):
-                for j in range(size):
-                    s = 0.0
-                    for t in range(3):
-                        s += weight[k, j, t] * thumbs[p, y, index[k, j, t]]
-                    across[y, j] = s
             total = 0.0
-            for i in range(rows):
-                for j in range(size):
-                    s = 0.0
-                    for t in range(3):
-                        s += weight[k, i, t] * across[index[k, i, t], j]
-                    out[i * size + j] = s
-                    total += s
+            if plain[k]:  # no crop: the pixels themselves
+                for i in range(rows):
+                    for j in range(size):
+                        out[i * size + j] = thumbs[p, i, j]
+                        total += thumbs[p, i, j]
+            else:
+                for y in range(size):
+                    for j in range(size):
+                        s = 0.0
+                        for t in range(taps):
+                            s += weight[k, j, t] * thumbs[p, y, index[k, j, t]]
+                        across[y, j] = s
+                for i in range(rows):
+                    for j in range(size):
+                        s = 0.0
+                        for t in range(taps):
+                            s += weight[k, i, t] * across[index[k, i, t], j]
+                        out[i * size + j] = s
+                        total += s
             if want_raw:
                 for q in range(rows * size):
                     raw[p, k, q] = out[q]
@@ -116,18 +122,17 @@ _crop_units = numba.njit(parallel=True, cache=True, nogil=True)(_crop_units)
 
 
 def _bands(size: int, crops: tuple[float, ...], resize_matrix) -> tuple[np.ndarray, np.ndarray]:
-    index = np.zeros((len(crops), size, 3), dtype=np.int64)
-    weight = np.zeros((len(crops), size, 3), dtype=np.float32)
-    for k, c in enumerate(crops):
-        if not c:
-            index[k, :, 0], weight[k, :, 0] = np.arange(size), 1.0
-            continue
-        d = max(1, round(size * c))
-        r = resize_matrix(size - 2 * d, size)
+    """Each crop's resampling as (index, weight): C x S x taps source pixels (offsets included) and weights."""
+    mats = []
+    for c in crops:
+        d = max(1, round(size * c)) if c else 0
+        mats.append((d, resize_matrix(size - 2 * d, size)))
+    taps = max(int((r > 0).sum(axis=1).max()) for _, r in mats)
+    index = np.zeros((len(crops), size, taps), dtype=np.int64)
+    weight = np.zeros((len(crops), size, taps), dtype=np.float32)
+    for k, (d, r) in enumerate(mats):
         for i in range(size):
             nz = np.nonzero(r[i] > 0)[0]
-            if len(nz) > 3:
-                raise ValueError("a crop this deep needs more than 3 source pixels an output pixel")
             index[k, i, :len(nz)], weight[k, i, :len(nz)] = nz + d, r[i, nz]
     return index, weight
 
@@ -149,5 +154,5 @@ def crop_units(thumbs: np.ndarray, crops: tuple[float, ...], resize_matrix, rows
     unit = np.empty((n, len(crops), rows * size), dtype=np.float32)
     raw = np.empty((n, len(crops), rows * size) if want_raw else (1, 1, 1), dtype=np.float32)
     if n:
-        _crop_units(thumbs, index, weight, rows, unit, raw, want_raw)
+        _crop_units(thumbs, index, weight, np.array([not c for c in crops]), rows, unit, raw, want_raw)
     return unit, (raw if want_raw else None)
