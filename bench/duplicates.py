@@ -285,7 +285,8 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         coll, planted = synthetic(args.count, args.count // 40, tmp)
         print(f"collection: {args.count:,} images, {planted:,} in planted groups (built in {time.perf_counter() - t0:.1f} s)")
-        dup.hash_pairs(coll.hashes[:1000], None, 8)  # numba compiles its loop once (cached on disk after)
+        dup.hash_pairs(coll.hashes[:1000], None, 8)  # numba compiles its loops once (cached on disk after)
+        dup.compare(coll, np.arange(64), np.arange(64, 128), settings)
         t0 = time.perf_counter()
         pairs = dup.near_candidates(coll, settings.max_hamming, settings.variant_hamming, settings.region_hamming)
         t_cand = time.perf_counter() - t0

