@@ -272,13 +272,15 @@ def test_gallery_delete_is_cancelled_then_confirmed(server, browser, demo_data):
     events = json.loads(log.read_text())
     assert events[-1]["event_type"] == "r2_delete" and events[-1]["results"]["moved_count"] == 2
 
-    # Undo brings them back from the trash.
-    page.get_by_role("button", name=re.compile(r"↩ Undo run \d+")).click()
+    # Undo brings them back from the trash; the message names the run undone.
+    undo = page.get_by_role("button", name=re.compile(r"↩ Undo run \d+"))
+    undone = re.search(r"\d+", undo.inner_text()).group()
+    undo.click()
     dialog = page.get_by_role("dialog")
     expect(dialog.get_by_text("2 object(s)")).to_be_visible(timeout=30_000)
     dialog.get_by_role("button", name="Undo it").click()
     expect(dialog).to_be_hidden(timeout=30_000)
-    expect(page.get_by_text("Put back 2 file(s)")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text(f"Put back 2 file(s) that run {undone} moved")).to_be_visible(timeout=60_000)
     expect(page.get_by_text("Moved 2 file(s) to the trash")).to_be_hidden()  # the banner of the latest action only
     expect(page.get_by_text(re.compile(r"r2_undo|local_undo|_resumed")).filter(visible=True)).to_have_count(0)
     keys = bucket_keys(url, demo_data)

@@ -26,8 +26,9 @@ def _run_words(job) -> str:
         return f"Deleted {extra.get('deleted', 0):,} object(s) from the trash for good."
     s = result.get("summary", {})
     what = "Put back" if job.kind == "undo" else "Finished run"
-    text = (f"{what} {s.get('moved', 0):,} file(s) (run {result.get('run_id')}); "
-            f"{s.get('failed', 0):,} could not be.") if job.kind == "undo" else \
+    undone = (job.params or {}).get("run_id")  # the run undone; result's run_id is the undo's own run
+    text = (f"{what} {s.get('moved', 0):,} file(s)" + (f" that run {undone} moved" if undone is not None else "")
+            + f" (this undo: run {result.get('run_id')}); {s.get('failed', 0):,} could not be.") if job.kind == "undo" else \
         f"{what} {result.get('run_id')}: moved {s.get('moved', 0):,}, failed {s.get('failed', 0):,}."
     return text + (f" {result['stopped']}" if result.get("stopped") else "")
 
