@@ -168,8 +168,18 @@ def test_sidebar_thresholds_reset_and_log_download(mixed_folder):
         other.session_state[key] = at.session_state[key]
     other.run()
     assert other.slider(key="t_hamming_input").value == 20
+    assert at.query_params["hamming"] == "20"  # kept in the URL, so a reload keeps it
     button(at, "Reset thresholds").click().run()
     assert at.session_state["t_hamming"] == 10 and at.slider(key="t_hamming_input").value == 10
+    assert "hamming" not in at.query_params
+    reloaded = AppTest.from_file(str(REPO / "pages/3_Scanner.py"), default_timeout=TIMEOUT)
+    for name, value in {"storage": "local", "folder": str(mixed_folder), "hamming": "14", "pixel": "0.9",
+                        "sensitivity": "7", "ocr": "0"}.items():
+        reloaded.query_params[name] = value
+    reloaded.run()
+    assert reloaded.slider(key="t_hamming_input").value == 14 and reloaded.slider(key="t_pixel_input").value == 0.9
+    assert reloaded.slider(key="t_sensitivity_input").value == 0.5  # out of range: the default stays
+    assert reloaded.checkbox(key="t_ocr_input").value is False
     assert any(b.label == "Download session log" for b in at.get("download_button"))
 
 

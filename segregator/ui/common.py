@@ -214,6 +214,17 @@ def _buckets(_config: R2Config, endpoint: str, refresh: int) -> tuple[list[str],
     return list_buckets(_config)
 
 
+def _flag(text: str) -> bool:
+    if text not in ("0", "1"):
+        raise ValueError(text)
+    return text == "1"
+
+
+# URL parameter -> (session key, parser, lowest, highest): the sidebar's thresholds survive a reload
+_URL_THRESHOLDS = {"hamming": ("t_hamming", int, 0, 32), "pixel": ("t_pixel", float, 0.5, 1.0),
+                   "sensitivity": ("t_sensitivity", float, 0.0, 1.0), "ocr": ("t_ocr", _flag, False, True)}
+
+
 def _restore_from_url() -> None:
     """A reload starts a new session: take the source back from the page's URL (kept there by _remember)."""
     ss, q = st.session_state, st.query_params
@@ -230,6 +241,13 @@ def _restore_from_url() -> None:
         ss["source_prefix"] = q["prefix"]
     if q.get("classifier"):
         ss["classifier"] = q["classifier"]  # checked against the classifiers there are when the picker is drawn
+    for name, (key, parse, low, high) in _URL_THRESHOLDS.items():  # a value out of range or not a number: ignored
+        try:
+            value = parse(q[name]) if name in q else None
+        except ValueError:
+            value = None
+        if value is not None and low <= value <= high:
+            ss[key] = value
     if q.get("compute") in COMPUTE_MODES:
         ss["compute_mode"] = q["compute"]
         if q.get("compute_workers", "").isdigit():
@@ -247,6 +265,9 @@ def _remember() -> None:
         want.update(bucket=ss["bucket"], prefix=ss.get("source_prefix", ""))
     if ss.get("classifier"):
         want["classifier"] = ss["classifier"]
+    for name, (key, parse, _, _) in _URL_THRESHOLDS.items():  # thresholds moved off their defaults
+        if key in ss and ss[key] != _THRESHOLD_DEFAULTS[key]:
+            want[name] = str(int(ss[key]) if isinstance(ss[key], bool) else ss[key])
     if ss.get("compute_mode", "pool") != "pool":  # where analyses run, when not this machine
         want["compute"] = ss["compute_mode"]
         if ss["compute_mode"] == "local":
