@@ -335,11 +335,16 @@ def test_gallery_delete_is_cancelled_then_confirmed(server, browser, demo_data):
     # The page list names the home page; the scanner on the whole bucket counts the images below images/.
     expect(page.get_by_test_id("stSidebar").get_by_role("link", name="Sort into categories")).to_be_visible()
     page.get_by_test_id("stSidebar").get_by_role("link", name="Scanner").click()
+    # the Scanner page drawn first (a settle right after the click can see the old page, whose sidebar the new
+    # one replaces, with the prefix typed into it), then the whole bucket as the source, seen by the page
+    expect(page.get_by_text(re.compile(r"Press Quick Scan to look inside"))).to_be_visible(timeout=30_000)
     settle(page)
+    under = page.get_by_text(re.compile(r"Press Quick Scan to look inside .* under"))
     prefix = page.get_by_test_id("stSidebar").get_by_role("textbox", name="Source prefix")
     prefix.fill("")
     prefix.press("Enter")
     settle(page)
+    expect(under).to_have_count(0, timeout=30_000)
     page.get_by_role("button", name="⚡ Quick Scan").click()
     settle(page)
     expect(page.get_by_text(re.compile(r"\d+ image\(s\) \(0 directly in it\)")).first).to_be_visible(timeout=30_000)
