@@ -1,8 +1,9 @@
-"""The trimmed correlation of duplicates.trimmed_crops, compiled with numba: for each pair of images, each
-pairing of their border crops, the correlation over the share of pixels where the two agree best. numpy
-needs a partition and a dozen temporaries of N x 2304 per crop pairing; this loop keeps one row per thread
-and stops at the first pairing that is good enough (duplicates.py calls it on the look-alikes of a
-collection: a store of product shots on white holds hundreds of thousands of such pairs)."""
+"""The pixel check's inner loops (duplicates.py), compiled with numba: each thumbnail's border crops resized
+back and turned into unit rows in one pass (crop_units), and, for each pair of images and each pairing of
+their crops, the correlation over the share of pixels where the two agree best (trimmed_best). numpy needs
+a partition and a dozen temporaries of N x 2304 per crop pairing; this loop keeps one row per thread and
+stops at the first pairing that is good enough (duplicates.py calls it on the look-alikes of a collection:
+a store of product shots on white holds hundreds of thousands of such pairs)."""
 
 from __future__ import annotations
 
@@ -143,7 +144,7 @@ _BANDS: dict = {}
 def crop_units(thumbs: np.ndarray, crops: tuple[float, ...], resize_matrix, rows: int | None = None,
                want_raw: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """(N x C x rows*S unit rows of each thumbnail's crops (the first `rows` rows of each; all by default),
-    their grey levels or None): duplicates._crop_stack and _unit_rows in one pass."""
+    their grey levels or None): the resampling and duplicates._unit_rows in one pass."""
     thumbs = np.ascontiguousarray(thumbs, dtype=np.uint8)
     n, size = len(thumbs), thumbs.shape[1]
     rows = size if rows is None else rows

@@ -423,6 +423,7 @@ def _ann_pairs(e: np.ndarray, have: np.ndarray, min_similarity: float, neighbour
 # ------------------------------------------------------------------ checks between two images
 
 CROPS = (0.0, 0.025, 0.05, 0.075)
+BORDER_PAIRINGS = tuple(p for c in range(1, len(CROPS)) for p in ((c, 0), (0, c)))  # (crop of a, crop of b): either cut
 TRIM_KEEP_SPREAD = 6.0  # trimmed_pairs: the agreeing pixels vary by at least this many grey levels (std)
 TOP_VARIANCE = 0.3  # compare: the top 70 % holds at least this share of each thumbnail's variance (not a blank sky)
 MAYBE_PIXEL = 0.7  # compare: below the pixel check but this alike, the trimmed check (a local edit) decides
@@ -438,15 +439,15 @@ def _unit_crops(thumbs: np.ndarray, rows: int | None = None) -> np.ndarray:
     return crop_units(thumbs, CROPS, _resize_matrix, rows)[0]
 
 
-def _distinct(ids: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(the first row of each distinct id, each row's place among them): what is derived of an image (its
-    crops, their unit rows) is made once however many pairs it is in (a keeper is in all its members' pairs;
-    ids None: every row its own)."""
+def _distinct(ids: np.ndarray | None, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For the given rows: (the rows, one per distinct image, each row's place among those): what is derived
+    of an image (its crops, their unit rows) is made once however many pairs it is in (a keeper is in all its
+    members' pairs; ids None: every row its own image)."""
+    rows = np.asarray(rows)
     if ids is None:
-        every = np.arange(n)
-        return every, every
-    _, first, place = np.unique(np.asarray(ids), return_index=True, return_inverse=True)
-    return first, place.ravel()
+        return rows, np.arange(len(rows))
+    _, first, place = np.unique(np.asarray(ids)[rows], return_index=True, return_inverse=True)
+    return rows[first], place.ravel()
 
 
 def _top_share(thumbs: np.ndarray, rows: int) -> np.ndarray:
@@ -461,8 +462,8 @@ def _top_similarity(kept: np.ndarray, seen: np.ndarray, ids_kept=None, ids_seen=
     is all but blank or holds too little of its picture (a blank's noise, a sky, correlate by chance).
     ids: which image each row is (its crops made once)."""
     rows = round(kept.shape[1] * UPPER)
-    fk, ik = _distinct(ids_kept, len(kept))
-    fs, is_ = _distinct(ids_seen, len(seen))
+    every = np.arange(len(kept))
+    (fk, ik), (fs, is_) = _distinct(ids_kept, every), _distinct(ids_seen, every)
     ua, ub = _unit_crops(kept[fk], rows)[ik], _unit_crops(seen[fs], rows)[is_]
     best = np.maximum(np.einsum("nd,ncd->nc", ua[:, 0], ub).max(axis=1), np.einsum("ncd,nd->nc", ua, ub[:, 0]).max(axis=1))
     textured = ((kept[:, :rows].reshape(len(kept), -1).std(axis=1) >= 2) & (seen[:, :rows].reshape(len(seen), -1).std(axis=1) >= 2)
@@ -496,11 +497,11 @@ def pixel_pairs(thumbs_a: np.ndarray, thumbs_b: np.ndarray, mirrored: np.ndarray
     best = np.max([np.einsum("nd,nd->n", a0, _unit_rows(b)) for b, _ in sides], axis=0).astype(np.float32)
     todo = np.nonzero((best < enough) & (best >= np.asarray(floor)))[0]
     if len(todo):
-        fa, ia = _distinct(None if ids_a is None else np.asarray(ids_a)[todo], len(todo))
-        a = _unit_crops(thumbs_a[todo[fa]])[ia]               # N x C x D
+        fa, ia = _distinct(ids_a, todo)
+        a = _unit_crops(thumbs_a[fa])[ia]               # N x C x D
         for b_thumbs, flipped in sides:
-            fb, ib = _distinct(None if ids_b is None else np.asarray(ids_b)[todo] * 2 + flipped[todo], len(todo))
-            b = _unit_crops(b_thumbs[todo[fb]])[ib]
+            fb, ib = _distinct(None if ids_b is None else np.asarray(ids_b) * 2 + flipped, todo)
+            b = _unit_crops(b_thumbs[fb])[ib]
             best[todo] = np.maximum(best[todo], np.einsum("nd,ncd->nc", a[:, 0], b).max(axis=1))
             best[todo] = np.maximum(best[todo], np.einsum("ncd,nd->nc", a, b[:, 0]).max(axis=1))
     flat_a = np.ptp(thumbs_a.reshape(len(thumbs_a), -1), axis=1) < 3
@@ -525,25 +526,21 @@ def trimmed_crops(thumbs_a: np.ndarray, thumbs_b: np.ndarray, keep: float = 0.8,
     """trimmed_pairs at the best of the border crops (either one cropped): a watermarked keeper and its
     copy cut at the border. The crops are tried only where the full frames score below `enough`, and
     only until one reaches it. ids_a, ids_b: which image each row is (its crops made once)."""
-    from ._pixels import trimmed_best
+    from ._pixels import crop_units, trimmed_best
 
     n = len(thumbs_a)
     if not n:
         return np.zeros(0, dtype=np.float64)
-    fa, ia = _distinct(ids_a, n)
-    fb, ib = _distinct(ids_b, n)
+    every = np.arange(n)
+    (fa, ia), (fb, ib) = _distinct(ids_a, every), _distinct(ids_b, every)
     raw_a = np.asarray(thumbs_a[fa], dtype=np.float32)
     best = trimmed_best(_unit_rows(raw_a)[:, None], raw_a.reshape(len(fa), 1, -1), _unit_rows(thumbs_b[fb])[:, None],
                         ia, ib, [(0, 0)], keep, TRIM_KEEP_SPREAD)
-    todo = np.nonzero(best < enough)[0] if crops else np.zeros(0, dtype=np.int64)
+    todo = np.nonzero(best < enough)[0] if crops else every[:0]
     if len(todo):
-        fa, ia = _distinct(None if ids_a is None else np.asarray(ids_a)[todo], len(todo))
-        fb, ib = _distinct(None if ids_b is None else np.asarray(ids_b)[todo], len(todo))
-        from ._pixels import crop_units
-
-        unit_a, raw_a = crop_units(thumbs_a[todo[fa]], CROPS, _resize_matrix, want_raw=True)
-        combos = [pair for c in range(1, len(CROPS)) for pair in ((c, 0), (0, c))]
-        best[todo] = trimmed_best(unit_a, raw_a, _unit_crops(thumbs_b[todo[fb]]), ia, ib, combos, keep,
+        (fa, ia), (fb, ib) = _distinct(ids_a, todo), _distinct(ids_b, todo)
+        unit_a, raw_a = crop_units(thumbs_a[fa], CROPS, _resize_matrix, want_raw=True)
+        best[todo] = trimmed_best(unit_a, raw_a, _unit_crops(thumbs_b[fb]), ia, ib, BORDER_PAIRINGS, keep,
                                   TRIM_KEEP_SPREAD, enough, best[todo])
     return best
 
