@@ -87,10 +87,14 @@ class Collection:
     upper_mirror: np.ndarray | None = None  # ... of its mirror image
     hue: np.ndarray | None = None         # (n, 12) float32: the share of saturated pixels in each hue (features)
     saturation: np.ndarray | None = None  # float32 mean saturation (0: a grey image, or none measured)
+    tone: np.ndarray | None = None        # float32 mean grey level of each thumbnail
+    spread: np.ndarray | None = None      # float32 standard deviation of its grey levels (blank: below BLANK_SPREAD)
 
     def __post_init__(self):
         if self.upper is None:
             self.upper = upper_hashes(self.thumbs)
+        if self.tone is None or self.spread is None:
+            self.tone, self.spread = grey_levels(np.asarray(self.thumbs[np.arange(len(self.keys))]))
         if self.hue is None:
             self.hue = np.zeros((len(self.keys), HUE_BINS), dtype=np.float32)
         if self.saturation is None:
@@ -108,7 +112,7 @@ def collect(results: Iterable, spill: str | None = None,
     results that could not (their errors). With `spill` (a file path), thumbnails go to a file there as they
     come (read back a row at a time), not to memory."""
     keys, size, width, height, mtime, formats, digest, hashes, mirrored, cropped, embs, upper, upper_mirror = ([] for _ in range(13))
-    hues, sats = [], []
+    hues, sats, tones, spreads = [], [], [], []
     failed = []
     thumbs_file = open(spill, "wb") if spill else None
     thumbs_mem: list[np.ndarray] = []
@@ -118,6 +122,9 @@ def collect(results: Iterable, spill: str | None = None,
         if not batch:
             return
         block = np.stack(batch)
+        tone, spread = grey_levels(block)
+        tones.append(tone)
+        spreads.append(spread)
         upper.extend(upper_hashes(block).tolist())
         upper_mirror.extend(upper_hashes(block, mirror=True).tolist())
         if thumbs_file:
@@ -142,7 +149,7 @@ def collect(results: Iterable, spill: str | None = None,
             digest.append(bytes.fromhex(r.digest) if len(r.digest) == 64 else bytes(32))
             f = r.features
             hue = np.asarray(f.hue_hist, dtype=np.float32) if f is not None and len(f.hue_hist) == HUE_BINS else np.zeros(HUE_BINS, np.float32)
-            hues.append(hue / (hue.sum() or 1.0))
+            hues.append(hue / hue.sum() if hue.sum() >= HUE_KNOWN else np.zeros(HUE_BINS, np.float32))
             sats.append(f.saturation if f is not None else 0.0)
             hashes.append(fp.phash.value)
             mirrored.append(fp.mirror)
@@ -185,13 +192,54 @@ def collect(results: Iterable, spill: str | None = None,
                       np.array(hashes, dtype=np.uint64), np.array(mirrored, dtype=np.uint64),
                       np.array(cropped, dtype=np.uint64), thumbs, emb, w, h, np.array(upper, dtype=np.uint64),
                       np.array(upper_mirror, dtype=np.uint64),
-                      np.array(hues, dtype=np.float32).reshape(n, HUE_BINS), np.array(sats, dtype=np.float32))
+                      np.array(hues, dtype=np.float32).reshape(n, HUE_BINS), np.array(sats, dtype=np.float32),
+                      np.concatenate(tones) if tones else np.zeros(0, np.float32),
+                      np.concatenate(spreads) if spreads else np.zeros(0, np.float32))
     return coll, failed
 
 
 HUE_BINS = 12
 HUE_EMD = 1.0     # near: two colourful images whose hues lie further apart than a shift of all of them by one bin
 COLOURFUL = 0.1   # (30 degrees) are not copies of each other; colourful: mean saturation above this
+HUE_KNOWN = 0.02  # an image's hues are known when at least this share of its pixels show one (a dark photo has
+                  # none: its brightened copy's few hued pixels say nothing of a colour change)
+BLANK_SPREAD = 1.5  # a thumbnail whose grey levels vary less than this (std) is blank: its pixels hold only noise,
+BLANK_TONE = 1 / 3  # so its colour decides: two blanks are copies when their grey levels lie within this share of
+                    # the brighter, plus 3 levels (two copies of one original, one brightened by 20 % and one
+                    # darkened by 20 %, lie 0.8 / 1.2 apart), their saturations within BLANK_SATURATION, and where
+BLANK_SATURATION = 0.2  # both are colourful, their hues within HUE_EMD
+
+
+def grey_levels(thumbs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each grey thumbnail's levels (float32 each)."""
+    x = np.asarray(thumbs, dtype=np.float32).reshape(len(thumbs), -1)
+    if not x.shape[1]:
+        return np.zeros(len(x), np.float32), np.zeros(len(x), np.float32)
+    return x.mean(axis=1), x.std(axis=1)
+
+
+def blank_alike(coll: "Collection", a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For paired images: both blank and of one colour, up to the near tier's brightness and contrast edits."""
+    ta, tb = coll.tone[a], coll.tone[b]
+    sa, sb = coll.saturation[a], coll.saturation[b]
+    hued = (np.minimum(sa, sb) > COLOURFUL) & coll.hue[a].any(axis=1) & coll.hue[b].any(axis=1)
+    return ((coll.spread[a] < BLANK_SPREAD) & (coll.spread[b] < BLANK_SPREAD)
+            & (np.abs(ta - tb) <= BLANK_TONE * np.maximum(ta, tb) + 3)
+            & (np.abs(sa - sb) <= BLANK_SATURATION)
+            & ~(hued & (hue_distance(coll.hue[a], coll.hue[b]) > HUE_EMD)))
+
+
+def blank_pairs(coll: "Collection") -> np.ndarray:
+    """Candidate pairs among blank images (whose hashes are noise): in order of grey or main hue, then grey
+    level, each blank is paired with the next when the two are alike (a chain: linear in the blanks)."""
+    blank = np.nonzero(coll.spread < BLANK_SPREAD)[0]
+    if len(blank) < 2:
+        return np.zeros((0, 2), dtype=np.int64)
+    hue = np.where(coll.hue[blank].any(axis=1) & (coll.saturation[blank] > COLOURFUL), coll.hue[blank].argmax(axis=1), -1)
+    order = blank[np.lexsort((blank, coll.tone[blank], hue))]
+    a, b = order[:-1], order[1:]
+    ok = blank_alike(coll, a, b)
+    return np.sort(np.stack([a[ok], b[ok]], axis=1), axis=1)
 
 
 def hue_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -338,6 +386,7 @@ def near_candidates(coll: Collection, max_distance: int, variant_distance: int |
     for other in (mirrored, cropped):
         pairs = np.sort(hash_pairs(hashes, other, variant_distance), axis=1)
         found.append(reps[pairs[pairs[:, 0] != pairs[:, 1]]])
+    found.append(blank_pairs(coll))
     both = np.sort(np.concatenate(found), axis=1)
     return np.unique(both, axis=0) if len(both) else both
 
@@ -582,9 +631,14 @@ def _compare(coll: Collection, keepers: np.ndarray, members: np.ndarray, setting
     # ... unless the hashes do not tell (a texture's pHash is noise either way): then both ways, and the
     # better way decides
     unsure = np.abs(mirror.astype(np.int16) - direct.astype(np.int16)) < UNSURE_FLIP
-    # the thumbnails are grey: a teal shape and a yellow one of one outline are told apart here, before any pixel work
-    colourful = np.minimum(coll.saturation[members], coll.saturation[keepers]) > COLOURFUL
+    # the thumbnails are grey: a teal shape and a yellow one of one outline are told apart here, before any pixel
+    # work (where both images' hues are known)
+    colourful = ((np.minimum(coll.saturation[members], coll.saturation[keepers]) > COLOURFUL)
+                 & coll.hue[members].any(axis=1) & coll.hue[keepers].any(axis=1))
     colour_off = colourful & (hue_distance(coll.hue[members], coll.hue[keepers]) > HUE_EMD)
+    # two blanks (noise, no picture) are told apart by their colour alone, never by their pixels
+    blanks = (coll.spread[members] < BLANK_SPREAD) & (coll.spread[keepers] < BLANK_SPREAD)
+    colour_off |= blanks
     pix = np.zeros(len(members), dtype=np.float32)
     # pHashes this close: the border crops are tried however unlike the frames look (a texture cut at the
     # border no longer lines up); farther ones only above CROP_FLOOR
@@ -626,6 +680,11 @@ def _compare(coll: Collection, keepers: np.ndarray, members: np.ndarray, setting
             near[close] = trimmed_crops(kept[close], seen[close], enough=settings.min_trimmed_similarity,
                                         ids_a=keepers[close], ids_b=seen_ids[close]) >= settings.min_trimmed_similarity
     near &= ~colour_off
+    if blanks.any():
+        alike = np.zeros(len(members), dtype=bool)
+        alike[blanks] = blank_alike(coll, keepers[blanks], members[blanks])
+        near |= alike
+        pix[blanks] = alike[blanks]
     similar = emb >= settings.min_embedding_similarity if emb is not None else np.zeros(len(members), dtype=bool)
     tiers = np.where(same, "exact", np.where(near, "near", np.where(similar, "similar", "")))
     return [Match(t or None, int(h), round(float(x), 4), None if emb is None else round(float(emb[i]), 4))

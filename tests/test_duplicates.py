@@ -327,3 +327,42 @@ def test_compiled_crops_and_trimmed_correlation_match_their_numpy_formulas():
     white = np.full((2, size, size), 255, dtype=np.uint8)
     white[0, 20:28, 20:28], white[1, 10:14, 30:34] = 40, 90
     assert dup.trimmed_pairs(white[[0]], white[[1]])[0] == 0.0
+
+
+def test_blank_frames_are_grouped_by_their_colour_and_a_dark_photo_keeps_its_brightened_copy(tmp_path):
+    """Blank frames hold only noise, so their colour decides: a flat grey and a green frame with faint dots,
+    each with a brightened and a darkened copy, make two groups; a much darker grey and a blue frame join
+    neither. A photo too dark to show any hue is still grouped with its brightened copy (whose few hued
+    pixels are no colour change)."""
+    from PIL import ImageDraw
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+
+    def save(im, name):
+        im.save(folder / name, quality=90)
+
+    grey = Image.new("RGB", (640, 480), (119, 119, 119))
+    green = Image.new("RGB", (640, 480), (60, 150, 70))
+    draw = ImageDraw.Draw(green)
+    for x, y in rng.integers(0, 640, (400, 2)):
+        draw.ellipse((int(x), int(y) % 480, int(x) + 2, int(y) % 480 + 2), fill=(64, 156, 74))
+    for name, im in (("grey", grey), ("green", green)):
+        save(im, f"{name}.jpg")
+        save(ImageEnhance.Brightness(im).enhance(1.2), f"{name}_bright.jpg")
+        save(ImageEnhance.Brightness(im).enhance(0.8), f"{name}_dark.jpg")
+    save(Image.new("RGB", (640, 480), (40, 40, 40)), "charcoal.jpg")
+    save(Image.new("RGB", (640, 480), (50, 80, 170)), "blue.jpg")
+    night = ImageEnhance.Brightness(Image.open(PHOTOS / "lake_boats.jpg").convert("RGB")).enhance(0.12)
+    save(night, "night.jpg")
+    save(ImageEnhance.Brightness(night).enhance(1.2), "night_bright.jpg")
+
+    rows = _rows(run("duplicates", folder, "--json"))
+    group = {k: r["group"] for k, r in rows.items()}
+    assert group["grey.jpg"] is not None and group["green.jpg"] is not None and group["grey.jpg"] != group["green.jpg"]
+    for name in ("grey", "green"):
+        assert group[f"{name}_bright.jpg"] == group[f"{name}_dark.jpg"] == group[f"{name}.jpg"], rows
+        assert {rows[f"{name}{s}.jpg"]["tier"] for s in ("_bright", "_dark")} <= {"near", None}
+    assert group["charcoal.jpg"] is None and group["blue.jpg"] is None, rows
+    assert group["night.jpg"] is not None and group["night.jpg"] == group["night_bright.jpg"], rows
