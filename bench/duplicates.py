@@ -72,6 +72,7 @@ def synthetic(count: int, groups: int, folder: str, seed: int = 1) -> tuple[dup.
             planted_thumbs[int(m)] = np.clip(base + rng.normal(0, 3, (48, 48)), 0, 255).astype(np.uint8)
         planted += len(members)
     upper, upper_mirror = np.empty(count, dtype=np.uint64), np.empty(count, dtype=np.uint64)
+    tone, spread = np.empty(count, dtype=np.float32), np.empty(count, dtype=np.float32)
     with open(path, "wb") as fh:  # written as a real pass writes its spill file: a block at a time, never mapped
         for s in range(0, count, 65536):
             block = rng.integers(0, 256, (min(65536, count - s), 48, 48), dtype=np.uint8)  # pictures of their own
@@ -80,12 +81,13 @@ def synthetic(count: int, groups: int, folder: str, seed: int = 1) -> tuple[dup.
                     block[m - s] = planted_thumbs[m]
             upper[s:s + len(block)] = dup.upper_hashes(block)  # as collect() hashes each batch it spills
             upper_mirror[s:s + len(block)] = dup.upper_hashes(block, mirror=True)
+            tone[s:s + len(block)], spread[s:s + len(block)] = dup.grey_levels(block)
             fh.write(block.tobytes())
     thumbs = dup.open_thumbs(str(path), count)
     keys = [f"listings/{i // 1000:04d}/img_{i:07d}.jpg" for i in range(count)]
     coll = dup.Collection(keys, rng.integers(50_000, 900_000, count), np.full(count, 1024 * 768), np.zeros(count),
                           ["JPEG"] * count, np.zeros((count, 32), np.uint8), hashes, mirrored, cropped, thumbs,
-                          upper=upper, upper_mirror=upper_mirror)
+                          upper=upper, upper_mirror=upper_mirror, tone=tone, spread=spread)
     return coll, planted
 
 

@@ -93,8 +93,10 @@ class Collection:
     def __post_init__(self):
         if self.upper is None:
             self.upper = upper_hashes(self.thumbs)
-        if self.tone is None or self.spread is None:
-            self.tone, self.spread = grey_levels(np.asarray(self.thumbs[np.arange(len(self.keys))]))
+        if self.tone is None or self.spread is None:  # a block at a time (the thumbnails may be on disk)
+            n = len(self.keys)
+            parts = [grey_levels(np.asarray(self.thumbs[np.arange(s, min(n, s + 65536))])) for s in range(0, n, 65536)]
+            self.tone, self.spread = (np.concatenate(c) if parts else np.zeros(0, np.float32) for c in zip(*parts))
         if self.hue is None:
             self.hue = np.zeros((len(self.keys), HUE_BINS), dtype=np.float32)
         if self.saturation is None:
