@@ -650,8 +650,19 @@ def _compare(coll: Collection, keepers: np.ndarray, members: np.ndarray, setting
         emb = np.einsum("nd,nd->n", coll.embeddings[members].astype(np.float32), coll.embeddings[keepers].astype(np.float32))
     near = np.zeros(len(members), dtype=bool)
     if settings.tier != "exact":
-        kept, seen = np.asarray(coll.thumbs[keepers]), np.asarray(coll.thumbs[members])  # read once for all checks
-        look = np.nonzero(~colour_off)[0]
+        # the near tier takes a pair only with pHashes within twice max_hamming or tops within region_hamming
+        # (either way round): no pixel work for the others (most of a big set's members, against its keeper),
+        # unless the similar tier takes them (the reason shows their pixel similarity)
+        tops = np.minimum(np.bitwise_count(coll.upper[members] ^ coll.upper[keepers]),
+                          np.bitwise_count(coll.upper_mirror[members] ^ coll.upper[keepers]))
+        hopeful = (ham <= 2 * settings.max_hamming) | (tops <= settings.region_hamming)
+        if emb is not None:
+            hopeful |= emb >= settings.min_embedding_similarity
+        size = coll.thumbs.shape[1:]
+        kept, seen = np.zeros((len(members), *size), np.uint8), np.zeros((len(members), *size), np.uint8)
+        read = np.nonzero(hopeful)[0]
+        kept[read], seen[read] = coll.thumbs[keepers[read]], coll.thumbs[members[read]]  # read once for all checks
+        look = np.nonzero(~colour_off & hopeful)[0]
         for s in range(0, len(look), 512):
             at = look[s:s + 512]
             pix[at] = pixel_pairs(kept[at], seen[at], flip[at], enough=settings.min_pixel_similarity, floor=floors[at],
@@ -740,69 +751,108 @@ def keeper_order(coll: Collection, members: Iterable[int], settings: DuplicateSe
     return sorted(members, key=sort_key)
 
 
-def _components(n: int, pairs: np.ndarray) -> list[np.ndarray]:
-    """Connected sets (two or more) of the graph of pairs, each sorted, in order of their first member."""
-    parent = np.arange(n)
+class _Links:
+    """Union-find over image indices (touched ones only: a round over a few sets costs no pass over all n)."""
 
-    def root(x: int) -> int:
-        r = x
+    def __init__(self):
+        self.parent: dict[int, int] = {}
+
+    def root(self, x: int) -> int:
+        parent = self.parent
+        r = parent.setdefault(x, x)
         while parent[r] != r:
             r = parent[r]
         while parent[x] != r:
             parent[x], x = r, parent[x]
         return r
 
-    for i, j in pairs.tolist():
-        ri, rj = root(i), root(j)
+    def join(self, i: int, j: int) -> None:
+        ri, rj = self.root(i), self.root(j)
         if ri != rj:
-            parent[max(ri, rj)] = min(ri, rj)
-    touched = np.unique(pairs.ravel()) if len(pairs) else np.zeros(0, dtype=np.int64)
-    roots = np.array([root(int(i)) for i in touched], dtype=np.int64)
-    order = np.lexsort((touched, roots))
-    touched, roots = touched[order], roots[order]
-    cuts = np.nonzero(np.r_[True, roots[1:] != roots[:-1]])[0]
-    return [g for g in np.split(touched, cuts[1:]) if len(g) > 1]
+            self.parent[max(ri, rj)] = min(ri, rj)
+
+    def sets(self) -> list[np.ndarray]:
+        """The connected sets of two or more, each sorted, in order of their first member."""
+        touched = np.array(sorted(self.parent), dtype=np.int64)
+        if not len(touched):
+            return []
+        roots = np.array([self.root(int(i)) for i in touched], dtype=np.int64)
+        order = np.lexsort((touched, roots))
+        touched, roots = touched[order], roots[order]
+        cuts = np.nonzero(np.r_[True, roots[1:] != roots[:-1]])[0]
+        return sorted((g for g in np.split(touched, cuts[1:]) if len(g) > 1), key=lambda g: int(g[0]))
 
 
-def _still_linked(n: int, pairs: np.ndarray, rests: list[list[int]], coll: Collection,
-                  settings: DuplicateSettings) -> tuple[list[list[int]], np.ndarray]:
+def _components(n: int, pairs: np.ndarray) -> list[np.ndarray]:
+    """Connected sets (two or more) of the graph of pairs, each sorted, in order of their first member."""
+    links = _Links()
+    for i, j in pairs.tolist():
+        links.join(i, j)
+    return links.sets()
+
+
+LINKED = 1      # find_groups: a candidate pair's status: its two images match (or, in a small set, are taken
+UNLINKED = 0    # to be linked as the hashes pair them), they do not, or
+UNCHECKED = -1  # not compared yet
+CHECK_BATCH = 1024  # linked_parts: unchecked pairs compared this many at a time
+
+
+def linked_parts(coll: Collection, pairs: np.ndarray, status: np.ndarray, settings: DuplicateSettings,
+                 known: dict, progress=lambda done: None) -> list[np.ndarray]:
+    """The connected sets of the graph of the pairs that link, as _components gives them. Unchecked pairs
+    are compared here (their status recorded in place, their match in `known`), likeliest first (closest
+    pHashes), and only where their two images are not connected already: such a pair cannot change a set, so
+    the sets are those of every pair checked, at a fraction of the work for big sets of look-alikes (a street
+    of similar houses, cut-outs on white). A pair left unchecked stays so (a later round may need it)."""
+    links = _Links()
+    for i, j in pairs[status == LINKED].tolist():
+        links.join(i, j)
+    todo = np.nonzero(status == UNCHECKED)[0]
+    todo = todo[np.argsort(_unlikeness(coll, pairs[todo, 0], pairs[todo, 1]), kind="stable")]
+    for s in range(0, len(todo), CHECK_BATCH):
+        batch = todo[s:s + CHECK_BATCH]
+        ask = np.array([k for k, (i, j) in zip(batch.tolist(), pairs[batch].tolist()) if links.root(i) != links.root(j)],
+                       dtype=np.int64)
+        ask.sort()  # in pair order: an image's pairs side by side, so that its crops are made once for them
+        if len(ask):
+            for k, (i, j), m in zip(ask.tolist(), pairs[ask].tolist(), compare(coll, pairs[ask, 0], pairs[ask, 1], settings)):
+                known[(i, j)] = m
+                if m.tier is not None:
+                    status[k] = LINKED
+                    links.join(i, j)
+                else:
+                    status[k] = UNLINKED
+        progress(s + len(batch))
+    return links.sets()
+
+
+def _unlikeness(coll: Collection, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """How unlike paired images look to their pHashes (as they are, or one mirrored): linked_parts checks the
+    closest pairs first."""
+    return np.minimum(np.bitwise_count(coll.hashes[a] ^ coll.hashes[b]), np.bitwise_count(coll.mirrored[a] ^ coll.hashes[b]))
+
+
+def _still_linked(n: int, pairs: np.ndarray, status: np.ndarray, rests: list[list[int]], coll: Collection,
+                  settings: DuplicateSettings, known: dict) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
     """The sets of the next round: what is left of each set once its keeper and those who joined it are
-    gone, cut again into the parts that are still connected among themselves (a chain that ran through the
+    gone, cut again into the parts that are still linked among themselves (a chain that ran through the
     keeper falls apart; one big set of look-alikes does not cost a round per member), best member first;
-    and the links among them (the next round looks at no other)."""
+    and the pairs among them with their status (the next round looks at no other)."""
     set_of = np.full(n, -1, dtype=np.int64)
     for k, rest in enumerate(rests):
         if len(rest) > 1:
             set_of[rest] = k
     if not len(pairs) or not (set_of >= 0).any():
-        return [], pairs[:0]
+        return [], pairs[:0], status[:0]
     a, b = set_of[pairs[:, 0]], set_of[pairs[:, 1]]
-    inner = pairs[(a >= 0) & (a == b)]
-    parts = _components(n, inner)
+    inner = (a >= 0) & (a == b) & (status != UNLINKED)
+    pairs, status = pairs[inner], status[inner]
+    parts = linked_parts(coll, pairs, status, settings, known)
     parts.sort(key=lambda c: (int(set_of[c[0]]), int(c[0])))  # the sets' order, as the round before
-    return [keeper_order(coll, c.tolist(), settings) for c in parts], inner
+    return [keeper_order(coll, c.tolist(), settings) for c in parts], pairs, status
 
 
-BIG_SET = 64          # find_groups: a set of linked images larger than this is cut by its checked links first
-VERIFY_BATCH = 65536  # ... whose pairs are checked this many at a time
-
-
-def verified_links(coll: Collection, pairs: np.ndarray, settings: DuplicateSettings,
-                   progress=lambda done: None) -> tuple[np.ndarray, dict[tuple[int, int], Match]]:
-    """The candidate pairs whose two images match each other at a tier in use (compare), and their matches:
-    only these link images into sets. Look-alikes that the hashes pair up but the pixels tell apart (crops
-    of one scene, a street of similar houses) link nothing, so they form no big set to be taken apart a
-    keeper at a time."""
-    keep = np.zeros(len(pairs), dtype=bool)
-    matches: dict[tuple[int, int], Match] = {}
-    for s in range(0, len(pairs), VERIFY_BATCH):
-        part = pairs[s:s + VERIFY_BATCH]
-        for k, (pair, m) in enumerate(zip(part.tolist(), compare(coll, part[:, 0], part[:, 1], settings))):
-            if m.tier is not None:
-                keep[s + k] = True
-                matches[tuple(pair)] = m
-        progress(s + len(part))
-    return pairs[keep], matches
+BIG_SET = 64  # find_groups: a set of images the hashes pair up larger than this is cut by its checked links first
 
 
 def find_groups(coll: Collection, settings: DuplicateSettings = DuplicateSettings(), progress=None) -> list[Row]:
@@ -819,27 +869,32 @@ def find_groups(coll: Collection, settings: DuplicateSettings = DuplicateSetting
     found: list[tuple[str, int, list[tuple[int, Match]]]] = []
     components = _components(n, allpairs)
     # A big set (look-alikes the hashes pair up: crops of one scene, a street of similar houses) is cut first
-    # into the parts its checked links hold together, so it is not taken apart a keeper a round.
+    # into the parts its checked links hold together, so it is not taken apart a keeper a round; in a small
+    # set the hashes' pairs link as they are.
     big = [c for c in components if len(c) > BIG_SET]
     in_big = np.zeros(n, dtype=bool)
     if big:
         in_big[np.concatenate(big)] = True
-    big_pairs = allpairs[in_big[allpairs[:, 0]]]  # a pair lies within one set: one end tells
+    status = np.where(in_big[allpairs[:, 0]], UNCHECKED, LINKED).astype(np.int8)  # a pair lies within one set
     images = sum(len(c) for c in components)
-    total = len(big_pairs) + images  # progress: pairs checked, then images placed
+    checking = int((status == UNCHECKED).sum())
+    total = checking + images  # progress: pairs checked, then images placed
 
     def report(done: int) -> None:
         if progress:
             progress(done, total)
 
-    links, known = verified_links(coll, big_pairs, settings, report)
-    links = np.concatenate([allpairs[~in_big[allpairs[:, 0]]], links])
-    components = sorted([c for c in components if len(c) <= BIG_SET] + _components(n, links[in_big[links[:, 0]]]),
-                        key=lambda c: int(c.min()))
+    known: dict[tuple[int, int], Match] = {}
+    cut = in_big[allpairs[:, 0]]
+    big_status = status[cut]
+    parts = linked_parts(coll, allpairs[cut], big_status, settings, known, report) if cut.any() else []
+    status[cut] = big_status
+    components = sorted([c for c in components if len(c) <= BIG_SET] + parts, key=lambda c: int(c.min()))
     # Rounds: in each set of linked images still to place, its best member is the keeper and the others are
     # compared with it (all sets at once, in batches; a member may match the keeper without a link of its own
     # to it); those that match join its group, the rest form the next round's sets.
     pending = [keeper_order(coll, c.tolist(), settings) for c in components]
+    pairs_left = allpairs
     while pending:
         # a member linked to the keeper already has its match; the others are compared with the keeper now
         ask = [(left[0], m) for left in pending for m in left[1:] if (min(left[0], m), max(left[0], m)) not in known]
@@ -856,7 +911,7 @@ def find_groups(coll: Collection, settings: DuplicateSettings = DuplicateSetting
             if joined:
                 found.append((coll.keys[left[0]], left[0], joined))
             rests.append(rest)
-        pending, links = _still_linked(n, links, rests, coll, settings)
+        pending, pairs_left, status = _still_linked(n, pairs_left, status, rests, coll, settings, known)
         report(total - sum(len(left) for left in pending))
     found.sort(key=lambda g: g[0])
     refs = settings.reference_folders

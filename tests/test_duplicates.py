@@ -366,3 +366,35 @@ def test_blank_frames_are_grouped_by_their_colour_and_a_dark_photo_keeps_its_bri
         assert {rows[f"{name}{s}.jpg"]["tier"] for s in ("_bright", "_dark")} <= {"near", None}
     assert group["charcoal.jpg"] is None and group["blue.jpg"] is None, rows
     assert group["night.jpg"] is not None and group["night.jpg"] == group["night_bright.jpg"], rows
+
+
+def test_linked_parts_checks_fewer_pairs_and_finds_the_sets_of_every_pair_checked():
+    """A big set of look-alikes (overlapping windows of real photos, many of them copies of each other): the
+    lazily checked sets equal the connected sets of all pairs that match, with fewer pairs compared."""
+    rng = np.random.default_rng(5)
+    photos = [np.asarray(Image.open(PHOTOS / n).convert("L"), dtype=np.float32) for n in PHOTO_NAMES]
+    thumbs = []
+    for k in range(150):
+        im = photos[k % 3]
+        side = min(im.shape) // 3
+        y, x = (int(v) for v in rng.integers(0, 4, 2) * 5)  # a few positions: windows repeat, nearly
+        window = Image.fromarray(im[y:y + side, x:x + side].astype(np.uint8)).resize((48, 48), Image.Resampling.BOX)
+        noisy = np.asarray(window, dtype=np.float32) + rng.normal(0, 2, (48, 48))
+        thumbs.append(np.clip(noisy, 0, 255).astype(np.uint8))
+    thumbs = np.stack(thumbs)
+    n = len(thumbs)
+    zeros = np.zeros(n, np.uint64)
+    coll = dup.Collection([f"w{i:03d}.jpg" for i in range(n)], np.full(n, 1000), np.full(n, 640 * 480), np.zeros(n),
+                          ["JPEG"] * n, np.zeros((n, 32), np.uint8), zeros, zeros, zeros, thumbs)
+    pairs = np.array([(i, j) for i in range(n) for j in range(i + 1, n)], dtype=np.int64)
+    settings = dup.DuplicateSettings()
+    every = dup.compare(coll, pairs[:, 0], pairs[:, 1], settings)
+    linked = pairs[[m.tier is not None for m in every]]
+    assert 0 < len(linked) < len(pairs) // 2  # some windows match, most pairs do not
+    status = np.full(len(pairs), dup.UNCHECKED, dtype=np.int8)
+    known = {}
+    parts = dup.linked_parts(coll, pairs, status, settings, known)
+    assert [p.tolist() for p in parts] == [c.tolist() for c in dup._components(n, linked)]
+    checked = status != dup.UNCHECKED
+    assert checked.sum() < len(pairs) and len(known) == checked.sum(), (len(linked), checked.sum(), len(pairs))
+    assert all((status[k] == dup.LINKED) == (every[k].tier is not None) for k in np.nonzero(checked)[0])
