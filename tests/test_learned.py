@@ -22,11 +22,11 @@ pytestmark = pytest.mark.skipif(not learned.available(), reason="onnxruntime or 
 
 def test_onnx_export_matches_the_reference_network_on_real_photos():
     """reference_outputs.json holds the float32 PyTorch network's outputs (tools/export_model.py); the shipped
-    file (float16 weights) must agree on every test photo."""
+    float file (float16 weights) must agree on every test photo."""
     ref = json.loads((learned.MODELS / "reference_outputs.json").read_text())
     assert len(ref["photos"]) >= 10
     batch = np.stack([learned.preprocess((PHOTOS / name).read_bytes()) for name in ref["photos"]])
-    logits, embedding, levels = learned.run_model(batch)
+    logits, embedding, levels = learned.run_model(batch, learned.FLOAT_MODEL_FILE)
     ref_logits, ref_emb, ref_levels = np.array(ref["logits"]), np.array(ref["embedding"]), np.array(ref["levels"])
     assert logits.shape == (len(ref["photos"]), 1000) and embedding.shape == (len(ref["photos"]), learned.EMBEDDING_SIZE)
     assert learned.teach_features(embedding[0], levels[0]).shape == (learned.FEATURES_SIZE,)
@@ -39,6 +39,25 @@ def test_onnx_export_matches_the_reference_network_on_real_photos():
     names = [learned.class_map()[i][1] for i in logits.argmax(1)]
     assert names[ref["photos"].index("coffee.jpg")] == "espresso"
     assert "cat" in names[ref["photos"].index("chelsea.jpg")]
+
+
+def test_the_int8_model_the_analysis_runs_agrees_with_the_float_network_on_real_photos():
+    """The quantised file (tools/quantize_model.py) is what the analysis runs; on every test photo it gives the
+    float network's category, an embedding at cosine >= 0.95, and mostly its top ImageNet class."""
+    assert learned.MODEL_FILE == learned.INT8_MODEL_FILE and learned.INT8_MODEL_FILE.exists()
+    photos = sorted(p.name for p in PHOTOS.glob("*.jpg"))
+    assert len(photos) >= 10
+    batch = np.stack([learned.preprocess((PHOTOS / name).read_bytes()) for name in photos])
+    f_logits, f_emb, f_levels = learned.run_model(batch, learned.FLOAT_MODEL_FILE)
+    q_logits, q_emb, q_levels = learned.run_model(batch, learned.INT8_MODEL_FILE)
+    assert q_logits.shape == f_logits.shape and q_emb.shape == f_emb.shape and q_levels.shape == f_levels.shape
+    categories = [(max(a, key=a.get), max(b, key=b.get)) for a, b in
+                  ((learned.imagenet_scores(f)[0], learned.imagenet_scores(q)[0]) for f, q in zip(f_logits, q_logits))]
+    assert all(f == q for f, q in categories), list(zip(photos, categories))
+    cos = (f_emb * q_emb).sum(1) / np.linalg.norm(f_emb, axis=1) / np.linalg.norm(q_emb, axis=1)
+    assert cos.min() >= 0.95, dict(zip(photos, cos.round(3)))
+    assert (f_logits.argmax(1) == q_logits.argmax(1)).mean() >= 0.8
+    assert not np.allclose(f_logits, q_logits, atol=1e-3)  # it is another network file, not the float one again
 
 
 def test_class_map_covers_the_categories():
