@@ -52,6 +52,7 @@ class AnalysisPlugin(WorkerPlugin):
             from . import faces
 
             faces.available()   # loads the cascade
+            faces._gate()       # and the network in front of it
 
     def teardown(self, worker=None) -> None:
         _WORKER_CONFIGS.pop(self.name, None)

@@ -46,6 +46,22 @@ def test_faces_in_photos_of_people():
     assert len(_faces(REPO / "samples" / "astronaut.jpg")) == 1
 
 
+def test_the_gate_passes_every_face_the_cascade_finds_and_spares_it_most_photos_without_people(monkeypatch):
+    """The BlazeFace gate in front of the cascade changes no answer on real photos (people, landscapes, animals,
+    food, the LFW crops): every image the cascade alone finds a face in passes the gate; most photos without
+    people do not, and there the cascade is not run."""
+    assert faces._gate() is not None
+    images = {name: load_image((PHOTOS / name).read_bytes(), 256).image for name in NO_FACES + ["astronaut.jpg"]}
+    images.update({f"lfw{k}": im for k, im in enumerate(lfw_photos(8))})
+    gated = {name: faces.detect_faces(im) for name, im in images.items()}
+    passed = {name: faces.face_likely(im) for name, im in images.items()}
+    monkeypatch.setattr(faces, "_gate", lambda: None)
+    alone = {name: faces.detect_faces(im) for name, im in images.items()}
+    assert gated == alone
+    assert sum(1 for found in alone.values() if found) >= 6 and all(passed[n] for n, found in alone.items() if found)
+    assert sum(1 for n in NO_FACES if not passed[n]) >= 6, passed
+
+
 def test_no_faces_in_landscapes_animals_or_food():
     assert {name: _faces(PHOTOS / name) for name in NO_FACES} == {name: () for name in NO_FACES}
 
