@@ -3,12 +3,17 @@ cores, versus the naive baseline (one process: full decode, imagehash.phash, the
 image), and versus the floor: JPEG draft-mode decode alone with the same workers.
 
     python -m bench.analyse [--sizes 1mp 3mp 12mp] [--images 400] [--baseline-images 24]
+    python -m bench.analyse --sizes 3mp --rtt-ms 50   # + the default path on a bucket 50 ms away vs the folder
 
 Real photos re-encoded at about 1, 3 and 12 megapixels (bench/datasets.py, cached outside the repo). For each
 size the three run in this one process, alternating, and it prints images/s, ratio=<ours/baseline> and ours as
 a fraction of the floor (all on the heuristic classifier); then the learned classifier's images/s beside it
 (`--no-learned` skips that). Both pools are started and warm before the clock starts (the app keeps its workers
 between passes; a one-off CLI run pays about half a second more).
+
+With --rtt-ms, the same photos are also put in a bucket on a local SeaweedFS server, every request to it waits
+that long first (as R2 over the internet), and the default path (the learned classifier) runs on the bucket and
+on the folder, alternating: it prints both and their ratio (reads must overlap the analysis).
 """
 
 from __future__ import annotations
@@ -80,6 +85,39 @@ def floor(folder: Path, n: int, workers: int) -> float:
         return n / (time.perf_counter() - t0)
 
 
+def bucket_vs_folder(folder: Path, n: int, workers: int, rtt_ms: float, rounds: int) -> tuple[float, float]:
+    """The default path's images/s on a SeaweedFS bucket holding the folder's JPEGs, rtt_ms before each request,
+    and on the folder itself, alternating; (bucket, folder)."""
+    import secrets
+    import tempfile
+
+    from segregator.r2 import R2Config, R2Storage
+    from segregator.s3server import LocalS3Server
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = LocalS3Server(Path(tmp), "bench", secrets.token_hex(16)).start()
+        try:
+            config = R2Config(server.endpoint, server.access_key, server.secret_key)
+            config.client().create_bucket(Bucket="bench")
+            storage = R2Storage(config, "bench")
+            for path in sorted(folder.glob("*.jpg")):
+                storage.client.put_object(Bucket="bench", Key=path.name, Body=path.read_bytes())
+            storage.client.meta.events.register("before-send.s3", lambda **kw: time.sleep(rtt_ms / 1000))
+            listed = sorted((o for o in storage.list() if o.key.endswith(".jpg")), key=lambda o: o.key)
+            objects = [listed[i % len(listed)] for i in range(n)]
+            analyse_objects(storage, objects[: workers * 8], LEARNED, workers=workers)  # warm
+            rates: dict[str, list[float]] = {"bucket": [], "folder": []}
+            for _ in range(rounds):
+                t0 = time.perf_counter()
+                results = analyse_objects(storage, objects, LEARNED, workers=workers)
+                rates["bucket"].append(n / (time.perf_counter() - t0))
+                assert all(r.ok for r in results)
+                rates["folder"].append(ours(folder, n, workers, LEARNED))
+            return sum(rates["bucket"]) / rounds, sum(rates["folder"]) / rounds
+        finally:
+            server.stop()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
@@ -89,6 +127,8 @@ def main(argv=None) -> int:
     parser.add_argument("--corpus", type=Path, help="a folder of JPEGs to use instead (one 'size')")
     parser.add_argument("--no-learned", dest="learned", action="store_false",
                         help="skip the learned classifier's images/s")
+    parser.add_argument("--rtt-ms", type=float, default=None,
+                        help="also the default path on a local S3 bucket with this delay before each request")
     args = parser.parse_args(argv)
     if args.corpus:
         args.sizes = ["custom"]
@@ -111,6 +151,10 @@ def main(argv=None) -> int:
                 lr = ours(folder, max(args.images // 4, workers * 8), workers, LEARNED)
                 print(f"{size}: learned classifier (image model and faces on every image) {lr:.0f} img/s, "
                       f"{lr / o:.2f} of the heuristic path, floor_fraction={lr / f:.2f}")
+        if args.rtt_ms is not None:
+            bucket, local = bucket_vs_folder(folder, max(args.images // 2, workers * 8), workers, args.rtt_ms, args.rounds)
+            print(f"{size}: learned classifier on a bucket {args.rtt_ms:g} ms away {bucket:.0f} img/s, on the folder "
+                  f"{local:.0f} img/s: bucket_fraction={bucket / local:.2f}")
     return 0
 
 
