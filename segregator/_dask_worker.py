@@ -43,6 +43,9 @@ class AnalysisPlugin(WorkerPlugin):
                 fh.write(self.taught)
             settings = dataclasses.replace(settings, classifier=dataclasses.replace(settings.classifier, backend=path))
         _WORKER_CONFIGS[self.name] = (settings, self.examples, self.placeholders)
+        from .analysis import _large_buffers_kept
+
+        _large_buffers_kept()  # Dask's worker environment would cost the analysis a fifth
         if settings.classifier.backend != "heuristic":
             from . import learned
 

@@ -66,6 +66,15 @@ def test_a_local_cluster_gives_the_pools_answers_on_a_folder_with_bad_files(mixe
     client = compute._client("local:2")
     assert all(addr.startswith("tcp://127.0.0.1:") for addr in client.scheduler_info()["workers"])
 
+    def malloc_state():  # Dask fixes the trim threshold in its workers' environment; the plugin set glibc's back
+        import os
+
+        from segregator import analysis
+
+        return os.environ.get("MALLOC_TRIM_THRESHOLD_"), analysis._large_buffers_kept.cache_info().currsize
+
+    assert set(client.run(malloc_state).values()) == {("65536", 1)}
+
 
 def test_a_local_cluster_gives_the_pools_answers_on_the_bucket(mixed_folder, bucket, r2_env, fresh_clusters):
     upload_folder(bucket, mixed_folder, "listing/")
