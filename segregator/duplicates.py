@@ -226,12 +226,17 @@ def grey_levels(thumbs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def blank_alike(coll: "Collection", a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """For paired images: both blank and of one colour, up to the near tier's brightness and contrast edits."""
     ta, tb = coll.tone[a], coll.tone[b]
-    sa, sb = coll.saturation[a], coll.saturation[b]
-    hued = (np.minimum(sa, sb) > COLOURFUL) & coll.hue[a].any(axis=1) & coll.hue[b].any(axis=1)
     return ((coll.spread[a] < BLANK_SPREAD) & (coll.spread[b] < BLANK_SPREAD)
             & (np.abs(ta - tb) <= BLANK_TONE * np.maximum(ta, tb) + 3)
-            & (np.abs(sa - sb) <= BLANK_SATURATION)
-            & ~(hued & (hue_distance(coll.hue[a], coll.hue[b]) > HUE_EMD)))
+            & (np.abs(coll.saturation[a] - coll.saturation[b]) <= BLANK_SATURATION)
+            & ~hues_apart(coll, a, b))
+
+
+def hues_apart(coll: "Collection", a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For paired images: both colourful, both showing hues, and those hues further apart than HUE_EMD."""
+    colourful = ((np.minimum(coll.saturation[a], coll.saturation[b]) > COLOURFUL)
+                 & coll.hue[a].any(axis=1) & coll.hue[b].any(axis=1))
+    return colourful & (hue_distance(coll.hue[a], coll.hue[b]) > HUE_EMD)
 
 
 def blank_pairs(coll: "Collection") -> np.ndarray:
@@ -640,9 +645,7 @@ def _compare(coll: Collection, keepers: np.ndarray, members: np.ndarray, setting
     unsure = np.abs(mirror.astype(np.int16) - direct.astype(np.int16)) < UNSURE_FLIP
     # the thumbnails are grey: a teal shape and a yellow one of one outline are told apart here, before any pixel
     # work (where both images' hues are known)
-    colourful = ((np.minimum(coll.saturation[members], coll.saturation[keepers]) > COLOURFUL)
-                 & coll.hue[members].any(axis=1) & coll.hue[keepers].any(axis=1))
-    colour_off = colourful & (hue_distance(coll.hue[members], coll.hue[keepers]) > HUE_EMD)
+    colour_off = hues_apart(coll, members, keepers)
     # two blanks (noise, no picture) are told apart by their colour alone, never by their pixels
     blanks = (coll.spread[members] < BLANK_SPREAD) & (coll.spread[keepers] < BLANK_SPREAD)
     colour_off |= blanks
