@@ -256,14 +256,9 @@ def _large_buffers_kept() -> None:
     the analysis runs a fifth slower (13.3 against 10.9 ms an image here). Larger thresholds (those glibc's own
     adjustment ends at: 32 MB, trimming above 64 MB) keep such buffers for reuse. A no-op off glibc, or without
     the variable."""
-    if not os.environ.get("MALLOC_TRIM_THRESHOLD_"):
-        return
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(-3, 32 * 2**20)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 64 * 2**20)  # M_TRIM_THRESHOLD
-    except (OSError, AttributeError):
-        pass
+    if os.environ.get("MALLOC_TRIM_THRESHOLD_"):
+        _mallopt(-3, 32 * 2**20)  # M_MMAP_THRESHOLD
+        _mallopt(-1, 64 * 2**20)  # M_TRIM_THRESHOLD
 
 
 @functools.cache
@@ -271,9 +266,13 @@ def _few_malloc_arenas() -> None:
     """Cap glibc's malloc arenas at two. By default each reading thread gets an arena of its own, and the
     image-sized buffers freed in them stay with the process: peak memory then grows with the number of
     images read (23 % from 1k to 10k objects in bench/memory.py, 10 % with the cap). A no-op off glibc."""
+    _mallopt(-8, 2)  # M_ARENA_MAX
+
+
+def _mallopt(param: int, value: int) -> None:
+    """glibc's mallopt(param, value) for this process; nothing elsewhere."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(-8, 2)  # M_ARENA_MAX
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(param, value)
     except (OSError, AttributeError):
         pass
 
