@@ -121,11 +121,19 @@ def _label(p: Path) -> str:
 VARIANTS = ("Ubuntu-Mate-Dark", "Ubuntu-Mate-Radioactive", "Ubuntu-Mate-Warm", "MATE-Stripes-Light")
 
 
-def _save_jpeg(src: Path | Image.Image, dst: Path, size: int = 512) -> bool:
+def _save_jpeg(src: Path | Image.Image, dst: Path, size: int = 512, min_side: int = 0,
+               upright: bool = False) -> Image.Image | None:
+    """Save a source as a JPEG of at most `size` px (quality 90); transparent images on white, cropped to the
+    object. Sources under `min_side` px are left out; `upright` applies the EXIF rotation. Returns the image
+    saved, or None."""
     try:
         im = src if isinstance(src, Image.Image) else Image.open(src)
+        if max(im.size) < min_side:
+            return None
         im.draft("RGB", (size, size))
-        if im.mode in ("RGBA", "LA", "P", "PA"):
+        if upright:
+            im = ImageOps.exif_transpose(im)
+        if im.mode in ("RGBA", "LA", "P", "PA") or (upright and im.mode == "RGB" and "transparency" in im.info):
             rgba = im.convert("RGBA")
             box = rgba.getchannel("A").point(lambda a: 255 if a > 32 else 0).getbbox()
             if box:  # cut-outs: crop to the object, so it fills the frame as in a photo
@@ -134,13 +142,15 @@ def _save_jpeg(src: Path | Image.Image, dst: Path, size: int = 512) -> bool:
             bg.alpha_composite(rgba)
             im = bg
         im = im.convert("RGB")
+        if max(im.size) < min_side:
+            return None
         im.thumbnail((size, size), Image.Resampling.LANCZOS)
         dst.parent.mkdir(parents=True, exist_ok=True)
         im.save(dst, "JPEG", quality=90)
-        return True
+        return im
     except Exception as exc:  # a source that Pillow cannot read is left out of the set
         print(f"skip {src}: {exc}", file=sys.stderr)
-        return False
+        return None
 
 
 def build_classify(x: Path) -> Path:
