@@ -435,7 +435,8 @@ def bench_duplicates() -> dict[str, tuple[float, float]]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", nargs="*", choices=["classify", "learned", "faces", "similarity", "placeholders", "duplicates", []],
+    parser.add_argument("what", nargs="*", choices=["classify", "learned", "faces", "similarity", "placeholders", "duplicates",
+                                                    "grouped", []],
                         default=[])
     parser.add_argument("--write-weights", action="store_true")
     args = parser.parse_args(argv)
@@ -454,6 +455,10 @@ def main(argv=None) -> int:
         bench_placeholders()
     if "duplicates" in what:
         bench_duplicates()
+    if "grouped" in what:  # the large labelled sets, cross-validated by package (bench/grouped.py)
+        from bench.grouped import main as grouped
+
+        grouped([])
     return 0
 
 

@@ -82,7 +82,8 @@ def build_test_data(x: Path) -> None:
         Image.open(src).save(out / "placeholders" / f"{name}.png")
     stamps = x / "usr/share/tuxpaint/stamps"
     for name, src in {"garlic": stamps / "food/vegetables/garlic.png", "teapot": stamps / "household/dishes/teapot.png",
-                      "sedan": stamps / "vehicles/auto/sedan.png"}.items():
+                      "sedan": stamps / "vehicles/auto/sedan.png", "mug": stamps / "household/dishes/mug.png",
+                      "spade": stamps / "household/tools/spade.png", "syringe": stamps / "medical/syringe.png"}.items():
         if src.exists():
             icon_on_canvas(src, bg=(255, 255, 255), scale=0.8).save(out / "negatives" / f"product_{name}.jpg", "JPEG", quality=90)
     _photo(skimage_data() / "text.png", 400).save(out / "negatives" / "scanned_text.png")

@@ -94,8 +94,11 @@ def analyse_bytes(
     result.features = extract_features(image, loaded.aspect_ratio)
     result.classification = classify_features(result.features, settings.classifier)
     image_model = settings.classifier.backend not in ("heuristic", "auto")  # learned, or a taught classifier
+    model_evidence = None
     if image_model:
-        _classify_learned(result, image, settings)
+        from . import learned
+
+        model_evidence = learned.placeholder_likelihood(_classify_learned(result, image, settings))
     elif settings.similarity.min_embedding_similarity > 0:  # by-reference matching's third stage
         from . import learned
 
@@ -109,23 +112,31 @@ def analyse_bytes(
 
         result.placeholder = detect_placeholder(
             image, result.features, settings.placeholder, ocr_image, examples, result.fingerprint,
-            (loaded.width, loaded.height))
+            (loaded.width, loaded.height), model_evidence)
     return result
 
 
-def _classify_learned(result: AnalysisResult, image: Image.Image, settings: Settings) -> None:
+def _classify_learned(result: AnalysisResult, image: Image.Image, settings: Settings) -> np.ndarray:
     """Replace the heuristic classification by the image model's: ImageNet classes summed into the nine
-    categories ("learned"), or the user's taught categories (backend = a taught classifier's path)."""
+    categories and blended with the shipped head ("learned"), or the user's taught categories (backend = a
+    taught classifier's path). Returns the image's teach_features()."""
     from . import learned
 
     logits, embedding, levels = learned.run_image(image)
+    features = learned.teach_features(embedding, levels)
     backend = settings.classifier.backend
     if backend == "learned":
         scores, labels = learned.imagenet_scores(logits, result.classification.scores)
+        head = learned.default_head() if settings.classifier.head else None
+        if head is not None:
+            p = head.scores(features)
+            mixed = learned.blend(np.array([[p[c] for c in learned.CATEGORIES]]),
+                                  np.array([[scores[c] for c in learned.CATEGORIES]]))[0]
+            scores = dict(zip(learned.CATEGORIES, mixed.tolist()))
         result.model_labels = tuple(labels)
         familiarity = None
     else:
-        model, features = _taught(backend), learned.teach_features(embedding, levels)
+        model = _taught(backend)
         scores, familiarity = model.scores(features), model.familiarity(features)
     best = max(scores, key=scores.get)
     result.classification = Classification(best, round(scores[best], 4), {c: round(v, 4) for c, v in scores.items()},
@@ -134,6 +145,7 @@ def _classify_learned(result: AnalysisResult, image: Image.Image, settings: Sett
         result.embedding = embedding.astype(np.float32)
     if settings.classifier.keep_embedding:
         result.levels = levels.astype(np.float32)
+    return features
 
 
 def _find_faces(result: AnalysisResult, image: Image.Image, settings: Settings) -> None:
@@ -142,16 +154,22 @@ def _find_faces(result: AnalysisResult, image: Image.Image, settings: Settings) 
 
     result.faces = detect_faces(image)
     c = result.classification
-    if not result.faces or "People" not in c.scores:
+    if not result.faces or not makes_people(c.scores, result.faces[0][2] * result.faces[0][3], settings.faces.min_share):
         return
-    x, y, w, h = result.faces[0]
-    if w * h < settings.faces.min_share or c.scores.get("Art", 0.0) >= 0.25:
-        return  # a small face in a wider scene, or a face in a painting or drawing (Art keeps it)
     # People at 0.8 or more; the other categories keep their proportions in the rest
     people = max(0.8, c.scores["People"])
     rest = sum(v for k, v in c.scores.items() if k != "People") or 1.0
     scores = {k: (people if k == "People" else round(v / rest * (1 - people), 4)) for k, v in c.scores.items()}
     result.classification = Classification("People", round(people, 4), scores)
+
+
+FACE_ART_LIMIT = 0.25  # a face in an image this likely Art is a face in a painting or drawing: Art keeps it
+
+
+def makes_people(scores: dict[str, float], face_share: float, min_share: float) -> bool:
+    """Whether the largest face (covering `face_share` of the image) makes the image People: it must be large
+    enough (not a small face in a wider scene) and the image not likely Art."""
+    return "People" in scores and face_share >= min_share and scores.get("Art", 0.0) < FACE_ART_LIMIT
 
 
 @functools.lru_cache(maxsize=4)

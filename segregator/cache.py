@@ -24,7 +24,7 @@ from .settings import Settings
 from .similarity import Reference
 from .storage import ObjectInfo, Storage
 
-FORMAT = 7  # bump when what an analysis holds, or how it is computed, changes
+FORMAT = 8  # bump when what an analysis holds, or how it is computed, changes
 
 
 def cache_path() -> Path:
@@ -62,6 +62,12 @@ def settings_digest(settings: Settings, examples: Sequence[Reference], placehold
     backend = settings.classifier.backend
     if backend not in ("auto", "heuristic", "learned") and os.path.isfile(backend):
         h.update(Path(backend).read_bytes())  # a taught classifier: retaught at the same path = other results
+    if backend != "heuristic":  # the shipped heads (retrained: other categories, other placeholders)
+        from .learned import HEAD_FILE, PLACEHOLDER_HEAD_FILE
+
+        for head in (HEAD_FILE, PLACEHOLDER_HEAD_FILE) if settings.classifier.head else (PLACEHOLDER_HEAD_FILE,):
+            if head.exists():
+                h.update(head.read_bytes())
     for ex in examples:
         h.update(ex.fingerprint.thumb.tobytes())
     return h.hexdigest()

@@ -26,6 +26,9 @@ FLOAT_MODEL_FILE = MODELS / "efficientnet_lite0.onnx"      # the network as expo
 INT8_MODEL_FILE = MODELS / "efficientnet_lite0_int8.onnx"  # ... quantised (tools/quantize_model.py): 2.2x quicker
 MODEL_FILE = INT8_MODEL_FILE if INT8_MODEL_FILE.exists() else FLOAT_MODEL_FILE  # what the analysis runs
 MAP_FILE = MODELS / "imagenet_categories.json"
+HEAD_FILE = MODELS / "category_head.json"  # the nine categories learned from a labelled set (tools/train_head.py)
+PLACEHOLDER_HEAD_FILE = MODELS / "placeholder_head.json"  # placeholder or not, from the same features (ditto)
+HEAD_WEIGHT = 0.6  # the head's share in the blend with the ImageNet-map prior (bench/grouped.py: 0.5-0.7 alike)
 INPUT = 224
 EMBEDDING_SIZE = 1280
 FEATURES_SIZE = EMBEDDING_SIZE + 624  # teach_features(): the embedding and the mid-level "levels"
@@ -131,6 +134,35 @@ def imagenet_scores(logits: np.ndarray, heuristic: dict[str, float] | None = Non
     return {c: v / total for c, v in scores.items()}, top
 
 
+@functools.cache
+def default_head() -> "TaughtModel | None":
+    """The shipped nine-category head (a TaughtModel over teach_features), or None without its file."""
+    return TaughtModel.load(HEAD_FILE) if HEAD_FILE.exists() else None
+
+
+@functools.cache
+def placeholder_head() -> "TaughtModel | None":
+    """The shipped placeholder-or-not head (categories "image" and "placeholder"), or None without its file."""
+    return TaughtModel.load(PLACEHOLDER_HEAD_FILE) if PLACEHOLDER_HEAD_FILE.exists() else None
+
+
+def placeholder_likelihood(features: np.ndarray) -> float | None:
+    """How likely an image is a placeholder (a pictogram, a default avatar, a text or size box) rather than a
+    picture of something, from its teach_features(); None without the head."""
+    head = placeholder_head()
+    return None if head is None else head.scores(features)[PLACEHOLDER]
+
+
+PLACEHOLDER = "placeholder"  # the placeholder head's positive category (the other is "image")
+
+
+def blend(head: np.ndarray, prior: np.ndarray, weight: float = HEAD_WEIGHT) -> np.ndarray:
+    """The head's and the ImageNet-map prior's category probabilities (N x 9 each) blended geometrically:
+    head^weight * prior^(1 - weight), renormalised. Where the head is unsure (flat), the prior decides."""
+    z = weight * np.log(np.clip(head, 1e-6, 1.0)) + (1.0 - weight) * np.log(np.clip(prior, 1e-6, 1.0))
+    return softmax(z, axis=-1)
+
+
 # -- teach by example -----------------------------------------------------------------------------------------
 
 NONE_OF_THESE = "none of these"  # the taught "category" of examples to leave alone: an image most like them stays put
@@ -221,13 +253,13 @@ def _power(embedding: np.ndarray) -> np.ndarray:
 FOLDS = 5
 
 
-def fit(features: np.ndarray, labels: Sequence[str], l2: float = 1e-3, steps: int = 300) -> TaughtModel:
+def fit(features: np.ndarray, labels: Sequence[str], l2: float = 1e-3, steps: int = 300, known: bool = True) -> TaughtModel:
     """Multinomial logistic regression on standardised teach_features(), L2-regularised, by full-batch
     gradient descent with Nesterov momentum (hundreds of examples: well under a second a fit). Its
     temperature is chosen on examples held out in turn (5 folds, each category dealt round them): the one
     with the least log loss, so that confidences are honest; the examples' unit embeddings are kept for
     familiarity. Examples labelled "none of these" (is_none_folder) are a class of their own: an image
-    most like them is none of the categories."""
+    most like them is none of the categories. `known=False` keeps no examples (no familiarity)."""
     labels = [NONE_OF_THESE if is_none_folder(label) else label for label in labels]
     cats = tuple(sorted(set(labels)))
     if len([c for c in cats if c != NONE_OF_THESE]) < 2:
@@ -248,8 +280,9 @@ def fit(features: np.ndarray, labels: Sequence[str], l2: float = 1e-3, steps: in
         held_logits.append(z[test] @ fw.T + fb)
         held_y.append(y[test])
     temperature = _temperature(np.concatenate(held_logits), np.concatenate(held_y)) if held_logits else 1.0
-    known = np.stack([_unit(v[:EMBEDDING_SIZE]) for v, label in zip(x, labels) if label != NONE_OF_THESE]).astype(np.float16)
-    return TaughtModel(cats, mean, scale, w, b, len(x), temperature, known)
+    examples = (np.stack([_unit(v[:EMBEDDING_SIZE]) for v, label in zip(x, labels) if label != NONE_OF_THESE]).astype(np.float16)
+                if known else None)
+    return TaughtModel(cats, mean, scale, w, b, len(x), temperature, examples)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ import functools
 import re
 import shutil
 import subprocess
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Callable, Sequence, Union
 
@@ -60,7 +61,10 @@ def read_text(image: Image.Image) -> str:
 
 
 def normalise_text(text: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+    """Lower-case words of letters and digits, accents dropped ("Kein Bild verfügbar" -> "kein bild verfugbar":
+    OCR without the language's data often reads the plain letter)."""
+    plain = unicodedata.normalize("NFKD", text.lower()).encode("ascii", "ignore").decode()
+    return " ".join(re.findall(r"[a-z0-9]+", plain))
 
 
 def match_phrase(text: str, phrases: Sequence[str], min_ratio: float) -> tuple[str, float] | None:
@@ -114,6 +118,11 @@ def _foreground(image: Image.Image) -> _Foreground:
 
 
 OcrSource = Union[Image.Image, Callable[[], Image.Image], None]
+# The image model's placeholder likelihood (models/placeholder_head.json): below MODEL_REAL a plain-looking image
+# is a real object (a product on white); from MODEL_SURE on it is a placeholder. Chosen by bench/grouped.py's
+# cross-validation by package: no product cut-out called a placeholder.
+MODEL_REAL = 0.5
+MODEL_SURE = 0.9
 
 
 def detect_placeholder(
@@ -124,10 +133,13 @@ def detect_placeholder(
     examples: Sequence[Reference] = (),
     fingerprint: Fingerprint | None = None,
     original_size: tuple[int, int] = (0, 0),
+    model_evidence: float | None = None,
 ) -> PlaceholderResult:
     """Judge one RGB working image. `ocr_image` (or a function returning it) is a larger copy for OCR;
     `examples` are known placeholders the user supplied, matched by pixel similarity; `original_size` is the
-    full image's (width, height), when known."""
+    full image's (width, height), when known; `model_evidence` is the image model's placeholder likelihood
+    (segregator.learned.placeholder_likelihood), when the model ran: a real object it is sure of (a product
+    cut-out on white) is not a placeholder however plain it looks, and a pictogram it is sure of is one."""
     reasons: list[str] = []
     score = 0.0
     s = min(1.0, max(0.0, settings.sensitivity))
@@ -172,12 +184,23 @@ def detect_placeholder(
         if features.colour_count < 0.03:
             visual += 0.1
             reasons.append(f"few colours ({features.colour_count * 512:.0f})")
-    if 0 < max(original_size) <= 64:
+    tiny = 0 < max(original_size) <= 64
+    if tiny:
         visual = max(visual, 0.75)
         reasons.append(f"tiny image ({original_size[0]}x{original_size[1]} px), an icon rather than a photo")
+    blank = "blank image" in reasons
+    sure = False  # the image model is sure it is a placeholder
+    if model_evidence is not None and not (blank or tiny) and visual > 0 and model_evidence < MODEL_REAL + 0.4 * (s - 0.5):
+        visual = min(visual, 0.5)  # under the threshold at any sensitivity: only its text can still make it one
+        reasons.append(f"the image model sees a real object, not a pictogram (placeholder likelihood {model_evidence:.2f})")
+    elif model_evidence is not None and model_evidence >= MODEL_SURE - 0.2 * (s - 0.5):
+        sure = True
+        visual = max(visual, 0.8)
+        reasons.append(f"the image model sees a placeholder (likelihood {model_evidence:.2f})")
     score = max(score, visual)
-    # Only images that already look like a placeholder (centred artwork on a plain background) are read.
-    candidate = visual > 0 and "blank image" not in reasons
+    # Only images that already look like a placeholder (centred artwork on a plain background, or what the image
+    # model finds placeholder-like) are read.
+    candidate = not blank and (visual > 0 or (model_evidence is not None and model_evidence >= MODEL_REAL))
 
     # 3. OCR, only for candidates the cheap signals flag (it costs 0.2-0.6 s an image).
     ocr_state, text = "off", ""
@@ -206,7 +229,7 @@ def detect_placeholder(
             if len(real_words) >= 8:
                 reasons.append(f"other text ({len(words)} words): a document, not a placeholder")
                 score = min(score, 0.3)
-            elif real_words and score < 0.9:
+            elif real_words and score < 0.9 and not sure:
                 reasons.append(f"text reads {' '.join(real_words[:4])!r}, not a placeholder phrase")
                 score = min(score, 0.5)
     if ocr_state == "unavailable":

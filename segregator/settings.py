@@ -31,6 +31,14 @@ DEFAULT_PHRASES = (
     "image unavailable",
     "no preview available",
     "awaiting image",
+    # the same in the languages of the larger European shops (accents dropped when matched)
+    "kein bild", "kein bild verfügbar", "bild folgt", "kein foto", "foto folgt", "bild nicht verfügbar",
+    "pas d'image", "image non disponible", "aucune image", "photo non disponible", "photo à venir",
+    "sin imagen", "imagen no disponible", "sin foto", "foto no disponible", "imagen próximamente",
+    "nessuna immagine", "immagine non disponibile", "foto non disponibile", "immagine in arrivo",
+    "geen afbeelding", "afbeelding niet beschikbaar", "geen foto", "foto volgt",
+    "sem imagem", "imagem indisponível", "imagem não disponível", "sem foto",
+    "brak zdjęcia", "brak obrazu", "zdjęcie niedostępne",
 )
 
 
@@ -56,6 +64,8 @@ class ClassifierSettings:
     # installed, else heuristic (jobs.checked_settings decides; analyse_bytes on its own reads it as heuristic)
     backend: str = "auto"
     keep_embedding: bool = False     # keep each image's 1280-d embedding in its result (teaching needs them)
+    head: bool = True                # learned: blend the shipped nine-category head (models/category_head.json)
+                                     # with the ImageNet-map prior; off: the prior alone
     # taught classifiers: an image whose embedding is less like the nearest example's than this (cosine
     # similarity) is unlike every taught category and stays where it is; 0 = always pick a category.
     # Read when the plan is made, so changing it needs no new analysis.

@@ -66,3 +66,19 @@ def test_cluster_bench_smoke():
     for where in ("local", "r2"):
         assert f"speed {where}: pool" in out and f"memory {where}: growth=" in out
     assert out.count("ratio=") == 2 and "client ceiling:" in out
+
+
+def test_grouped_folds_keep_each_package_on_one_side():
+    """bench/grouped.py's cross-validation: every package's images in one fold, folds of similar size."""
+    from collections import defaultdict
+
+    from bench.grouped import FOLDS, package_folds
+
+    packages = [f"pkg{i % 23}" for i in range(1000)] + ["big"] * 150
+    folds = package_folds(packages)
+    seen = defaultdict(set)
+    for p, f in zip(packages, folds):
+        seen[p].add(int(f))
+    assert all(len(v) == 1 for v in seen.values())
+    sizes = [int((folds == k).sum()) for k in range(FOLDS)]
+    assert sum(sizes) == len(packages) and max(sizes) - min(sizes) <= 150

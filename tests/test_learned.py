@@ -243,3 +243,28 @@ def test_embedding_stage_finds_reframed_copies_hashing_misses(tmp_path):
     assert "content similarity" in items["reframed.jpg"]["reason"]
     assert items["reframed.jpg"]["scores"]["embedding_similarity"] >= 0.8
     assert items["coffee.jpg"]["scores"]["embedding_similarity"] < 0.5
+
+
+def test_the_shipped_head_is_blended_with_the_imagenet_prior(tmp_path):
+    """The default classifier blends the shipped nine-category head with the ImageNet-map prior: where the head
+    is flat the prior decides, a sure head outweighs a mild prior, and on real photos the head moves the scores
+    without undoing what the prior got right."""
+    head = learned.default_head()
+    assert head is not None and set(head.categories) == set(CATEGORIES)
+    prior = np.array([[0.5 if c == "Food" else 0.5 / 8 for c in CATEGORIES]])
+    flat = np.full((1, len(CATEGORIES)), 1 / len(CATEGORIES))
+    assert CATEGORIES[int(learned.blend(flat, prior).argmax())] == "Food"
+    sure = np.array([[0.9 if c == "Vehicles" else 0.1 / 8 for c in CATEGORIES]])
+    assert CATEGORIES[int(learned.blend(sure, prior).argmax())] == "Vehicles"
+    mixed = learned.blend(sure, prior)
+    assert mixed.shape == (1, len(CATEGORIES)) and abs(float(mixed.sum()) - 1) < 1e-9
+
+    folder = tmp_path / "photos"
+    shutil.copytree(PHOTOS, folder)
+    with_head = {r["key"]: r for r in json.loads(run("classify", folder, "--json", "--quiet", "--no-cache").stdout)}
+    prior_only = {r["key"]: r for r in json.loads(run("classify", folder, "--json", "--quiet", "--no-cache",
+                                                      "--set", "classifier.head=false").stdout)}
+    for key, category in {"coffee.jpg": "Food", "chelsea.jpg": "Nature", "china.jpg": "Architecture",
+                          "astronaut.jpg": "People", "rocket.jpg": "Vehicles", "forest_path.jpg": "Nature"}.items():
+        assert with_head[key]["category"] == prior_only[key]["category"] == category, key
+    assert any(with_head[k]["confidence"] != prior_only[k]["confidence"] for k in with_head)  # the head acted

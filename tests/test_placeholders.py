@@ -86,3 +86,38 @@ def test_fuzzy_phrase_matching():
     assert match_phrase("photo\ncoming soon!", DEFAULT_PHRASES, 0.8)[0] in ("photo coming soon", "coming soon")
     assert match_phrase("Listing 42 kitchen", DEFAULT_PHRASES, 0.8) is None
     assert match_phrase("", DEFAULT_PHRASES, 0.8) is None
+
+
+def test_the_image_model_keeps_grey_products_on_white_out_of_no_image(tmp_path):
+    """Grey product cut-outs on white (a mug, a spade, a syringe) look like a pictogram to the pixel statistics;
+    on the default path the image model's evidence keeps them in their categories, says so in the plan, and
+    still sends the real placeholder files to no_image."""
+    import json
+    import shutil
+
+    from segregator import learned
+    from tests.conftest import plan_dict
+    from tests.test_cli import run
+
+    if not learned.available() or learned.placeholder_head() is None:
+        pytest.skip("the image model is not installed")
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    products = ["product_mug.jpg", "product_spade.jpg", "product_syringe.jpg"]
+    for name in products:
+        shutil.copy(DATA / "negatives" / name, folder / name)
+    for path in (DATA / "placeholders").glob("*.png"):
+        shutil.copy(path, folder / path.name)
+    heuristic = {r["key"]: r["category"] for r in json.loads(
+        run("classify", folder, "--json", "--quiet", "--no-cache", "--classifier", "heuristic").stdout)}
+    assert all(heuristic[name] == "no_image" for name in products), heuristic  # what the pixels alone say
+    run("classify", folder, "--quiet", "--no-cache", "--plan-out", tmp_path / "plan.json")
+    items = {i["source"]: i for i in plan_dict(tmp_path / "plan.json")["items"]}
+    for name in products:
+        assert not items[name]["destination"].startswith("no_image/"), items[name]
+    for path in (DATA / "placeholders").glob("*.png"):
+        assert items[path.name]["destination"].startswith("no_image/"), items[path.name]
+    r = analyse_bytes("mug.jpg", (DATA / "negatives" / "product_mug.jpg").read_bytes(),
+                      Settings().with_overrides({"classifier.backend": "learned"}))
+    assert not r.placeholder.is_placeholder
+    assert any("image model sees a real object" in reason for reason in r.placeholder.reasons), r.placeholder.reasons
