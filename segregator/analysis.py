@@ -53,6 +53,7 @@ class AnalysisResult:
     placeholder: PlaceholderResult | None = None
     fingerprint: Fingerprint | None = None
     model_labels: tuple[str, ...] = ()     # the image model's top ImageNet classes (learned backend)
+    model_tags: tuple[tuple[str, float], ...] = ()  # ImageNet classes of probability >= learned.TAG_MIN, surest first
     faces: tuple[tuple[float, float, float, float], ...] = ()  # (x, y, w, h) fractions, largest first
     digest: str = ""                # SHA-256 of the bytes (duplicates: the exact tier)
     embedding: np.ndarray | None = field(default=None, repr=False, compare=False)  # kept when asked (teaching)
@@ -124,6 +125,7 @@ def _classify_learned(result: AnalysisResult, image: Image.Image, settings: Sett
 
     logits, embedding, levels = learned.run_image(image)
     features = learned.teach_features(embedding, levels)
+    result.model_tags = learned.class_tags(logits)
     backend = settings.classifier.backend
     if backend == "learned":
         scores, labels = learned.imagenet_scores(logits, result.classification.scores)

@@ -84,6 +84,8 @@ def _dump(r: AnalysisResult) -> str:
         data["placeholder"] = asdict(r.placeholder)
     if r.model_labels:
         data["model_labels"] = list(r.model_labels)
+    if r.model_tags:
+        data["model_tags"] = [list(t) for t in r.model_tags]
     if r.faces:
         data["faces"] = [list(f) for f in r.faces]
     for name in ("embedding", "levels"):
@@ -109,6 +111,7 @@ def _load(key: str, text: str) -> AnalysisResult:
     if "placeholder" in d:
         r.placeholder = PlaceholderResult(**d["placeholder"])
     r.model_labels = tuple(d.get("model_labels", ()))
+    r.model_tags = tuple((str(n), float(p)) for n, p in d.get("model_tags", ()))
     r.faces = tuple(tuple(f) for f in d.get("faces", ()))
     for name in ("embedding", "levels"):
         if name in d:

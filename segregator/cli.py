@@ -299,6 +299,61 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     return _stream(args, header, grouped.items(header), row, ("key", "group", "keep", "tier", "error"))
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    """Analyse SRC (incrementally), update its search store, and print the hits of a tag or "like" query."""
+    from .jobs import search as sj
+
+    if not args.tag and not args.like and not args.category and not args.faces:
+        raise CliError("say what to search for: --tag WORDS, --like IMAGE, --category C or --faces")
+    if args.like and (args.tag or args.category or args.faces):
+        raise CliError("--like searches by likeness alone; leave out --tag, --category and --faces")
+    if args.top < 1:
+        raise CliError("--top must be at least 1")
+    try:
+        settings = sj.search_settings(_settings(args, classify=True))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    reference = None
+    if args.like:
+        from .analysis import analyse_file
+
+        reference = analyse_file(args.like, settings=settings)
+        if not reference.ok or reference.embedding is None:
+            raise CliError(f"cannot use {args.like!r} as the image to search by: {reference.error or 'no embedding'}")
+    (storage, prefix), stream = _analysis_stream(args, settings)
+    store = sj.open_store(storage)
+    errors: list[tuple[str, str]] = []
+    try:
+        counts = sj.update_store(store, stream, prefix, recursive=not args.flat, errors=errors)
+    except OSError as exc:
+        raise CliError(f"cannot read source {args.src!r}: {exc}") from None
+    for key, error in errors:
+        print(f"{_relative(key, prefix)}: {error}", file=sys.stderr)
+    print(f"search store: {store.count():,} images ({counts.get('added', 0)} added, {counts.get('changed', 0)} changed, "
+          f"{counts.get('dropped', 0)} dropped, {counts.get('unchanged', 0)} unchanged; {len(errors)} not analysed)",
+          file=sys.stderr)
+    if reference is not None:
+        hits = sj.under(store.like(reference.embedding, args.top + 64 if prefix else args.top), prefix)[: args.top]
+        query = f"like {Path(args.like).name}"
+    else:
+        hits = sj.under(store.by_tags(args.tag or "", args.category, args.faces, limit=None if prefix else args.top),
+                        prefix)[: args.top]
+        query = ", ".join(x for x in (args.tag, args.category and f"category {args.category}",
+                                      args.faces and "faces") if x)
+    store.close()
+    output = args.to or args.output or "search_results"
+    try:
+        header = sj.search_header(storage, prefix, output)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+    def row(item) -> dict:
+        return {"key": _relative(item.source, prefix), "score": item.scores["score"], "tags": item.scores["tags"],
+                "error": None}
+
+    return _stream(args, header, sj.search_items(hits, header, query, args.copy), row, ("key", "score", "tags", "error"))
+
+
 def _preview(plan: MovePlan, items, copy: bool) -> str:
     """What a plan will do, read from its items as they stream: per destination folder a count and the
     first 20 moves."""
@@ -695,6 +750,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pixel-threshold", type=float, help="near: pixel similarity that confirms a copy (default 0.93)")
     p.add_argument("--embedding-threshold", type=float, metavar="X", help="similar: content similarity (default 0.8)")
     p.set_defaults(func=cmd_duplicates)
+
+    p = sub.add_parser("search", help="search the collection by tags or by likeness to an image; the hits can be "
+                                      "turned into a plan (--plan-out)")
+    common(p)
+    p.add_argument("--tag", metavar="WORDS", help="comma-separated terms, each matching one tag of the image, e.g. "
+                                                  "'red, sports car' (word beginnings are enough: 'retr')")
+    p.add_argument("--category", metavar="C", help="only images of this category")
+    p.add_argument("--faces", action="store_true", help="only images with faces")
+    p.add_argument("--like", metavar="IMAGE", help="the images most like this one (the image model's embedding)")
+    p.add_argument("--top", type=int, default=50, help="how many hits (default 50)")
+    p.add_argument("--to", metavar="FOLDER", help="where --plan-out sends the hits (default search_results, under SRC)")
+    p.add_argument("--copy", action="store_true", help="the plan copies the hits instead of moving them")
+    p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("teach", help="learn your own categories from examples: one subfolder per category")
     p.add_argument("src", metavar="EXAMPLES_DIR", help="folder (or r2://BUCKET/PREFIX) with a subfolder per category; a subfolder 'none of these' holds examples of what to leave where it is")

@@ -134,6 +134,16 @@ def imagenet_scores(logits: np.ndarray, heuristic: dict[str, float] | None = Non
     return {c: v / total for c, v in scores.items()}, top
 
 
+TAG_MIN = 0.15  # an ImageNet class is one of an image's tags from this probability on
+
+
+def class_tags(logits: np.ndarray) -> tuple[tuple[str, float], ...]:
+    """The ImageNet classes of one image's logits with probability >= TAG_MIN, surest first: (name, p)."""
+    p = softmax(np.asarray(logits, dtype=np.float64))
+    names = class_map()
+    return tuple((names[i][1], round(float(p[i]), 4)) for i in np.argsort(-p)[:5] if p[i] >= TAG_MIN)
+
+
 @functools.cache
 def default_head() -> "TaughtModel | None":
     """The shipped nine-category head (a TaughtModel over teach_features), or None without its file."""

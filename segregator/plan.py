@@ -26,7 +26,7 @@ from .storage import PART_SUFFIX, normalise_prefix
 
 Action = Literal["move", "copy", "keep"]
 PLAN_VERSION = 1
-PLAN_KINDS = ("classify", "similar", "placeholders", "duplicates", "trash", "undo")
+PLAN_KINDS = ("classify", "similar", "placeholders", "duplicates", "search", "trash", "undo")
 INTERNAL = ".segregator"  # lock registry, never part of a plan
 
 

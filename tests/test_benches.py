@@ -20,8 +20,8 @@ def test_analyse_bench_smoke():
 
 
 def test_search_bench_smoke():
-    out = bench("bench.search", "--hashes", "100000", "--group", "5000")
-    assert out.count("ratio=") == 2
+    out = bench("bench.search", "--hashes", "100000", "--group", "5000", "--embeddings", "30000", "--tags", "30000")
+    assert out.count("ratio=") == 2 and "recall@10 against brute force" in out and out.count("tag query") == 6
 
 
 def test_r2_moves_bench_smoke():

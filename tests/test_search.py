@@ -1,0 +1,115 @@
+"""Search: tags and "images like this one" through the CLI on real photos, the store kept up to date as images are
+added, changed and moved, and plans from hits applied on a folder and on the S3 server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from segregator import learned
+from tests.conftest import DATA, PHOTOS, plan_dict, upload_folder
+from tests.test_cli import run
+
+pytestmark = pytest.mark.skipif(not learned.available(), reason="onnxruntime or the model file missing")
+ROW = {"key", "score", "tags", "error"}
+
+
+def _rows(*args) -> list[dict]:
+    p = run("search", *args, "--json", "--quiet")
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    assert all(set(r) == ROW and r["error"] is None for r in rows), rows
+    return rows
+
+
+@pytest.fixture
+def shop(tmp_path):
+    folder = tmp_path / "shop"
+    shutil.copytree(PHOTOS, folder)
+    for name in ("product_mug.jpg", "product_teapot.jpg", "product_sedan.jpg"):
+        shutil.copy(DATA / "negatives" / name, folder / name)
+    shutil.copy(DATA / "placeholders" / "image-missing.png", folder / "image-missing.png")
+    return folder
+
+
+def test_tag_and_like_queries_follow_the_contract(shop):
+    cats = _rows(shop, "--tag", "cat")
+    assert [r["key"] for r in cats] == ["chelsea.jpg"]
+    assert "egyptian cat" in cats[0]["tags"] and cats[0]["tags"][0] == "nature" and 0 < cats[0]["score"] <= 1
+    food = _rows(shop, "--tag", "food")
+    assert {"coffee.jpg", "product_mug.jpg"} <= {r["key"] for r in food}
+    assert [r["score"] for r in food] == sorted((r["score"] for r in food), reverse=True)
+    assert [r["key"] for r in _rows(shop, "--tag", "espr")] == ["coffee.jpg"]  # a word's beginning is enough
+    assert [r["key"] for r in _rows(shop, "--faces")] == ["astronaut.jpg"]
+    assert [r["key"] for r in _rows(shop, "--tag", "placeholder")] == ["image-missing.png"]
+    assert _rows(shop, "--tag", "cat, food") == []  # every term must match
+    assert {r["key"] for r in _rows(shop, "--tag", "landscape", "--category", "Nature")} >= {"chelsea.jpg", "forest_path.jpg"}
+    # a re-framed, mirrored copy of a photo (not in the folder) finds the photo first
+    probe = ImageOps.mirror(Image.open(PHOTOS / "chelsea.jpg").convert("RGB"))
+    w, h = probe.size
+    probe.crop((w // 8, h // 10, w, h)).save(shop.parent / "probe.jpg", quality=85)
+    like = _rows(shop, "--like", shop.parent / "probe.jpg", "--top", "3")
+    assert len(like) == 3 and like[0]["key"] == "chelsea.jpg" and like[0]["score"] > like[1]["score"]
+
+
+def test_the_store_follows_added_changed_and_removed_images(shop):
+    p = run("search", shop, "--tag", "cat", "--quiet")
+    assert "added" in p.stderr and p.returncode == 0
+    # unchanged: nothing analysed or entered again
+    p = run("search", shop, "--tag", "cat", "--quiet")
+    assert "(0 added, 0 changed, 0 dropped" in p.stderr, p.stderr
+    # a new cat photo, a photo replaced by another picture, one removed
+    Image.open(PHOTOS / "chelsea.jpg").convert("RGB").rotate(4).save(shop / "new_cat.jpg", quality=88)
+    shutil.copy(PHOTOS / "coffee.jpg", shop / "rocket.jpg")
+    (shop / "china.jpg").unlink()
+    p = run("search", shop, "--tag", "cat", "--quiet", "--json")
+    assert "(1 added, 1 changed, 1 dropped" in p.stderr, p.stderr
+    assert {r["key"] for r in json.loads(p.stdout)} == {"chelsea.jpg", "new_cat.jpg"}
+    assert "rocket.jpg" in {r["key"] for r in _rows(shop, "--tag", "espresso")}
+    assert _rows(shop, "--tag", "palace") == []
+
+
+def test_bad_inputs_and_questions(shop, tmp_path):
+    (shop / "broken.jpg").write_bytes((PHOTOS / "coffee.jpg").read_bytes()[:300])
+    p = run("search", shop, "--tag", "food", "--quiet")
+    assert p.returncode == 0 and "broken.jpg:" in p.stderr  # a per-file error, and the search goes on
+    assert run("search", shop, "--quiet").returncode == 1  # nothing asked
+    bad = run("search", shop, "--like", shop / "broken.jpg", "--quiet")
+    assert bad.returncode == 1 and "cannot use" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_hits_become_a_plan_applied_and_undone_on_a_folder(shop, tmp_path):
+    plan_path = tmp_path / "food.json"
+    p = run("search", shop, "--tag", "food", "--plan-out", plan_path, "--to", "picked/food", "--quiet")
+    assert p.returncode == 0, p.stderr
+    plan = plan_dict(plan_path)
+    assert plan["kind"] == "search" and plan["output_prefix"] == "picked/food/"
+    moved = {i["source"] for i in plan["items"]}
+    assert {"coffee.jpg", "product_mug.jpg"} <= moved and all(i["action"] == "move" for i in plan["items"])
+    before = {n: (shop / n).read_bytes() for n in moved}
+    assert run("apply", plan_path, "--yes", "--quiet").returncode == 0
+    for name, data in before.items():
+        assert not (shop / name).exists() and (shop / "picked/food" / name).read_bytes() == data
+    assert run("undo", "--yes", "--quiet").returncode == 0
+    assert all((shop / n).read_bytes() == d for n, d in before.items())
+
+
+def test_hits_become_a_plan_applied_on_the_bucket(bucket, r2_env, tmp_path):
+    upload_folder(bucket, PHOTOS, "listings/")
+    bucket.write("listings/mug.jpg", (DATA / "negatives" / "product_mug.jpg").read_bytes())
+    src = f"r2://{bucket.bucket}/listings/"
+    like = _rows(src, "--like", PHOTOS / "coffee.jpg", "--top", "2")
+    assert like[0]["key"] == "coffee.jpg" and np.isclose(like[0]["score"], 1.0, atol=0.01)
+    plan_path = tmp_path / "copy.json"
+    p = run("search", src, "--like", PHOTOS / "coffee.jpg", "--top", "2", "--copy", "--plan-out", plan_path, "--quiet")
+    assert p.returncode == 0, p.stderr
+    items = plan_dict(plan_path)["items"]
+    assert [i["action"] for i in items] == ["copy", "copy"]
+    assert run("apply", plan_path, "--yes", "--quiet").returncode == 0
+    for i in items:
+        assert bucket.read(i["destination"]) == bucket.read(i["source"])
+        assert i["destination"].startswith("listings/search_results/")
