@@ -437,3 +437,50 @@ def test_duplicates_find_change_a_keeper_confirm_then_undo(server, browser, tmp_
     after = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     assert after == before
     page.close()
+
+
+def test_search_by_tag_untick_a_hit_then_copy_the_rest(server, browser, tmp_path):
+    """🔎 Search in the browser: type a tag (the collection's tags are suggested), see the hits with their scores
+    and tags, untick one in the plan, confirm: the others are copied to search_results/, the originals stay."""
+    import urllib.parse
+
+    from playwright.sync_api import expect
+
+    folder = tmp_path / "shop"
+    shutil.copytree(PHOTOS, folder)
+    for name in ("product_mug.jpg", "product_teapot.jpg"):
+        shutil.copy2(DATA / "negatives" / name, folder / name)
+    url, _log = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{url}/Search?storage=local&folder={urllib.parse.quote(str(folder))}")
+    settle(page)
+    page.get_by_label("Tags (comma-separated; every term must match)").fill("food")
+    page.keyboard.press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Search", exact=True).click()
+    settle(page)
+    expect(page.get_by_role("heading", name=re.compile(r"Hits \([1-9]"))).to_be_visible(timeout=120_000)
+    expect(page.get_by_text(re.compile(r"coffee\.jpg · 0\.\d\d · food"))).to_be_visible()
+    hits = int(re.search(r"Hits \((\d+)\)", page.get_by_role("heading", name=re.compile("Hits")).inner_text()).group(1))
+    assert hits >= 3
+    shot(page, "18_search_hits")
+    page.get_by_text("The whole plan (untick hits to keep them where they are)").click()
+    grid = page.get_by_test_id("stDataFrame").first
+    expect(grid).to_be_visible(timeout=30_000)
+    # untick the first row's "move" box (the column after "#"): that hit stays where it is
+    grid.locator(".dvn-scroller").first.click(position={"x": 15, "y": 52})
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Space")
+    settle(page)
+    page.get_by_text("Copy instead of move (keep the originals)").click()
+    settle(page)
+    confirm = page.get_by_role("button", name=re.compile(rf"Confirm: Copy {hits - 1} file"))
+    expect(confirm).to_be_visible(timeout=30_000)
+    confirm.click()
+    settle(page)
+    expect(page.get_by_text(re.compile(rf"(Moved|Copied) {hits - 1}"))).to_be_visible(timeout=60_000)
+    copied = sorted(p.name for p in (folder / "search_results").iterdir())
+    assert len(copied) == hits - 1 and all((folder / n).exists() for n in copied)  # copies: the originals stay
+    assert (folder / "coffee.jpg").exists() and (folder / "product_mug.jpg").exists()
+    shot(page, "19_search_copied")
+    page.close()

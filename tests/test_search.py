@@ -113,3 +113,29 @@ def test_hits_become_a_plan_applied_on_the_bucket(bucket, r2_env, tmp_path):
     for i in items:
         assert bucket.read(i["destination"]) == bucket.read(i["source"])
         assert i["destination"].startswith("listings/search_results/")
+
+
+def test_search_page_finds_by_tags_and_by_image_and_moves_the_hits_kept(shop):
+    from tests.test_app import job_click, page
+
+    at = page("pages/7_Search.py", shop)
+    assert not at.exception
+    at.text_input(key="search_tags").set_value("food").run()
+    job_click(at, "Search")
+    assert not at.exception, at.exception
+    heading = [h.value for h in at.subheader if h.value.startswith("Hits")]
+    assert heading and heading[0] != "Hits (0)", heading
+    at.run()
+    assert any("`food`" in c.value for c in at.caption)  # the collection's own tags are suggested
+    job_click(at, "Confirm: Move")
+    assert not at.exception
+    assert (shop / "search_results" / "coffee.jpg").exists() and not (shop / "coffee.jpg").exists()
+    assert (shop / "chelsea.jpg").exists()
+
+    at = page("pages/7_Search.py", shop)
+    at.radio(key="search_by").set_value("an image").run()
+    at.file_uploader[0].set_value(("cat.jpg", (PHOTOS / "chelsea.jpg").read_bytes(), "image/jpeg")).run()
+    at.number_input(key="search_top").set_value(2).run()
+    job_click(at, "Search")
+    assert not at.exception, at.exception
+    assert any(h.value == "Hits (2)" for h in at.subheader), [h.value for h in at.subheader]

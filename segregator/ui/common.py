@@ -382,7 +382,7 @@ def _local_sidebar() -> tuple[Storage, str] | None:
 PAGES = (("app.py", "Sort into categories", "🗂️"), ("pages/1_By_Reference.py", "By Reference", "🔍"),
          ("pages/2_Placeholders.py", "Placeholders", "🚫"), ("pages/3_Scanner.py", "Scanner", "⚡"),
          ("pages/4_Gallery.py", "Gallery", "🖼️"), ("pages/5_Duplicates.py", "Duplicates", "👯"),
-         ("pages/6_Jobs.py", "Jobs", "📋"))
+         ("pages/7_Search.py", "Search", "🔎"), ("pages/6_Jobs.py", "Jobs", "📋"))
 
 
 def nav() -> None:

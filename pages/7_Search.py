@@ -1,0 +1,82 @@
+"""🔎 Search: find images by their tags or by likeness to an uploaded image, then move or copy the hits
+(the confirm step's "Copy instead of move" keeps the originals)."""
+
+import posixpath
+
+import streamlit as st
+
+from segregator import ui
+from segregator.jobs.kinds import save_upload
+from segregator.jobs.search import open_store
+from segregator.loading import ImageLoadError, load_image
+from segregator.plandb import PlanFilter
+from segregator.settings import CATEGORIES
+
+storage, prefix = ui.page("Search", "🔎", (
+    "🔎 Local Search: find images by what they show (tags such as *pizza*, *red, sports car*, *faces: 2*) or by "
+    "an image like them; the hits you keep move or are copied to a folder.",
+    "☁️ R2 Search: find images by what they show or by an image like them; the hits you keep move or are copied "
+    "to a folder."))
+
+by_image = st.radio("Search by", ["tags", "an image"], horizontal=True, key="search_by") == "an image"
+params: dict = {"settings": ui.settings_overrides(classifier="learned")}
+if by_image:
+    upload = st.file_uploader("Image to search by", ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"],
+                              key="search_upload")
+    if upload is None:
+        st.info("Upload an image: the images most like it are found.")
+        st.stop()
+    try:
+        load_image(upload.getvalue(), 64)
+    except ImageLoadError as exc:
+        st.error(f"{upload.name} cannot be used: {exc}")
+        st.stop()
+    st.image(upload.getvalue(), caption=upload.name, width=160)
+    params["like"] = save_upload(upload.getvalue(), upload.name)
+else:
+    c1, c2 = st.columns([3, 2])
+    text = c1.text_input("Tags (comma-separated; every term must match)", key="search_tags",
+                         placeholder="e.g. pizza · red, sports car · faces: 2")
+    category = c2.selectbox("Category", [""] + list(CATEGORIES) + ["no_image"], key="search_category",
+                            format_func=lambda c: c or "any category")
+    faces = st.checkbox("Only images with faces", key="search_faces")
+    store = open_store(storage)
+    try:
+        last = text.split(",")[-1].strip()
+        tags = store.suggestions(last, 24)
+    finally:
+        store.close()
+    if tags:
+        st.caption(("Tags here that start so: " if last else "Tags in this collection: ")
+                   + " · ".join(f"`{t}` ({n:,})" for t, n in tags))
+    if not text.strip() and not category and not faces:
+        st.info("Type tags, pick a category or tick faces. The first search analyses the images (once; later "
+                "searches read what is kept).")
+        st.stop()
+    params.update(tag=text.strip(), category=category, faces=faces)
+c1, c2 = st.columns([1, 3])
+params["top"] = int(c1.number_input("Hits", 1, 5000, 50, key="search_top"))
+with c2:
+    params["output"] = ui.output_folder_input("Output folder (inside the source; start with / for a path from the top)",
+                                              "search_results", "search_output")
+db = ui.analysis_step(storage, prefix, "search", "search", "Search", "search the images in", params, "search")
+
+
+def caption(item) -> str:
+    tags = ", ".join(item.scores.get("tags", [])[:4])
+    return f"{posixpath.basename(item.source)} · {item.scores.get('score', 0):.2f} · {tags}"
+
+
+where = PlanFilter(folder=db.plan.output_prefix)
+found = db.count(where)
+st.subheader(f"Hits ({found:,})")
+st.caption("Under each image: its name, its score (tags: how surely it has them; an image: how alike) and its "
+           "first tags. Untick a hit in the plan below to leave it where it is.")
+pages = max(1, -(-found // ui.THUMBS_PER_PAGE))
+number = st.number_input(f"Page of hits (of {pages:,})", 1, pages, key="search_hit_page") if pages > 1 else 1
+ui.show_grid(storage, [(i.source, caption(i)) for _, i in db.page(where, (int(number) - 1) * ui.THUMBS_PER_PAGE,
+                                                                   ui.THUMBS_PER_PAGE)])
+with st.expander("The whole plan (untick hits to keep them where they are)"):
+    ui.plan_view(storage, db, "search")
+ui.plan_json(db, "search_plan.jsonl")
+ui.confirm_step(storage, db, "search")
