@@ -433,14 +433,53 @@ def bench_duplicates() -> dict[str, tuple[float, float]]:
     return out
 
 
+def bench_search() -> float:
+    """"Images like this one" on real photos: the duplicates set (each photo with its exact copy, eight edited
+    copies and two re-framed ones, among near-miss pairs and each other) in a search store; each original is the
+    query. A query succeeds when its top 10 (itself aside) are all its copies (it has 11: none may be pushed out by
+    another image); per edit, the share of copies that rank above every other image (within the top 11)."""
+    import tempfile
+
+    from segregator.search import SearchStore
+
+    from bench.datasets import build_duplicates
+
+    folder = build_duplicates(unpacked())
+    files = sorted(folder.glob("*.jpg"))
+    settings = Settings().with_overrides({"classifier.backend": "learned", "placeholder.ocr": False,
+                                          "similarity.min_embedding_similarity": 0.8})
+    results = {p.name: analyse_file(p, key=p.name, settings=settings) for p in files}
+    owner = {p.name: p.stem.split("__")[0] for p in files}
+    edit = {p.name: p.stem.split("__")[1] for p in files}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SearchStore("bench:search-accuracy", Path(tmp))
+        store.update((k, "v", r) for k, r in results.items())
+        complete, per, tot = 0, Counter(), Counter()
+        queries = [k for k in results if edit[k] == "original" and not k.startswith("miss")]
+        for q in queries:
+            copies = [k for k in results if owner[k] == owner[q] and k != q]
+            ranked = [h.key for h in store.like(results[q].embedding, len(copies) + 1) if h.key != q]
+            complete += all(owner[k] == owner[q] for k in ranked[:10])
+            for k in copies:
+                tot[edit[k]] += 1
+                per[edit[k]] += k in ranked[:len(copies)]
+        store.close()
+    share = complete / len(queries)
+    print(f"search, like this one: {len(queries)} real photos as queries among {len(results)} images (each with "
+          f"{sum(tot.values()) // len(queries)} copies): top 10 all its own copies for {share:.1%} of queries "
+          f"(target >= 95 %)")
+    print("   copies ranked above every other image: " + ", ".join(f"{e} {per[e] / tot[e]:.0%}" for e in sorted(tot)))
+    return share
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", nargs="*", choices=["classify", "learned", "faces", "similarity", "placeholders", "duplicates",
-                                                    "grouped", []],
+                                                    "grouped", "search", []],
                         default=[])
     parser.add_argument("--write-weights", action="store_true")
     args = parser.parse_args(argv)
-    what = args.what or ["classify", "learned", "faces", "similarity", "placeholders", "duplicates"]
+    what = args.what or ["classify", "learned", "faces", "similarity", "placeholders", "duplicates", "search"]
     print(f"data: {data_root()}")
     if "classify" in what:
         bench_classify(args.write_weights)
@@ -455,6 +494,8 @@ def main(argv=None) -> int:
         bench_placeholders()
     if "duplicates" in what:
         bench_duplicates()
+    if "search" in what:
+        bench_search()
     if "grouped" in what:  # the large labelled sets, cross-validated by package (bench/grouped.py)
         from bench.grouped import main as grouped
 

@@ -6,7 +6,6 @@ import streamlit as st
 
 from segregator import ui
 from segregator.jobs.kinds import save_upload
-from segregator.plandb import PlanFilter
 
 storage, prefix = ui.page("By Reference", "🔍", (
     "🔍 Local By Reference: upload a reference image; the images that look like it move to the output folder.",
@@ -35,15 +34,8 @@ def caption(item) -> str:
     return f"{posixpath.basename(item.source)} · d{s.get('hamming')} · {similarity:.0%}"
 
 
-where = PlanFilter(folder=db.plan.output_prefix)
-found = db.count(where)
-st.subheader(f"Matches ({found:,})")
-st.caption("Under each image: its name, the distance of its hash to the reference's (d) and its similarity. "
-           "Hover a caption for the whole key.")
-pages = max(1, -(-found // ui.THUMBS_PER_PAGE))
-number = st.number_input(f"Page of matches (of {pages:,})", 1, pages, key="reference_match_page") if pages > 1 else 1
-ui.show_grid(storage, [(i.source, caption(i)) for _, i in db.page(where, (int(number) - 1) * ui.THUMBS_PER_PAGE,
-                                                                   ui.THUMBS_PER_PAGE)])
+ui.moving_grid(storage, db, "Matches", "Under each image: its name, the distance of its hash to the reference's (d) "
+               "and its similarity. Hover a caption for the whole key.", caption, "reference_match_page")
 with st.expander("Nearest non-matches (the closest images that were not taken)"):
     ui.show_grid(storage, [(i.source, caption(i)) for _, i in db.nearest("hamming", 12)])
 with st.expander("The whole plan"):

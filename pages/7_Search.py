@@ -9,7 +9,6 @@ from segregator import ui
 from segregator.jobs.kinds import save_upload
 from segregator.jobs.search import open_store
 from segregator.loading import ImageLoadError, load_image
-from segregator.plandb import PlanFilter
 from segregator.settings import CATEGORIES
 
 storage, prefix = ui.page("Search", "🔎", (
@@ -67,15 +66,9 @@ def caption(item) -> str:
     return f"{posixpath.basename(item.source)} · {item.scores.get('score', 0):.2f} · {tags}"
 
 
-where = PlanFilter(folder=db.plan.output_prefix)
-found = db.count(where)
-st.subheader(f"Hits ({found:,})")
-st.caption("Under each image: its name, its score (tags: how surely it has them; an image: how alike) and its "
-           "first tags. Untick a hit in the plan below to leave it where it is.")
-pages = max(1, -(-found // ui.THUMBS_PER_PAGE))
-number = st.number_input(f"Page of hits (of {pages:,})", 1, pages, key="search_hit_page") if pages > 1 else 1
-ui.show_grid(storage, [(i.source, caption(i)) for _, i in db.page(where, (int(number) - 1) * ui.THUMBS_PER_PAGE,
-                                                                   ui.THUMBS_PER_PAGE)])
+ui.moving_grid(storage, db, "Hits", "Under each image: its name, its score (tags: how surely it has them; an image: "
+               "how alike) and its first tags. Untick a hit in the plan below to leave it where it is.", caption,
+               "search_hit_page")
 with st.expander("The whole plan (untick hits to keep them where they are)"):
     ui.plan_view(storage, db, "search")
 ui.plan_json(db, "search_plan.jsonl")

@@ -6,7 +6,7 @@ incrementally from analysis results: an unchanged image (same version) costs not
 entry and vector, and images no longer listed are dropped.
 
 The vector index is exact (inner product over unit float32 vectors) up to EXACT_UP_TO images; past that it is an
-inverted-file index with 8-bit scalar-quantised vectors (faiss "IVF,SQ8"; about 2 * sqrt(n) lists), trained on a
+inverted-file index of float16 vectors (faiss "IVF,SQfp16"; about 2 * sqrt(n) lists), trained on a
 sample when it is built and again when the collection has grown fourfold; a query scans NPROBE of its lists.
 """
 
@@ -27,6 +27,7 @@ from .analysis import AnalysisResult
 
 EXACT_UP_TO = 20_000   # vectors searched exactly up to this many
 NPROBE = 24            # inverted lists scanned per query (bench/search.py: recall@10 against brute force)
+CODE = "QT_fp16"       # how the index stores a vector's numbers: half floats (8-bit codes took recall@10 at 1M to 0.91)
 COLOUR_MIN = 0.15      # a hue covering this share of the image is one of its colour tags
 # The 12 hue bins of features.hue_hist (30 degrees each, from red) as colour words.
 HUE_WORDS = ("red", "orange", "yellow", "green", "green", "green", "cyan", "blue", "blue", "purple", "pink", "red")
@@ -222,22 +223,31 @@ class SearchStore:
 
     def by_tags(self, query: str, category: str | None = None, faces: bool = False, limit: int | None = 100,
                 offset: int = 0) -> list[Hit]:
-        """Images with a tag matching every comma-separated term of `query` (optionally of one category, with
-        faces), best first: an image's score is the product, over the terms, of its best matching tag's
-        weight."""
+        """Images with a tag matching every comma-separated term of `query`, optionally only those of one category
+        or with faces (filters), best first: an image's score is the product, over the terms, of its best matching
+        tag's weight (with no terms: its category's confidence, or 1 for faces alone)."""
         terms = [t for t in (part.strip() for part in query.split(",")) if t]
         tag_sets = [self.matching_tags(t) for t in terms]
-        if category:
-            tag_sets.append([category.strip().lower().replace("_", " ")])
-        if faces:
-            tag_sets.append(["face"])
+        cat = category.strip() if category else None
+        if not tag_sets and cat:
+            tag_sets, cat = [[cat.lower().replace("_", " ")]], None  # the category's own tag, by confidence
+        elif not tag_sets and faces:
+            tag_sets = [["face"]]
         if not tag_sets or any(not s for s in tag_sets):
             return []
-        # The rarest term's postings in falling weight, a page at a time; each page's images are looked up in the
-        # other terms. A later image scores at most the current weight (the others' weights are <= 1), so the
-        # scan stops once `offset + limit` images score at least that.
-        order = sorted(range(len(tag_sets)), key=lambda i: self._postings(tag_sets[i]))
+        # One term's postings in falling weight, a page at a time; each page's images are checked against the
+        # filters (the items table) and looked up in the other terms. A later image scores at most the current
+        # weight (the others' weights are <= 1), so the scan stops once `offset + limit` images score at least
+        # that. The term read is the rarest of those whose weights vary (a class, a colour): with equal weights
+        # (orientation) every image scores 1 and the first hits are as good as any.
+        order = sorted(range(len(tag_sets)), key=lambda i: (not self._graded(tag_sets[i]), self._postings(tag_sets[i])))
         first, rest = tag_sets[order[0]], [tag_sets[i] for i in order[1:]]
+        filters, filter_args = [], []
+        if cat:
+            filters.append("category = ? COLLATE NOCASE")
+            filter_args.append(cat)
+        if faces:
+            filters.append("faces > 0")
         want = None if limit is None else offset + limit
         cur = self.db.execute(f"SELECT id, weight FROM tags WHERE tag IN ({','.join('?' * len(first))}) "
                               "ORDER BY weight DESC", first)
@@ -249,11 +259,16 @@ class SearchStore:
                 if item not in seen:  # a term matching several tags: its best weight comes first
                     seen.add(item)
                     page[item] = weight
+            if filters and page:
+                kept = {i for (i,) in self.db.execute(
+                    f"SELECT id FROM items WHERE id IN ({','.join('?' * len(page))}) AND " + " AND ".join(filters),
+                    [*page, *filter_args])}
+                page = {i: w for i, w in page.items() if i in kept}
             for tags in rest:
                 if not page:
                     break
-                found = dict(self.db.execute(
-                    f"SELECT id, MAX(weight) FROM tags WHERE tag IN ({','.join('?' * len(tags))}) "
+                found = dict(self.db.execute(  # by image (the tag's own index would read all its images)
+                    f"SELECT id, MAX(weight) FROM tags INDEXED BY tags_by_id WHERE tag IN ({','.join('?' * len(tags))}) "
                     f"AND id IN ({','.join('?' * len(page))}) GROUP BY id", [*tags, *page]).fetchall())
                 page = {i: page[i] * w for i, w in found.items()}
             scores.update(page)
@@ -262,6 +277,12 @@ class SearchStore:
         cur.close()
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
         return self._hits(ranked[offset: None if limit is None else offset + limit])
+
+    def _graded(self, tags: list[str]) -> bool:
+        """Whether the tags' weights vary (the ends of each tag's range, read from its index)."""
+        ends = [w for t in tags for order in ("DESC", "ASC")
+                for (w,) in self.db.execute(f"SELECT weight FROM tags WHERE tag = ? ORDER BY weight {order} LIMIT 1", (t,))]
+        return bool(ends) and max(ends) - min(ends) > 0.05
 
     def _postings(self, tags: list[str]) -> int:
         return sum(n for (n,) in self.db.execute(
@@ -299,7 +320,7 @@ def _words(text: str) -> list[str]:
 
 
 class VectorIndex:
-    """Unit vectors with integer ids, searched by inner product: exact up to EXACT_UP_TO, then IVF + SQ8."""
+    """Unit vectors with integer ids, searched by inner product: exact up to EXACT_UP_TO, then IVF of float16."""
 
     def __init__(self, index=None, trained_at: int = 0):
         import faiss
@@ -369,7 +390,7 @@ class VectorIndex:
         keep = min(1.0, 40 * nlist / n)
         sample = np.concatenate([v[rng.random(len(v)) < keep] for v, _ in self._parts()])
         quantizer = faiss.IndexFlatIP(d)
-        index = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit,
+        index = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, getattr(faiss.ScalarQuantizer, CODE),
                                               faiss.METRIC_INNER_PRODUCT)
         index.by_residual = False  # codes of the vectors themselves: a list decodes without its centroid
         index.cp.niter = 10

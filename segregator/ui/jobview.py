@@ -162,6 +162,19 @@ def analysis_step(storage: Storage, prefix: str, page: str, kind: str, button: s
     return db
 
 
+def moving_grid(storage: Storage, db: PlanDB, title: str, note: str, caption, key: str) -> None:
+    """The images a plan moves, as a paged grid of thumbnails under a heading with their count; `caption(item)`
+    is each one's text."""
+    where = PlanFilter(folder=db.plan.output_prefix)
+    found = db.count(where)
+    st.subheader(f"{title} ({found:,})")
+    st.caption(note)
+    pages = max(1, -(-found // THUMBS_PER_PAGE))
+    number = st.number_input(f"Page of {title.lower()} (of {pages:,})", 1, pages, key=key) if pages > 1 else 1
+    show_grid(storage, [(i.source, caption(i)) for _, i in db.page(where, (int(number) - 1) * THUMBS_PER_PAGE,
+                                                                    THUMBS_PER_PAGE)])
+
+
 def _folder_label(folder: str, count: int) -> str:
     return f"stay where they are ({count:,})" if folder == "" else f"→ {folder} ({count:,})"
 
