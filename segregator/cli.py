@@ -311,15 +311,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise CliError("--top must be at least 1")
     try:
         settings = sj.search_settings(_settings(args, classify=True))
+        like = sj.search_embedding(args.like, settings, repr(args.like)) if args.like else None
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    reference = None
-    if args.like:
-        from .analysis import analyse_file
-
-        reference = analyse_file(args.like, settings=settings)
-        if not reference.ok or reference.embedding is None:
-            raise CliError(f"cannot use {args.like!r} as the image to search by: {reference.error or 'no embedding'}")
     (storage, prefix), stream = _analysis_stream(args, settings)
     store = sj.open_store(storage)
     errors: list[tuple[str, str]] = []
@@ -332,14 +326,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     print(f"search store: {store.count():,} images ({counts.get('added', 0)} added, {counts.get('changed', 0)} changed, "
           f"{counts.get('dropped', 0)} dropped, {counts.get('unchanged', 0)} unchanged; {len(errors)} not analysed)",
           file=sys.stderr)
-    if reference is not None:
-        hits = sj.under(store.like(reference.embedding, args.top + 64 if prefix else args.top), prefix)[: args.top]
-        query = f"like {Path(args.like).name}"
-    else:
-        hits = sj.under(store.by_tags(args.tag or "", args.category, args.faces, limit=None if prefix else args.top),
-                        prefix)[: args.top]
-        query = ", ".join(x for x in (args.tag, args.category and f"category {args.category}",
-                                      args.faces and "faces") if x)
+    hits = sj.find(store, prefix, args.top, args.tag or "", args.category, args.faces, like)
+    query = sj.describe(args.tag or "", args.category, args.faces, args.like and Path(args.like).name)
     store.close()
     output = args.to or args.output or "search_results"
     try:

@@ -221,30 +221,20 @@ def empty_trash_job(ctx: JobContext, params: dict) -> dict:
 def search_job(ctx: JobContext, params: dict) -> dict:
     """Bring the source's search store up to date (the analysis, cached), query it by tags or by an uploaded
     image, and store the hits as a plan: each moves (or is copied) to the output folder."""
-    from ..analysis import analyse_file
-    from .search import open_store, search_header, search_items, search_settings, under, update_store
+    from .search import describe, find, open_store, search_embedding, search_header, search_items, search_settings, update_store
 
     storage, prefix = _source(params)
     settings = search_settings(_settings(params))
-    top = int(params.get("top", 50))
-    reference = None
-    if params.get("like"):
-        reference = analyse_file(params["like"], settings=settings)
-        if not reference.ok or reference.embedding is None:
-            raise ValueError(f"the uploaded image cannot be searched by: {reference.error or 'no embedding'}")
+    like = search_embedding(params["like"], settings, "the uploaded image") if params.get("like") else None
     store = open_store(storage)
     try:
         errors: list = []
         counts = update_store(store, _analysis(ctx, storage, prefix, settings, params), prefix,
                               params.get("recursive", True), errors)
         ctx.set_phase("searching")
-        if reference is not None:
-            hits = under(store.like(reference.embedding, top + 64 if prefix else top), prefix)[:top]
-            query = "like the uploaded image"
-        else:
-            hits = under(store.by_tags(params.get("tag", ""), params.get("category") or None, bool(params.get("faces")),
-                                       limit=None if prefix else top), prefix)[:top]
-            query = ", ".join(x for x in (params.get("tag"), params.get("category"), params.get("faces") and "faces") if x)
+        tag, category, faces = params.get("tag", ""), params.get("category") or None, bool(params.get("faces"))
+        hits = find(store, prefix, int(params.get("top", 50)), tag, category, faces, like)
+        query = describe(tag, category, faces, "the uploaded image" if like is not None else None)
     finally:
         store.close()
     header = search_header(storage, prefix, params.get("output") or "search_results")

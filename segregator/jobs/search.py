@@ -4,7 +4,10 @@ up to date, query it by tags or by likeness to an image, and turn the hits into 
 from __future__ import annotations
 
 import posixpath
-from typing import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from ..analysis import AnalysisResult
 from ..plan import MovePlan, PlanItem
@@ -60,10 +63,34 @@ def _add(total: dict, more: dict) -> None:
         total[k] = total.get(k, 0) + v
 
 
-def under(hits: Sequence[Hit], prefix: str) -> list[Hit]:
-    """The hits inside the searched folder."""
+def search_embedding(path: str, settings: Settings, name: str) -> "np.ndarray":
+    """The embedding of the image to search by (a file outside the source); ValueError, saying why, when it
+    cannot be used."""
+    from ..analysis import analyse_file
+
+    r = analyse_file(path, settings=settings)
+    if not r.ok or r.embedding is None:
+        raise ValueError(f"cannot use {name} as the image to search by: {r.error or 'no embedding'}")
+    return r.embedding
+
+
+def find(store: SearchStore, prefix: str, top: int, tag: str = "", category: str | None = None, faces: bool = False,
+         like: "np.ndarray | None" = None) -> list[Hit]:
+    """The `top` best hits inside `prefix`: by likeness to the embedding `like`, else by tags and filters. (The
+    store holds the whole storage area: under a prefix, more are read and those outside left out.)"""
     prefix = normalise_prefix(prefix)
-    return [h for h in hits if h.key.startswith(prefix)]
+    if like is not None:
+        hits = store.like(like, top + 64 if prefix else top)
+    else:
+        hits = store.by_tags(tag, category or None, faces, limit=None if prefix else top)
+    return [h for h in hits if h.key.startswith(prefix)][:top]
+
+
+def describe(tag: str = "", category: str | None = None, faces: bool = False, like: str | None = None) -> str:
+    """The query in words, for the plan's reasons."""
+    if like:
+        return f"like {like}"
+    return ", ".join(x for x in (tag, category and f"category {category}", faces and "faces") if x)
 
 
 def search_header(storage: Storage, source_prefix: str = "", output_folder: str = "search_results") -> MovePlan:
