@@ -2,11 +2,12 @@
 (the confirm step's "Copy instead of move" keeps the originals)."""
 
 import posixpath
+from pathlib import Path
 
 import streamlit as st
 
 from segregator import ui
-from segregator.jobs.kinds import save_upload
+from segregator.jobs.kinds import save_upload, uploaded
 from segregator.jobs.search import open_store
 from segregator.loading import ImageLoadError, load_image
 from segregator.settings import CATEGORIES
@@ -17,21 +18,28 @@ storage, prefix = ui.page("Search", "🔎", (
     "☁️ R2 Search: find images by what they show or by an image like them; the hits you keep move or are copied "
     "to a folder."))
 
+CHOICES = {"by": ("search_by", "tags"), "tags": ("search_tags", ""), "category": ("search_category", ""),
+           "faces": ("search_faces", False), "top": ("search_top", 50), "like": ("search_like", "")}
+ui.keep_in_url(**CHOICES)
 by_image = st.radio("Search by", ["tags", "an image"], horizontal=True, key="search_by") == "an image"
 params: dict = {"settings": ui.settings_overrides(classifier="learned")}
 if by_image:
     upload = st.file_uploader("Image to search by", ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"],
                               key="search_upload")
-    if upload is None:
+    if upload is not None:
+        try:
+            load_image(upload.getvalue(), 64)
+        except ImageLoadError as exc:
+            st.error(f"{upload.name} cannot be used: {exc}")
+            st.stop()
+        st.session_state["search_like"] = Path(save_upload(upload.getvalue(), upload.name)).name
+        ui.keep_in_url(**CHOICES)  # into the URL now: a reload right after the upload keeps it
+    kept = uploaded(st.session_state.get("search_like", ""))  # the last image searched by (kept in the URL)
+    if kept is None:
         st.info("Upload an image: the images most like it are found.")
         st.stop()
-    try:
-        load_image(upload.getvalue(), 64)
-    except ImageLoadError as exc:
-        st.error(f"{upload.name} cannot be used: {exc}")
-        st.stop()
-    st.image(upload.getvalue(), caption=upload.name, width=160)
-    params["like"] = save_upload(upload.getvalue(), upload.name)
+    st.image(str(kept), caption="the image searched by (upload another to change it)", width=160)
+    params["like"] = str(kept)
 else:
     c1, c2 = st.columns([3, 2])
     text = c1.text_input("Tags (comma-separated; every term must match)", key="search_tags",
@@ -54,7 +62,8 @@ else:
         st.stop()
     params.update(tag=text.strip(), category=category, faces=faces)
 c1, c2 = st.columns([1, 3])
-params["top"] = int(c1.number_input("Hits", 1, 5000, 50, key="search_top"))
+st.session_state.setdefault("search_top", 50)
+params["top"] = int(c1.number_input("Hits", 1, 5000, key="search_top"))
 with c2:
     params["output"] = ui.output_folder_input("Output folder (inside the source; start with / for a path from the top)",
                                               "search_results", "search_output")

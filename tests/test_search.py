@@ -139,3 +139,41 @@ def test_search_page_finds_by_tags_and_by_image_and_moves_the_hits_kept(shop):
     job_click(at, "Search")
     assert not at.exception, at.exception
     assert any(h.value == "Hits (2)" for h in at.subheader), [h.value for h in at.subheader]
+
+
+def test_search_page_choices_come_back_after_a_reload(shop):
+    """A reload is a new session: the page's choices (tags, category, faces, hits, the image searched by) come
+    back from its URL, and the finished job's hits show again without a new search."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import REPO
+    from tests.test_app import TIMEOUT, job_click, page
+
+    at = page("pages/7_Search.py", shop)
+    at.text_input(key="search_tags").set_value("food").run()
+    at.checkbox(key="search_faces").check().run()
+    at.checkbox(key="search_faces").uncheck().run()
+    at.number_input(key="search_top").set_value(2).run()
+    job_click(at, "Search")
+    assert any(h.value == "Hits (2)" for h in at.subheader)
+    url = dict(at.query_params)
+    assert url.get("tags") == "food" and url.get("top") == "2" and "faces" not in url, url
+    again = AppTest.from_file(str(REPO / "pages/7_Search.py"), default_timeout=TIMEOUT)
+    for name, value in url.items():
+        again.query_params[name] = value
+    again.run()
+    assert not again.exception, again.exception
+    assert again.text_input(key="search_tags").value == "food" and again.number_input(key="search_top").value == 2
+    assert any(h.value == "Hits (2)" for h in again.subheader)  # the finished job, not a new one
+
+    at.radio(key="search_by").set_value("an image").run()
+    at.file_uploader[0].set_value(("cat.jpg", (PHOTOS / "chelsea.jpg").read_bytes(), "image/jpeg")).run()
+    url = dict(at.query_params)
+    assert url.get("by") == "an image" and url.get("like"), url
+    again = AppTest.from_file(str(REPO / "pages/7_Search.py"), default_timeout=TIMEOUT)
+    for name, value in url.items():
+        again.query_params[name] = value
+    again.run()
+    assert not again.exception and again.radio(key="search_by").value == "an image"
+    assert not [i for i in again.info if "Upload an image" in i.value]  # the image searched by is back
+    assert again.button(key="search_analyse")

@@ -36,6 +36,14 @@ def save_upload(data: bytes, name: str = "upload") -> str:
     return str(path)
 
 
+def uploaded(name: str) -> Path | None:
+    """An upload kept by save_upload, by its file name (a page keeps the name in its URL); None when there is
+    no such file."""
+    folder = state_dir() / "uploads"
+    path = folder / Path(name).name if name else None
+    return path if path is not None and path.is_file() else None
+
+
 def _source(params: dict):
     from .sources import open_source, r2_config
 

@@ -231,6 +231,7 @@ def _restore_from_url() -> None:
     if ss.get("restored"):
         return
     ss["restored"] = True
+    ss["url_at_start"] = q.to_dict()  # for the pages' own choices too (keep_in_url), read after the sidebar
     if q.get("storage") in ("local", "r2"):
         ss["storage_mode"] = q["storage"]
     if q.get("folder"):
@@ -274,6 +275,10 @@ def _remember() -> None:
             want["compute_workers"] = str(ss.get("compute_workers", 2))
         elif ss.get("compute_address"):
             want["scheduler"] = ss["compute_address"]
+    for name, (key, default) in ss.get("page_url", {}).items():  # the page's own choices, off their defaults
+        value = ss.get(key, default)
+        if value != default:
+            want[name] = ("1" if value else "0") if isinstance(default, bool) else str(value)
     if {k: st.query_params.get(k) for k in want} != want or set(st.query_params) - set(want):
         st.query_params.from_dict(want)
 
@@ -492,6 +497,7 @@ def page(title: str, icon: str, caption: str | tuple[str, str]) -> tuple[Storage
     """The top of every page: config, title, sidebar, and a caption (or (local, R2) captions). Stops the
     page when no source can be used (the sidebar says why)."""
     st.set_page_config(page_title=title, page_icon=icon, layout="wide")
+    st.session_state["page_url"] = {}  # a page's own URL choices: declared again by the page (keep_in_url)
     st.title(f"{icon} {title}")
     source = sidebar()
     if source is None:
@@ -500,6 +506,25 @@ def page(title: str, icon: str, caption: str | tuple[str, str]) -> tuple[Storage
     storage, prefix = source
     st.caption(mode_label(storage, *caption) if isinstance(caption, tuple) else caption)
     return storage, prefix
+
+
+def keep_in_url(**params: tuple[str, object]) -> None:
+    """A page's own choices kept in its URL beside the sidebar's, as name=(session key, default): a reload (a
+    new session) or a shared link gets them back. Call before the page draws those widgets."""
+    ss = st.session_state
+    start = ss.get("url_at_start", {})
+    for name, (key, default) in params.items():
+        if f"url_{key}" in ss:
+            continue
+        ss[f"url_{key}"] = True  # once a session: later the widget's own value stands
+        if name in start and key not in ss:
+            raw = start[name]
+            try:
+                ss[key] = _flag(raw) if isinstance(default, bool) else type(default)(raw)
+            except ValueError:
+                pass  # a value that does not parse: the default stays
+    ss["page_url"] = params
+    _remember()
 
 
 def use_folder(storage: Storage, prefix: str) -> None:
