@@ -21,7 +21,7 @@ storage, prefix = ui.page("Search", "🔎", (
 CHOICES = {"by": ("search_by", "tags"), "tags": ("search_tags", ""), "category": ("search_category", ""),
            "faces": ("search_faces", False), "top": ("search_top", 50), "like": ("search_like", "")}
 ui.keep_in_url(**CHOICES)
-by_image = st.radio("Search by", ["tags", "an image"], horizontal=True, key="search_by") == "an image"
+by_image = st.radio("Search by", ["tags", "an image"], horizontal=True, **ui.kept("search_by", "tags")) == "an image"
 params: dict = {"settings": ui.settings_overrides(classifier="learned")}
 if by_image:
     upload = st.file_uploader("Image to search by", ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"],
@@ -42,11 +42,11 @@ if by_image:
     params["like"] = str(kept)
 else:
     c1, c2 = st.columns([3, 2])
-    text = c1.text_input("Tags (comma-separated; every term must match)", key="search_tags",
+    text = c1.text_input("Tags (comma-separated; every term must match)", **ui.kept("search_tags", ""),
                          placeholder="e.g. pizza · red, sports car · faces: 2")
-    category = c2.selectbox("Category", [""] + list(CATEGORIES) + ["no_image"], key="search_category",
+    category = c2.selectbox("Category", [""] + list(CATEGORIES) + ["no_image"], **ui.kept("search_category", ""),
                             format_func=lambda c: c or "any category")
-    faces = st.checkbox("Only images with faces", key="search_faces")
+    faces = st.checkbox("Only images with faces", **ui.kept("search_faces", False))
     store = open_store(storage)
     try:
         last = text.split(",")[-1].strip()
@@ -62,8 +62,7 @@ else:
         st.stop()
     params.update(tag=text.strip(), category=category, faces=faces)
 c1, c2 = st.columns([1, 3])
-st.session_state.setdefault("search_top", 50)
-params["top"] = int(c1.number_input("Hits", 1, 5000, key="search_top"))
+params["top"] = int(c1.number_input("Hits", 1, 5000, **ui.kept("search_top", 50)))
 with c2:
     params["output"] = ui.output_folder_input("Output folder (inside the source; start with / for a path from the top)",
                                               "search_results", "search_output")

@@ -120,7 +120,7 @@ def test_search_page_finds_by_tags_and_by_image_and_moves_the_hits_kept(shop):
 
     at = page("pages/7_Search.py", shop)
     assert not at.exception
-    at.text_input(key="search_tags").set_value("food").run()
+    at.text_input(key="search_tags_input").set_value("food").run()
     job_click(at, "Search")
     assert not at.exception, at.exception
     heading = [h.value for h in at.subheader if h.value.startswith("Hits")]
@@ -133,9 +133,9 @@ def test_search_page_finds_by_tags_and_by_image_and_moves_the_hits_kept(shop):
     assert (shop / "chelsea.jpg").exists()
 
     at = page("pages/7_Search.py", shop)
-    at.radio(key="search_by").set_value("an image").run()
+    at.radio(key="search_by_input").set_value("an image").run()
     at.file_uploader[0].set_value(("cat.jpg", (PHOTOS / "chelsea.jpg").read_bytes(), "image/jpeg")).run()
-    at.number_input(key="search_top").set_value(2).run()
+    at.number_input(key="search_top_input").set_value(2).run()
     job_click(at, "Search")
     assert not at.exception, at.exception
     assert any(h.value == "Hits (2)" for h in at.subheader), [h.value for h in at.subheader]
@@ -150,10 +150,10 @@ def test_search_page_choices_come_back_after_a_reload(shop):
     from tests.test_app import TIMEOUT, job_click, page
 
     at = page("pages/7_Search.py", shop)
-    at.text_input(key="search_tags").set_value("food").run()
-    at.checkbox(key="search_faces").check().run()
-    at.checkbox(key="search_faces").uncheck().run()
-    at.number_input(key="search_top").set_value(2).run()
+    at.text_input(key="search_tags_input").set_value("food").run()
+    at.checkbox(key="search_faces_input").check().run()
+    at.checkbox(key="search_faces_input").uncheck().run()
+    at.number_input(key="search_top_input").set_value(2).run()
     job_click(at, "Search")
     assert any(h.value == "Hits (2)" for h in at.subheader)
     url = dict(at.query_params)
@@ -163,10 +163,10 @@ def test_search_page_choices_come_back_after_a_reload(shop):
         again.query_params[name] = value
     again.run()
     assert not again.exception, again.exception
-    assert again.text_input(key="search_tags").value == "food" and again.number_input(key="search_top").value == 2
+    assert again.text_input(key="search_tags_input").value == "food" and again.number_input(key="search_top_input").value == 2
     assert any(h.value == "Hits (2)" for h in again.subheader)  # the finished job, not a new one
 
-    at.radio(key="search_by").set_value("an image").run()
+    at.radio(key="search_by_input").set_value("an image").run()
     at.file_uploader[0].set_value(("cat.jpg", (PHOTOS / "chelsea.jpg").read_bytes(), "image/jpeg")).run()
     url = dict(at.query_params)
     assert url.get("by") == "an image" and url.get("like"), url
@@ -174,6 +174,6 @@ def test_search_page_choices_come_back_after_a_reload(shop):
     for name, value in url.items():
         again.query_params[name] = value
     again.run()
-    assert not again.exception and again.radio(key="search_by").value == "an image"
+    assert not again.exception and again.radio(key="search_by_input").value == "an image"
     assert not [i for i in again.info if "Upload an image" in i.value]  # the image searched by is back
     assert again.button(key="search_analyse")

@@ -8,7 +8,7 @@ runsview.py  runs and trash for the storage in view, the gallery's delete, teach
 """
 
 from .common import (DEFAULTS, MAX_UPLOAD_MB, classifier_picker, embedding_option, faces_folder_option,  # noqa: F401
-                     folder_concern, keep_in_url, mode_label, nav, output_folder_input, page, reference_upload, session_log, settings, settings_overrides,
+                     folder_concern, keep_in_url, kept, mode_label, nav, output_folder_input, page, reference_upload, session_log, settings, settings_overrides,
                      sidebar, use_folder)
 from .jobview import (analysis_step, confirm_step, job_outcome, job_progress, latest_job, moving_grid,  # noqa: F401
                       plan_json, plan_view, runner, show_notice, show_run_result, source_spec, start_job, start_run, store)

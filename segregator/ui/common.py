@@ -508,6 +508,15 @@ def page(title: str, icon: str, caption: str | tuple[str, str]) -> tuple[Storage
     return storage, prefix
 
 
+def kept(key: str, default) -> dict:
+    """A widget's arguments for a value kept in `key` across page switches and runs where the widget is not
+    drawn (Streamlit drops a widget's own state then): the widget draws `key`'s value and copies changes back."""
+    ss = st.session_state
+    ss.setdefault(key, default)
+    ss[f"{key}_input"] = ss[key]
+    return {"key": f"{key}_input", "on_change": _keep(key)}
+
+
 def keep_in_url(**params: tuple[str, object]) -> None:
     """A page's own choices kept in its URL beside the sidebar's, as name=(session key, default): a reload (a
     new session) or a shared link gets them back. Call before the page draws those widgets."""
