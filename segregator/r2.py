@@ -202,6 +202,33 @@ class R2Storage(Storage):
     def _errors(self, key: str = ""):
         return translate_errors(self._bucket, key, self.config.host)
 
+    ACCESS_PROBE = ".segregator/access-check/"
+
+    def write_problem(self) -> str | None:
+        """A probe: an empty object written under .segregator/access-check/ and deleted at once (R2 tokens are
+        per bucket, read-only or read & write; a move needs write and delete)."""
+        import uuid
+
+        probe = f"{self.ACCESS_PROBE}{uuid.uuid4().hex}"
+        advice = ("analysing, searching and downloading plans work; moving needs an R2 API token with "
+                  "\"Object Read & Write\" on this bucket (R2_ACCESS_KEY / R2_SECRET_KEY)")
+        try:
+            with self._errors(probe):
+                self.client.put_object(Bucket=self._bucket, Key=probe, Body=b"")
+        except PermissionError:
+            return f"the R2 key in use can read bucket {self._bucket} but cannot write to it (a read-only token?): {advice}"
+        except OSError as exc:
+            return f"cannot check write access to bucket {self._bucket}: {exc}"
+        try:
+            with self._errors(probe):
+                self.client.delete_object(Bucket=self._bucket, Key=probe)
+        except PermissionError:
+            return (f"the R2 key in use can write to bucket {self._bucket} but cannot delete (a move deletes each "
+                    f"source once its copy is checked): {advice}")
+        except OSError as exc:
+            return f"cannot check delete access to bucket {self._bucket}: {exc}"
+        return None
+
     def check_bucket(self) -> None:
         """Raise the clear error now (missing bucket, wrong key, endpoint down) rather than mid-job."""
         with self._errors():

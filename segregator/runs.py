@@ -17,7 +17,7 @@ from .journal import LostOwnership, RunInfo, RunStore
 from .locking import RunLock
 from .plan import MovePlan, PlanFile, PlanItem, PlanWriter, check_header, check_item, plan_scope
 from .session_log import SessionLog, make_event
-from .storage import ObjectInfo, Storage, normalise_prefix
+from .storage import ObjectInfo, Storage, normalise_prefix, require_write
 
 TRASH = "_trash/"
 EVENT_NAMES = {"classify": "full_folder", "similar": "by_reference", "placeholders": "placeholders", "trash": "delete",
@@ -57,6 +57,7 @@ def run_plan(plan, storage: Storage, copy: bool = False, log: SessionLog | None 
             raise ValueError("plan refused: it was not written by this installation or was edited since; name the "
                              "folder or bucket it is for with --source SRC to apply it")
 
+    require_write(storage)  # a read-only key: told now, before the lock and the journal
     with RunLock(storage, scope) as lock:
         run_id, folders = store.create(header, items, storage.record(), storage.lock_area(), scope, copy, lock.token,
                                        kind="undo" if undo_of else "run", undo_of=undo_of,
@@ -192,6 +193,7 @@ def resume(run_id=None, log: SessionLog | None = None, progress: Progress | None
     if run.kind == "run" and store.undo_of(run.id) is not None:
         raise ValueError(f"run {run.id} was undone: there is nothing to resume")
     storage = storage_for_record(run.storage, r2_config)
+    require_write(storage)
     if on_run:
         on_run(run.id)
     with RunLock(storage, run.scope, str(run.id)) as lock:
@@ -373,6 +375,7 @@ def trash_keys(storage: Storage) -> list[str]:
 def empty_trash(storage: Storage, log: SessionLog | None = None) -> dict:
     """Delete everything under _trash/ for good (batch deletes), under the run lock of _trash/; logged.
     Callers confirm twice first."""
+    require_write(storage)
     with RunLock(storage, TRASH):
         keys = trash_keys(storage) + storage.part_files(TRASH)
         failed = storage.delete_many(keys)

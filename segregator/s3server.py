@@ -70,6 +70,7 @@ class LocalS3Server:
     access_key: str
     secret_key: str = field(repr=False)
     process: subprocess.Popen | None = field(default=None, repr=False)
+    read_only_keys: dict[str, str] = field(default_factory=dict, repr=False)  # access key -> secret: Read + List
     s3_port: int = 0
     ports: dict[str, int] = field(default_factory=dict)
 
@@ -91,6 +92,17 @@ class LocalS3Server:
             "-master.telemetry=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
             f"-filer.localSocket={self.data_dir / 'filer.sock'}", f"-s3.localSocket={self.data_dir / 's3.sock'}",
         ]
+        if self.read_only_keys:  # identities of their own: the main key an admin, the others read-only tokens
+            import json
+
+            identities = [{"name": "admin", "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+                           "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]
+            identities += [{"name": f"reader-{n}", "credentials": [{"accessKey": k, "secretKey": v}],
+                            "actions": ["Read", "List"]} for n, (k, v) in enumerate(self.read_only_keys.items())]
+            config = self.data_dir / "s3-identities.json"
+            config.write_text(json.dumps({"identities": identities}))
+            config.chmod(0o600)
+            args.append(f"-s3.config={config}")
         env = {**os.environ, "AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
         log = open(self.data_dir / "weed.log", "ab")
         self.process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir,

@@ -133,6 +133,11 @@ class Storage(ABC):
     def lock_area(self) -> str:
         """The absolute area keys live in, for run locks: the folder's real path, or 'r2://host/bucket'."""
 
+    def write_problem(self) -> str | None:
+        """Why the access in use cannot change this storage (write and delete), or None when it can: asked
+        before a move starts, so that a read-only key is told at once rather than half-way (write_access)."""
+        return None
+
     @abstractmethod
     def list(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
         """Objects under prefix (recursive, or only those directly in the folder), sorted by key."""
@@ -323,6 +328,12 @@ class LocalStorage(Storage):
 
     def lock_area(self) -> str:
         return str(self.root)
+
+    def write_problem(self) -> str | None:
+        if os.access(self.root, os.W_OK | os.X_OK):
+            return None
+        return (f"this app (as user {_os_user()}) cannot write to {self.root}: analysing, searching and downloading "
+                "plans work; moving needs write access to the folder")
 
     def path(self, key: str) -> Path:
         """The file path for key (its last component is not followed if it is a link); PermissionError when
@@ -640,3 +651,38 @@ class LocalStorage(Storage):
             return sniff_image(fh.read(16))
 
 
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+_ACCESS: dict[tuple, tuple[float, str | None]] = {}
+ACCESS_MAX_AGE = 60.0  # a probe's answer is reused this long (seconds) for the same storage and key
+
+
+def write_access(storage: Storage, max_age: float = ACCESS_MAX_AGE) -> str | None:
+    """storage.write_problem(), remembered for `max_age` seconds per storage (a page asks on every rerun)."""
+    key = (storage.kind, storage.lock_area(), getattr(getattr(storage, "config", None), "access_key", ""))
+    now = time.monotonic()
+    hit = _ACCESS.get(key)
+    if hit is not None and now - hit[0] < max_age:
+        return hit[1]
+    problem = storage.write_problem()
+    _ACCESS[key] = (now, problem)
+    return problem
+
+
+class WriteDenied(PermissionError):
+    """The key or account in use cannot change this storage."""
+
+
+def require_write(storage: Storage) -> None:
+    """WriteDenied (with what works and what to change) when the storage cannot be changed: checked afresh,
+    before a run takes its lock, so a read-only key stops a move before anything is written."""
+    problem = write_access(storage, max_age=0)
+    if problem:
+        raise WriteDenied(f"Not started: {problem}")
