@@ -38,8 +38,7 @@ system-test:
 	$(call apt_install,$(APT_TEST),exit 1;)
 
 run: system-run install
-	SEGREGATOR_DEMO_BUCKET=1 $(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true \
-	  --browser.gatherUsageStats false
+	SEGREGATOR_DEMO_BUCKET=1 $(BIN)/python -m segregator serve --address 127.0.0.1 --port $(PORT)
 
 test: system-test install
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile tests

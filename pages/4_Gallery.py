@@ -83,7 +83,9 @@ if images:
             faces = ui.face_count(storage, key) if mark_faces else 0
             st.checkbox(posixpath.basename(key) + (f" · 🙂 {faces}" if faces else ""), key=f"sel::{key}")
     selected = [k for k in images if ss.get(f"sel::{k}")]
-    if st.button(f"🗑️ Delete selected ({len(selected)})", disabled=not selected):
+    if not ui.can_change():
+        st.caption("👁️ Viewers browse; deleting needs an editor.")
+    elif not ui.write_blocked(storage) and st.button(f"🗑️ Delete selected ({len(selected)})", disabled=not selected):
         confirm_delete(selected)
 else:
     st.info("No images directly in this folder.")

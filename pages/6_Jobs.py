@@ -7,8 +7,10 @@ import streamlit as st
 from segregator import ui
 
 st.set_page_config(page_title="Jobs", page_icon="📋", layout="wide")
+ui.gate()
 st.title("📋 Jobs")
 with st.sidebar:
+    ui.account_sidebar()
     ui.nav()
 st.caption("Analyses, moves, undos and the rest run as jobs on the server (or in a command line): they go on "
            "when you switch pages, reload or close the tab. A job stopped by a server restart shows as "
@@ -26,7 +28,8 @@ def table() -> None:
         st.info("No jobs yet: start one on any page (Analyse, Confirm, …) or from the command line.")
         return
     st.dataframe([{"job": j.id, "state": j.status, "what": j.label, "on": j.source, "progress": j.progress_text(),
-                   "run": j.run_id, "created": when(j.created), "finished": when(j.finished), "error": j.error or ""}
+                   "run": j.run_id, "by": j.user or "", "created": when(j.created), "finished": when(j.finished),
+                   "error": j.error or ""}
                   for j in jobs], hide_index=True, width="stretch")
 
 
@@ -39,6 +42,9 @@ if not choices:
     st.caption("No job is running, paused or interrupted.")
     st.stop()
 job = st.selectbox("Job", choices, format_func=lambda j: f"{j.id} · {j.status} · {j.label} · {j.source}")
+if job.kind in ui.MOVE_KINDS and not ui.can_change():
+    st.caption("👁️ This job changes storage: pausing, cancelling or resuming it needs an editor.")
+    st.stop()
 cols = st.columns(4)
 try:
     if job.status == "running" and cols[0].button("⏸ Pause"):
@@ -51,7 +57,7 @@ try:
         ui.store().request(job.id, "cancel")
         st.rerun()
     if job.status in ("interrupted", "failed") and cols[2].button("⏯ Resume", type="primary"):
-        ui.runner().resume(job.id)
+        ui.runner().resume(job.id, user=ui.user())
         st.rerun()
-except ValueError as exc:
+except (ValueError, PermissionError) as exc:  # PermissionError: the engine refuses what the role does not allow
     st.error(str(exc))

@@ -414,6 +414,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if not plan.signed and not args.source:
         print(f"note: this plan was not written by this installation (or was edited); it applies to {storage.description}",
               file=sys.stderr)
+    from .storage import write_access
+
+    problem = write_access(storage)  # a read-only key: said before asking, not half-way (run_plan checks again)
+    if problem:
+        raise CliError(f"Not started: {problem}")
     _confirm(f"Apply this plan to {storage.description}?", args.yes)
     bar = _progress(args, "applying")
     try:
@@ -678,6 +683,49 @@ def _cluster_errors(stream):
         raise CliError(str(exc)) from None
 
 
+def _serve_secrets(extra: list[str]) -> list[Path]:
+    """The secrets.toml files the server will read: those given with --secrets.files, else Streamlit's places
+    (~/.streamlit, the working folder's and the app's .streamlit/)."""
+    given = [extra[i + 1] for i, a in enumerate(extra[:-1]) if a == "--secrets.files"]
+    given += [a.split("=", 1)[1] for a in extra if a.startswith("--secrets.files=")]
+    if given:
+        return [Path(p) for p in given]
+    app_dir = Path(__file__).resolve().parent.parent
+    return [Path.home() / ".streamlit" / "secrets.toml", Path.cwd() / ".streamlit" / "secrets.toml",
+            app_dir / ".streamlit" / "secrets.toml"]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Start the web app (streamlit run app.py) on --address/--port; refused, before anything listens, on an
+    address other machines reach when sign-in is not configured (unless SEGREGATOR_ALLOW_ANONYMOUS=1)."""
+    import os
+
+    from . import auth
+
+    extra = [a for a in args.streamlit_args if a != "--"]
+    try:
+        policy = auth.Policy.load(auth.read_secrets(_serve_secrets(extra)))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    refusal = auth.exposure_refusal(args.address, policy)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    if not app.exists():
+        raise CliError(f"the app is not beside this package: {app} (run from a checkout of the project)")
+    if policy.sign_in:
+        print(f"Sign-in on: {len(policy.editors)} editor and {len(policy.viewers)} viewer entries.", file=sys.stderr)
+    elif not auth.is_loopback(args.address):
+        print("WARNING: serving without sign-in (SEGREGATOR_ALLOW_ANONYMOUS=1).", file=sys.stderr)
+    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.address,
+               "--server.port", str(args.port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+               *extra]
+    sys.stdout.flush()
+    os.execv(sys.executable, command)
+    return 0  # not reached
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m segregator", description="Sort images by what they show.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -813,6 +861,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="do not ask")
     common(p, source=False)
     p.set_defaults(func=cmd_unlock)
+
+    p = sub.add_parser("serve", help="start the web app; without sign-in ([auth] in .streamlit/secrets.toml) only on "
+                       "this machine's loopback address, unless SEGREGATOR_ALLOW_ANONYMOUS=1")
+    p.add_argument("--address", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("streamlit_args", nargs=argparse.REMAINDER, help="passed on to `streamlit run` (after --)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("empty-trash", help="delete everything under _trash/ for good (asks twice)")
     p.add_argument("src", metavar="SRC", help="folder, or r2://BUCKET")

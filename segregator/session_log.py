@@ -37,9 +37,12 @@ def make_event(
     extra: dict[str, Any] | None = None,
     **results: int,
 ) -> dict[str, Any]:
-    """An event in the spec's shape, with a UTC timestamp."""
+    """An event in the spec's shape, with a UTC timestamp and the user it was done for (segregator.auth)."""
+    from .auth import current_user
+
     return {
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "user": current_user(),
         "event_type": event_type,
         "bucket": bucket,
         "source_prefix": source_prefix,

@@ -27,15 +27,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("browser") / "listing_photos"
+def listing_photos(parent: Path) -> Path:
+    """A small listings folder: three real photos, a real avatar placeholder, a rendered "No Image Available"."""
+    root = parent / "listing_photos"
     root.mkdir()
     for name in ("chelsea.jpg", "coffee.jpg", "beach.jpg"):
         shutil.copy2(PHOTOS / name, root / name)
     shutil.copy2(DATA / "placeholders" / "avatar-default.png", root / "agent.png")
     text_placeholder("No Image Available").save(root / "missing.png")
     return root
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return listing_photos(tmp_path_factory.mktemp("browser"))
 
 
 ARTIFACTS = REPO / "tests" / "artifacts"

@@ -128,7 +128,9 @@ def test_run_plan_logs_an_event_in_the_spec_shape(mixed_folder, isolated_log):
     report, event = jobs.run_plan(plan, storage)
     events = json.loads(isolated_log.read_text())
     assert events == [event]
-    assert set(event) == {"timestamp", "event_type", "bucket", "source_prefix", "output_prefix", "results", "extra"}
+    assert set(event) == {"timestamp", "user", "event_type", "bucket", "source_prefix", "output_prefix", "results",
+                          "extra"}
+    assert event["user"].startswith("local:")  # a library call: this machine's user
     assert event["event_type"] == "local_full_folder"
     assert event["results"]["moved_count"] == 1 and event["results"]["unchanged_count"] == 1
     assert event["extra"]["total_processed"] == 2 and event["extra"]["moved"] == 1

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .. import faults
+from .. import auth, faults
 from ..executor import StopRequested
 from ..journal import open_shared_db
 from ..locking import _alive, boot_id
@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   request TEXT,                    -- 'pause' or 'cancel', asked by anyone
   run_id INTEGER,                  -- the run a move job works on
   result TEXT, error TEXT,
-  created REAL NOT NULL, started REAL, updated REAL, finished REAL
+  created REAL NOT NULL, started REAL, updated REAL, finished REAL,
+  user TEXT                        -- who asked for it (segregator.auth: an e-mail, anonymous, local:<name>)
 );
 CREATE INDEX IF NOT EXISTS jobs_source ON jobs(source, kind, id);
 """
@@ -96,6 +97,7 @@ class Job:
     started: float | None
     updated: float | None
     finished: float | None
+    user: str | None = None
 
     @property
     def status(self) -> str:
@@ -120,7 +122,7 @@ class Job:
 
 
 _COLUMNS = ("id, kind, label, source, params, state, phase, done, total, rate, eta, owner, request, run_id, result, "
-            "error, created, started, updated, finished")
+            "error, created, started, updated, finished, user")
 
 
 def _job(row) -> Job:
@@ -136,16 +138,23 @@ class JobStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = open_shared_db(self.path, SCHEMA)
         self._lock = threading.Lock()
+        if "user" not in {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}:
+            try:  # a store made before jobs recorded their user
+                self._db.execute("ALTER TABLE jobs ADD COLUMN user TEXT")
+            except sqlite3.OperationalError as exc:  # another process added it just now
+                if "duplicate column" not in str(exc):
+                    raise
 
     def _exec(self, sql: str, args=()) -> sqlite3.Cursor:
         with self._lock:
             return self._db.execute(sql, args)
 
-    def add(self, kind: str, label: str, source: str, params: dict, state: str = "queued") -> int:
+    def add(self, kind: str, label: str, source: str, params: dict, state: str = "queued",
+            user: str | None = None) -> int:
         now = time.time()
-        return self._exec("INSERT INTO jobs (kind, label, source, params, state, owner, created, updated) "
-                          "VALUES (?,?,?,?,?,?,?,?)", (kind, label, source, json.dumps(params), state, _me(), now,
-                                                       now)).lastrowid
+        return self._exec("INSERT INTO jobs (kind, label, source, params, state, owner, created, updated, user) "
+                          "VALUES (?,?,?,?,?,?,?,?,?)", (kind, label, source, json.dumps(params), state, _me(), now,
+                                                         now, user or auth.current_user())).lastrowid
 
     def get(self, job_id: int) -> Job:
         row = self._exec(f"SELECT {_COLUMNS} FROM jobs WHERE id=?", (int(job_id),)).fetchone()
@@ -268,10 +277,16 @@ def run_job(store: JobStore, job_id: int, echo=None) -> Job:
 
     load_kinds()
     job = store.get(job_id)
+    try:  # checked again here, with the roles as they are now: a job put in the store by any other way than
+        auth.authorize(job.kind, job.user)  # submit, or whose user lost the role since, does not run
+    except auth.NotAllowed as exc:
+        store.update(job_id, state="failed", finished=time.time(), error=f"Refused: {exc}", request=None)
+        return store.get(job_id)
     store.update(job_id, state="running", owner=_me(), started=job.started or time.time(), request=None)
     ctx = JobContext(store, job_id, echo)
     try:
-        result = KINDS[job.kind](ctx, job.params)
+        with auth.acting(job.user):
+            result = KINDS[job.kind](ctx, job.params)
     except StopRequested as exc:
         store.update(job_id, state="cancelled", finished=time.time(), error=str(exc), request=None)
     except Exception as exc:  # noqa: BLE001 - the job failed: its message is shown, the runner goes on
@@ -302,12 +317,16 @@ class JobRunner:
         for t in self._threads:
             t.start()
 
-    def submit(self, kind: str, label: str, source: str, params: dict) -> int:
-        job_id = self.store.add(kind, label, source, params)
+    def submit(self, kind: str, label: str, source: str, params: dict, user: str | None = None) -> int:
+        """Queue a job for `user` (default: the current one); auth.NotAllowed when their role does not allow it."""
+        user = auth.authorize(kind, user)
+        job_id = self.store.add(kind, label, source, params, user=user)
         self._wake.set()
         return job_id
 
-    def resume(self, job_id: int) -> Job:
+    def resume(self, job_id: int, user: str | None = None) -> Job:
+        """Queue an interrupted or failed job again, when `user` may run it (it still runs as its own user)."""
+        auth.authorize(self.store.get(job_id).kind, user)
         job = self.store.requeue(job_id)
         self._wake.set()
         return job

@@ -19,6 +19,7 @@ from ..r2 import R2Config, list_buckets
 from ..session_log import SessionLog
 from ..settings import Settings
 from ..storage import Storage
+from .access import account_sidebar, can_change, folder_refusal, gate
 
 load_dotenv()  # R2_* and SEGREGATOR_* from .env, as the CLI does
 DEFAULTS = Settings()
@@ -349,7 +350,7 @@ def _r2_sidebar() -> tuple[Storage, str] | None:
     except (OSError, ValueError) as exc:
         st.error(f"Cannot use this bucket: {exc}")
         return None
-    if config.demo and st.button("Restore demo bucket", help="Empty the demo bucket and put the samples back"):
+    if config.demo and can_change() and st.button("Restore demo bucket", help="Empty the demo bucket and put the samples back"):
         seed_demo_bucket(storage, reset=True)
         st.rerun()
     return storage, prefix
@@ -367,9 +368,13 @@ def _local_sidebar() -> tuple[Storage, str] | None:
         st.error("Enter the folder to sort.")
         return None
     path = Path(os.path.expanduser(folder))
+    refused = folder_refusal(path)
+    if refused:
+        st.error(f"Cannot use this folder: {refused}.")
+        return None
     if path.exists() and path.resolve() == demo_folder().resolve():
         st.caption("Demo folder: a working copy of the repo's sample images.")
-        if st.button("Restore demo images", help="Put the sample images back as they were"):
+        if can_change() and st.button("Restore demo images", help="Put the sample images back as they were"):
             ensure_demo_folder(reset=True)
             st.rerun()
     concern = folder_concern(path) if path.exists() else None
@@ -416,6 +421,7 @@ def sidebar() -> tuple[Storage, str] | None:
     if os.environ.get("SEGREGATOR_DEMO_BUCKET") == "1" and _configured_r2() is None:
         _demo_bucket()  # `make run`: the demo bucket is up from the first page, ready for the R2 modes
     with st.sidebar:
+        account_sidebar()
         nav()
         st.radio("Storage", ["local", "r2"], key="storage_mode_input", on_change=_keep("storage_mode"), horizontal=True,
                  format_func=lambda m: {"local": "📁 Local folder", "r2": "☁️ R2 bucket"}[m])
@@ -497,6 +503,7 @@ def page(title: str, icon: str, caption: str | tuple[str, str]) -> tuple[Storage
     """The top of every page: config, title, sidebar, and a caption (or (local, R2) captions). Stops the
     page when no source can be used (the sidebar says why)."""
     st.set_page_config(page_title=title, page_icon=icon, layout="wide")
+    gate()  # sign-in, role, and no serving beyond this machine without it
     st.session_state["page_url"] = {}  # a page's own URL choices: declared again by the page (keep_in_url)
     st.title(f"{icon} {title}")
     source = sidebar()

@@ -12,7 +12,9 @@ import streamlit as st
 from .. import jobs
 from ..jobs.runner import MOVE_KINDS, Job, JobRunner, JobStore
 from ..plandb import PlanDB, PlanFilter
+from ..auth import NotAllowed
 from ..storage import Storage
+from .access import can_change, user, viewer_note, write_blocked
 from .previews import THUMBS_PER_PAGE, show_grid
 
 PAGE_ROWS = 50
@@ -73,7 +75,11 @@ def start_job(kind: str, label: str, source: str, params: dict, match=None) -> i
         except ValueError as exc:
             st.session_state["job_notice"] = f"Not started: {exc}"
             return None
-    return runner().submit(kind, label, source, params)
+    try:  # the engine decides who may run what (segregator.auth): a viewer's move is refused there
+        return runner().submit(kind, label, source, params, user=user())
+    except NotAllowed as exc:
+        st.session_state["job_notice"] = f"Refused: {exc}"
+        return None
 
 
 def job_progress(job: Job, key: str) -> None:
@@ -115,8 +121,12 @@ def job_outcome(job: Job, key: str, what: str) -> bool:
         return False
     if status == "interrupted":
         st.warning(f"Job {job.id} ({what}) was interrupted: the server stopped while it ran.")
-        if st.button("⏯ Resume it", key=f"{key}_resume", type="primary"):
-            runner().resume(job.id)
+        if (job.kind not in MOVE_KINDS or can_change()) and st.button("⏯ Resume it", key=f"{key}_resume",
+                                                                        type="primary"):
+            try:
+                runner().resume(job.id, user=user())
+            except NotAllowed as exc:
+                st.session_state["job_notice"] = f"Refused: {exc}"
             st.rerun()
         return False
     if status == "failed":
@@ -295,14 +305,19 @@ def confirm_step(storage: Storage, db: PlanDB, page: str) -> None:
         st.warning(f"The folder changed since the analysis: {stale['gone']:,} file(s) gone and {stale['changed']:,} "
                    f"changed (e.g. {', '.join((stale['gone_keys'] + stale['changed_keys'])[:3])}). Analyse again, or "
                    "move the others anyway (the changed ones stay where they are).")
-        if st.button("Move the others anyway", key=f"{page}_force"):
-            runner().submit("apply", "move the files", source, {"plan": str(db.path), "copy": job.params.get("copy"),
-                                                                 "check": False})
+        if can_change() and st.button("Move the others anyway", key=f"{page}_force"):
+            start_job("apply", "move the files", source, {"plan": str(db.path), "copy": job.params.get("copy"),
+                                                          "check": False})
             st.rerun()
         st.stop()
     summary = db.summary()
     if not summary["to_move"]:
         st.info("Nothing to move: every image stays where it is.")
+        return
+    if not can_change():
+        viewer_note(f"moving these {summary['to_move']:,} file(s)")
+        return
+    if write_blocked(storage):  # a read-only key: said before the button, not half-way through the move
         return
     copy = st.checkbox("Copy instead of move (keep the originals)", key=f"copy_{page}")
     verb = "Copy" if copy else "Move"
@@ -327,6 +342,8 @@ def cancelled_run(storage: Storage, job: Job, page: str) -> None:
     st.warning(f"Job {job.id} (moving the files) was cancelled after {s.get('moved', 0) + s.get('copied', 0):,} "
                f"file(s): run {run_id} is consistent, each file either moved or still where it was. Resume it to move "
                "the rest, or undo it to put back what moved.")
+    if not can_change():
+        return
     left, right, _ = st.columns([1, 1, 3])
     if left.button(f"⏯ Resume run {run_id}", key=f"{page}_resume_run", type="primary"):
         start_job("resume", f"resume run {run_id}", source_spec(storage), {"run_id": run_id})

@@ -13,6 +13,7 @@ from ..locking import blocking
 from ..plan import write_plan
 from ..runs import describe_run, latest_unfinished, runs
 from ..storage import Storage
+from .access import can_change, user
 from .jobview import job_outcome, latest_job, runner, source_spec, start_job
 
 RUN_KINDS = ("resume", "undo", "empty_trash")
@@ -107,14 +108,14 @@ def runs_panel(storage: Storage) -> None:
         else:
             st.warning(f"Run {unfinished.id} stopped before it finished: {total - counts.get('pending', 0):,} of "
                        f"{total:,} item(s) settled" + (f" ({unfinished.note})" if unfinished.note else "") + ".")
-            if st.button("⏯ Resume it", type="primary"):
+            if can_change() and st.button("⏯ Resume it", type="primary"):
                 start_job("resume", f"resume run {unfinished.id}", source, {"run_id": unfinished.id})
                 st.rerun()
     try:
         _action, target = jobs.undo_target(area=area)
     except ValueError:
         target = None
-    if target is not None and st.button(f"↩ Undo run {target.id}" if target.kind == "run" else
+    if target is not None and can_change() and st.button(f"↩ Undo run {target.id}" if target.kind == "run" else
                                         f"↩ Finish the interrupted undo (run {target.id})"):
         _confirm_undo(storage, target.id)
     try:
@@ -123,7 +124,7 @@ def runs_panel(storage: Storage) -> None:
         st.error(f"Cannot list the trash: {exc}")
         return
     st.caption(f"Trash: {len(trash):,} object(s) under `_trash/`.")
-    if trash and st.button(f"🗑️ Empty trash ({len(trash):,})"):
+    if trash and can_change() and st.button(f"🗑️ Empty trash ({len(trash):,})"):
         _confirm_empty_trash(storage, len(trash))
     past_runs(storage, area)
 
@@ -149,7 +150,7 @@ def past_runs(storage: Storage, area: str) -> None:
             st.caption(f"This run put back run {run.undo_of}.")
         elif undone is not None:
             st.caption(f"Undone by run {undone.id}.")
-        elif st.button(f"↩ Undo run {run.id}", key="runs_pick_undo"):
+        elif can_change() and st.button(f"↩ Undo run {run.id}", key="runs_pick_undo"):
             _confirm_undo(storage, run.id)
         mapping_downloads(run.id, f"past_{run.id}")
 
@@ -163,7 +164,7 @@ def delete_to_trash(storage: Storage, prefix: str, keys: list[str]) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_plan(plan, path)
     return runner().submit("apply", f"delete {len(keys)} file(s) to the trash", source_spec(storage, prefix),
-                           {"plan": str(path), "copy": False, "check": False, "trash": True})
+                           {"plan": str(path), "copy": False, "check": False, "trash": True}, user=user())
 
 
 def teach_panel(storage: Storage, prefix: str) -> None:
