@@ -1,5 +1,7 @@
 """Each page through Streamlit's AppTest, on real folders."""
 
+import re
+import time
 from pathlib import Path
 
 import pytest
@@ -567,3 +569,28 @@ def test_duplicates_page_finds_groups_changes_a_keeper_skips_a_group_and_moves(t
     event = json.loads(isolated_log.read_text())[-1]
     assert event["event_type"] == "local_duplicates" and event["results"]["moved_count"] == 7
     assert event["extra"]["group_count"] == 2 and event["extra"]["image_count"] == 16
+
+
+def test_an_analysis_says_its_workers_are_starting_until_the_first_image_is_done(tmp_path):
+    """Before the first image is done the count cannot move and there is no rate: the job's phase says why;
+    the first count after that is stored at once (not held back by the twice-a-second limit), with a rate."""
+    from segregator.jobs.kinds import _phased
+    from segregator.jobs.runner import JobContext, JobStore
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    try:
+        job_id = store.add("classify", "classify", str(tmp_path), {}, state="running")
+        progress = _phased(JobContext(store, job_id), "analysing", "analysing (workers starting)")
+        progress(0, 21)
+        assert store.get(job_id).progress_text() == "analysing (workers starting) 0/21"
+        time.sleep(0.3)
+        progress(8, 21)
+        job = store.get(job_id)
+        assert job.phase == "analysing" and job.done == 8 and job.total == 21
+        progress(0, 21)  # a later zero (nothing new done) does not take the phase back
+        assert store.get(job_id).phase == "analysing"
+        time.sleep(0.6)
+        progress(16, 21)
+        assert re.fullmatch(r"analysing 16/21 · [\d.]+/s · ETA \d+s", store.get(job_id).progress_text())
+    finally:
+        store.close()

@@ -68,18 +68,22 @@ def _analysis(ctx: JobContext, storage, prefix: str, settings: Settings, params:
 
     ctx.set_phase("listing")
     return iter_analysis(storage, prefix, settings, recursive=params.get("recursive", True), examples=examples,
-                         progress=_phased(ctx, "analysing"), placeholders=placeholders, listing=lambda n: ctx(n, 0),
+                         progress=_phased(ctx, "analysing", "analysing (workers starting)"), placeholders=placeholders,
+                         listing=lambda n: ctx(n, 0),
                          cluster=params.get("cluster"))
 
 
-def _phased(ctx: JobContext, phase: str):
-    """A progress callback that names the job's phase at its first call (when that work really starts)."""
-    started = []
+def _phased(ctx: JobContext, phase: str, starting: str | None = None):
+    """A progress callback that names the job's phase at its first call (when that work really starts); with
+    `starting`, that name stands until the first item is done (workers start and load their models first: the
+    page shows why the count has not moved yet and there is no rate)."""
+    shown = []
 
     def progress(done: int, total: int) -> None:
-        if not started:
-            started.append(True)
-            ctx.set_phase(phase)
+        now = phase if done or not starting or phase in shown else starting
+        if not shown or shown[-1] != now:
+            shown.append(now)
+            ctx.set_phase(now)
         ctx(done, total)
 
     return progress

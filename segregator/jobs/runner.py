@@ -223,6 +223,7 @@ class JobContext:
     def set_phase(self, phase: str) -> None:
         self.phase = phase
         self._phase_start = (0, time.monotonic())
+        self._last = 0.0  # the phase's first count is written at once
         self.store.update(self.job_id, phase=phase, done=0, total=0, rate=None, eta=None)
 
     def set_run(self, run_id: int) -> None:
