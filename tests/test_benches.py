@@ -1,6 +1,7 @@
 """A small smoke run of each benchmark (the real runs are `make bench`; timing has no place in tests).
 They print their figures; here only that they run and print what they promise is checked."""
 
+import re
 import subprocess
 import sys
 
@@ -15,8 +16,10 @@ def bench(*args) -> str:
 
 
 def test_analyse_bench_smoke():
-    out = bench("bench.analyse", "--corpus", str(PHOTOS), "--images", "24", "--baseline-images", "4", "--rounds", "1")
+    out = bench("bench.analyse", "--corpus", str(PHOTOS), "--images", "24", "--baseline-images", "4", "--rounds", "1",
+                "--rtt-ms", "20")
     assert "ratio=" in out and "floor_fraction=" in out
+    assert re.search(r"bucket_fraction=[\d.]+; the local S3 server used [\d.]+ ms CPU an image", out)
 
 
 def test_search_bench_smoke():

@@ -143,6 +143,27 @@ def test_presigned_url_works_then_expires(bucket):
         bucket.presigned_url("p/cat.jpg", expires=8 * 24 * 3600)
 
 
+def test_reads_take_one_signed_get_and_fall_back_to_boto3_for_anything_else(r2_config, bucket):
+    """Image reads skip boto3's per-call machinery (one signed GET on its pool); the bytes are exact for odd keys,
+    and a missing key, a wrong secret or an endpoint that is down still give boto3's clear errors."""
+    from tests.test_storage import ODD_KEYS
+
+    body = (PHOTOS / "chelsea.jpg").read_bytes()
+    for key in ODD_KEYS:
+        bucket.client.put_object(Bucket=bucket.bucket, Key=key, Body=body)
+    calls = _count_calls(bucket, "GetObject")
+    for key in ODD_KEYS:
+        assert bucket.read(key) == body
+    assert calls["GetObject"] == 0  # none went through boto3
+    with pytest.raises(FileNotFoundError):
+        bucket.read("no-such-key.jpg")
+    assert calls["GetObject"] == 1  # the miss was asked again through boto3, for its message
+    with pytest.raises(PermissionError, match="access denied"):
+        R2Storage(R2Config(r2_config.endpoint, r2_config.access_key, "not-the-secret"), bucket.bucket).read(ODD_KEYS[0])
+    with pytest.raises(ConnectionError, match="endpoint unreachable"):
+        R2Storage(R2Config("http://127.0.0.1:9", "key", "secret"), "b").read("x.jpg")
+
+
 def test_wrong_secret_gives_the_clear_error(r2_config, bucket):
     wrong = R2Config(r2_config.endpoint, r2_config.access_key, "not-the-secret")
     with pytest.raises(PermissionError, match="access denied: check R2_ACCESS_KEY/R2_SECRET_KEY"):
