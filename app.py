@@ -11,6 +11,8 @@ storage, prefix = ui.page("AI Image Segregator", "🗂️", (
 classifier = ui.classifier_picker()
 faces_folder = ui.faces_folder_option()
 ui.teach_panel(storage, prefix)
+with st.expander("↩ Undo a run, empty the trash"):
+    ui.runs_panel(storage)
 params = {"settings": ui.settings_overrides(classifier, faces=faces_folder is not None), "faces_folder": faces_folder}
 db = ui.analysis_step(storage, prefix, "classify", "classify", "Analyse", "classify the images in", params, "classify")
 st.subheader("Plan")

@@ -28,7 +28,8 @@ def table() -> None:
         st.info("No jobs yet: start one on any page (Analyse, Confirm, …) or from the command line.")
         return
     st.dataframe([{"job": j.id, "state": j.status, "what": j.label, "on": j.source, "progress": j.progress_text(),
-                   "run": j.run_id, "by": j.user or "", "created": when(j.created), "finished": when(j.finished),
+                   "run": "" if j.run_id is None else str(j.run_id),  # no run: an empty cell, not "None"
+                   "by": j.user or "", "created": when(j.created), "finished": when(j.finished),
                    "error": j.error or ""}
                   for j in jobs], hide_index=True, width="stretch")
 

@@ -475,7 +475,10 @@ def test_jobs_page_lists_app_and_cli_jobs_and_cancels(mixed_folder, tmp_path):
 
     assert cli("classify", mixed_folder, "--quiet", "--classifier", "heuristic").returncode == 0  # a CLI job
     at = page("app.py", mixed_folder)
+    # the command line's job made no plan for the page: the page offers to analyse (it used to fail on it)
+    assert not at.exception and any("Press **Analyse**" in i.value for i in at.info), at.exception
     job_click(at, "Analyse")  # an app job
+    job_click(at, "Confirm: Move")  # a move: a job with a run
     store = JobStore()
     queued = store.add("classify", "waiting", str(mixed_folder), {"source": str(mixed_folder)})
     store.update(queued, owner='["another-host", "", 1]')  # queued on another server: this one leaves it
@@ -483,6 +486,10 @@ def test_jobs_page_lists_app_and_cli_jobs_and_cancels(mixed_folder, tmp_path):
     assert not jobs_page.exception
     table = jobs_page.dataframe[0].value
     assert {"classify (command line)", "classify", "waiting"} <= set(table["what"])
+    runs = dict(zip(table["job"], table["run"]))  # the run column: the move's run, an empty cell for the others
+    assert [runs[j.id] for j in store.list(limit=10) if j.kind != "apply"] == ["", "", ""]  # not None
+    mover = next(j for j in store.list(limit=10) if j.kind == "apply")
+    assert mover.run_id and runs[mover.id] == str(mover.run_id)
     jobs_page.selectbox[0].set_value(next(o for o in jobs_page.selectbox[0].options if o.startswith(f"{queued} ·"))).run()
     button(jobs_page, "✖ Cancel").click().run()
     assert store.get(queued).status == "cancelled"
@@ -562,6 +569,12 @@ def test_duplicates_page_finds_groups_changes_a_keeper_skips_a_group_and_moves(t
     job_click(at, "Confirm: Move 7")
     assert not at.exception, at.exception
     assert any(s.value.startswith("Moved 7") for s in at.success), [s.value for s in at.success]
+    # the groups as found before the move are gone from the page: none of the moved files is offered as there
+    assert not [m.value for m in at.markdown if m.value.startswith("**Group ")]
+    assert not [b.key for b in at.button if b.key and b.key.startswith(("dup_keeper_", "dup_skip_", "dup_accept"))]
+    assert not [h.value for h in at.subheader if "group(s) of copies" in h.value]
+    assert not [c.value for c in at.caption if "moves" in c.value or "chelsea_bright.jpg" in c.value]
+    assert any(i.value.startswith("Run 1 moved the copies of these groups") for i in at.info), [i.value for i in at.info]
     moved = sorted(p.name for p in (folder / "duplicates" / "000001_chelsea_half").iterdir())
     assert moved == sorted(k for k, o in owner.items() if o == "chelsea.jpg" and k != "chelsea_half.jpg")
     assert (folder / "chelsea_half.jpg").exists()
@@ -594,3 +607,117 @@ def test_an_analysis_says_its_workers_are_starting_until_the_first_image_is_done
         assert re.fullmatch(r"analysing 16/21 · [\d.]+/s · ETA \d+s", store.get(job_id).progress_text())
     finally:
         store.close()
+
+
+def test_a_queued_job_says_what_it_really_waits_for(mixed_folder):
+    """A queued job says it waits for another only while one runs (or is paused) ahead of it in its lane: when
+    the job before it failed, or only a move runs (moves do not hold an analysis back), it is next to start; a
+    job queued on another server says so. Moves run four at a time: the fifth waits, the fourth does not."""
+    from segregator.jobs.runner import JobStore
+    from segregator.ui import jobview
+
+    at = page("app.py", mixed_folder)
+    idle = jobview.runner()  # the page's runner, idle: the queued job below stays queued while it is looked at
+    idle.stop()
+    for thread in idle._threads:
+        thread.join(5)
+    store = JobStore()
+    before = store.add("classify", "classify another folder", str(mixed_folder / "listing_7"), {}, state="running")
+    queued = store.add("classify", "classify", str(mixed_folder), {"source": str(mixed_folder)})
+
+    def status() -> str:
+        at.run()
+        assert not at.exception, at.exception
+        [bar] = at.get("progress")
+        return bar.proto.text
+
+    assert status() == f"Job {queued}: classify — waiting for job {before} (classify another folder, running) ahead of it"
+    store.update(before, state="paused")
+    assert status().endswith(f"waiting for job {before} (classify another folder, paused) ahead of it")
+    store.update(before, state="failed", finished=time.time(), error="boom")
+    assert status() == f"Job {queued}: classify — next to start"
+    earlier = store.add("apply", "move the files", str(mixed_folder / "listing_7"), {}, state="running")
+    assert status() == f"Job {queued}: classify — next to start"
+    store.update(queued, owner='["another-host", "", 1]')
+    assert status() == f"Job {queued}: classify — queued for another server process: it starts there"
+    store.update(queued, state="cancelled")
+
+    moves = [store.add("apply", f"move {k}", str(mixed_folder), {}, state="running") for k in range(3)]
+    fifth = store.get(store.add("apply", "move 5", str(mixed_folder), {}))
+    assert [j.id for j in idle.waiting_for(fifth)] == [earlier] + moves  # the four moves at work
+    store.update(moves[0], state="done")
+    assert idle.waiting_for(fifth) == []
+
+
+def test_the_undo_confirmation_says_how_many_more_files_than_it_lists(tmp_path):
+    import shutil
+
+    from segregator.plan import MovePlan, PlanItem
+    from segregator.storage import LocalStorage
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    photos = sorted(PHOTOS.glob("*.jpg"))
+    for i in range(21):
+        shutil.copy2(photos[i % len(photos)], folder / f"p{i:02d}.jpg")
+    storage = LocalStorage(folder)
+    jobs.run_plan(MovePlan("classify", storage.record(), "", "",
+                           [PlanItem(f"p{i:02d}.jpg", f"x/p{i:02d}.jpg") for i in range(21)]), storage)
+    at = page("pages/4_Gallery.py", folder)
+    button(at, "↩ Undo run 1").click().run()
+    assert not at.exception, at.exception
+    assert any("**21 object(s)** go back" in m.value for m in at.markdown)
+    [listing] = [c.value.splitlines() for c in at.code]
+    assert listing[:20] == [f"x/p{i:02d}.jpg → p{i:02d}.jpg" for i in range(20)]
+    assert listing[20:] == ["… and 1 more"]
+
+
+def test_the_faces_folder_choice_is_kept_in_the_url(mixed_folder):
+    """Home page: ticking "Images with faces to their own folder" and naming the folder go into the URL, and a
+    reload (a new session from that URL) has them back, the analysis with them."""
+    from segregator.faces import available
+    from segregator.jobs.runner import JobStore
+
+    if not available():
+        pytest.skip("face detection not installed")
+
+    def tick(at: AppTest):
+        return next(c for c in at.checkbox if c.label == "🙂 Images with faces to their own folder")
+
+    def name(at: AppTest):
+        return next(t for t in at.text_input if t.label == "Faces folder")
+
+    at = page("app.py", mixed_folder)
+    assert "faces" not in at.query_params and tick(at).value is False
+    tick(at).check().run()
+    name(at).input("people").run()
+    url = dict(at.query_params)
+    assert url.get("faces") == "1" and url.get("faces_folder") == "people", url
+    reloaded = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
+    for key, value in url.items():
+        reloaded.query_params[key] = value
+    reloaded.run()
+    assert not reloaded.exception, reloaded.exception
+    assert tick(reloaded).value is True and name(reloaded).value == "people"
+    job_click(reloaded, "Analyse")
+    job = next(j for j in JobStore().list(limit=5) if j.kind == "classify")
+    assert job.params["faces_folder"] == "people" and job.params["settings"]["faces.detect"] == "on"
+    tick(at).uncheck().run()
+    assert "faces" not in at.query_params  # back at its default: out of the URL
+
+
+def test_the_home_page_offers_to_undo_its_move(mixed_folder):
+    """Home page: after a move, its ↩ runs panel offers to undo that run, and the confirmation lists what goes
+    back. (AppTest cannot click inside a dialog: the undo itself is clicked in tests/test_browser.py.)"""
+    at = page("app.py", mixed_folder)
+    assert any(e.label == "↩ Undo a run, empty the trash" for e in at.expander)
+    assert not [b.label for b in at.button if b.label.startswith("↩ Undo run")]  # no run yet
+    job_click(at, "Analyse")
+    job_click(at, "Confirm: Move")
+    assert not (mixed_folder / "chelsea.jpg").exists()
+    button(at, "↩ Undo run 1").click().run()
+    assert not at.exception, at.exception
+    assert any(m.value.startswith("Run 1 on") and "**8 object(s)** go back" in m.value for m in at.markdown)
+    [listing] = [c.value.splitlines() for c in at.code]
+    assert len(listing) == 8 and "no_image/agent.png → agent.png" in listing, listing
+    assert any(b.label == "Undo it" for b in at.button)

@@ -162,7 +162,7 @@ class JobStore:
             raise ValueError(f"no job {job_id}")
         return _job(row)
 
-    def list(self, limit: int = 100, source: str | None = None, kinds=None) -> list[Job]:
+    def list(self, limit: int = 100, source: str | None = None, kinds=None, states=None) -> list[Job]:
         sql, args = f"SELECT {_COLUMNS} FROM jobs", []
         where = []
         if source is not None:
@@ -171,6 +171,9 @@ class JobStore:
         if kinds:
             where.append(f"kind IN ({','.join('?' * len(kinds))})")
             args.extend(kinds)
+        if states:  # as stored (see Job.status)
+            where.append(f"state IN ({','.join('?' * len(states))})")
+            args.extend(states)
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows = self._exec(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
@@ -312,6 +315,7 @@ class JobRunner:
         self._stopped = threading.Event()
         self._busy: set[int] = set()
         self._lock = threading.Lock()
+        self._move_threads = move_threads
         self._threads = [threading.Thread(target=self._loop, args=(False,), daemon=True, name="jobs-analysis")]
         self._threads += [threading.Thread(target=self._loop, args=(True,), daemon=True, name=f"jobs-moves-{n}")
                           for n in range(move_threads)]
@@ -331,6 +335,19 @@ class JobRunner:
         job = self.store.requeue(job_id)
         self._wake.set()
         return job
+
+    def waiting_for(self, job: Job) -> list[Job] | None:
+        """What a queued job waits for: the jobs of its lane (analyses run one at a time, moves `move_threads`
+        at once) that run, are paused or are queued before it, those at work first, when they fill the lane;
+        [] when nothing is ahead of it (it is next to start); None when it is queued for another process."""
+        if job.owner != _me():
+            return None
+        moves = job.kind in MOVE_KINDS
+        ahead = [j for j in self.store.list(limit=1000, states=ACTIVE)
+                 if j.id != job.id and j.owner == job.owner and (j.kind in MOVE_KINDS) == moves
+                 and (j.state != "queued" or j.id < job.id)]
+        ahead.sort(key=lambda j: (j.state == "queued", j.id))
+        return ahead if len(ahead) >= (self._move_threads if moves else 1) else []
 
     def _next(self, moves: bool) -> int | None:
         with self._lock:

@@ -155,10 +155,11 @@ def faces_folder_option() -> str | None:
 
     if not available():
         return None
+    keep_in_url(faces=("faces_to_folder", False), faces_folder=("faces_folder", "faces"))  # a reload keeps them
     left, right = st.columns([2, 1])
-    on = left.checkbox("🙂 Images with faces to their own folder", key="faces_to_folder",
+    on = left.checkbox("🙂 Images with faces to their own folder", **kept("faces_to_folder", False),
                        help="Face detection runs on every image; those with a face go to this folder.")
-    name = right.text_input("Faces folder", value="faces", key="faces_folder", disabled=not on,
+    name = right.text_input("Faces folder", **kept("faces_folder", "faces"), disabled=not on,
                             label_visibility="collapsed")
     if not on:
         return None

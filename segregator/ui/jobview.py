@@ -91,7 +91,7 @@ def job_progress(job: Job, key: str) -> None:
         if not now.active:
             st.rerun()
         fraction = min(1.0, now.done / now.total) if now.total else 0.0
-        state = {"queued": "waiting for the job before it", "paused": "paused"}.get(now.status, "")
+        state = _queued_text(now) if now.status == "queued" else "paused" if now.status == "paused" else ""
         st.progress(fraction, text=f"Job {now.id}: {now.progress_text()}" + (f" — {state}" if state else ""))
         left, right, _ = st.columns([1, 1, 4])
         if now.status == "paused":
@@ -104,6 +104,18 @@ def job_progress(job: Job, key: str) -> None:
         st.caption("This job runs on the server: you can switch pages, reload or close this tab; it goes on.")
 
     panel()
+
+
+def _queued_text(job: Job) -> str:
+    """What a queued job is waiting for, as it is now (see JobRunner.waiting_for)."""
+    ahead = runner().waiting_for(job)
+    if ahead is None:
+        return "queued for another server process: it starts there"
+    if not ahead:
+        return "next to start"
+    first, more = ahead[0], len(ahead) - 1
+    return (f"waiting for job {first.id} ({first.label}, {first.status})"
+            + (f" and {more:,} more job(s)" if more else "") + " ahead of it")
 
 
 def show_notice() -> None:
@@ -150,7 +162,10 @@ def analysis_step(storage: Storage, prefix: str, page: str, kind: str, button: s
         st.rerun()
     show_notice()
     after = st.session_state.get(f"{page}_after", 0)  # "Start over": earlier jobs are done with
-    job = latest_job(kind, source, lambda j: j.id > after and j.params.get("recursive", True) == params.get("recursive", True))
+    # a job done without a plan (an analysis run from the command line, which writes its plan to a file or
+    # stdout) is not this page's: the page shows the latest that made one
+    job = latest_job(kind, source, lambda j: j.id > after and j.params.get("recursive", True) == params.get("recursive", True)
+                     and (j.status != "done" or "plan" in (j.result or {})))
     if job is None:
         st.info(f"Press **{button}** to {what} {storage.description}{f' under `{prefix}`' if prefix else ''}. "
                 "Nothing moves until you confirm.")
@@ -284,12 +299,17 @@ def plan_json(db: PlanDB, name: str) -> None:
                        key=f"download_{db.path.stem}")
 
 
+def plan_move(storage: Storage, db: PlanDB) -> Job | None:
+    """The latest move job of this plan (its confirm step's), or None."""
+    return latest_job("apply", source_spec(storage, db.plan.source_prefix), lambda j: j.params.get("plan") == str(db.path))
+
+
 def confirm_step(storage: Storage, db: PlanDB, page: str) -> None:
     """The confirm step, as a job: copy-or-move, a button naming the count; the plan is first checked against
     the storage (what is gone or changed since the analysis stops it, with the counts); then progress; then
     the summary. Shown again after any navigation or reload."""
     source = source_spec(storage, db.plan.source_prefix)
-    job = latest_job("apply", source, lambda j: j.params.get("plan") == str(db.path))
+    job = plan_move(storage, db)
     if job is not None and job.status == "failed" and not job.run_id:
         st.error(f"Not started: {job.error}")  # refused (another run holds the folder, ...): the user may try again
     elif job is not None and job.status == "cancelled" and job.run_id:

@@ -55,6 +55,8 @@ def _confirm_undo(storage: Storage, run_id: int) -> None:
             if not count:
                 return
             head = [f"{i.source} → {i.destination}" for i, _ in zip(plan.items(), range(20))]
+            if count > len(head):
+                head.append(f"… and {count - len(head):,} more")
             st.code("\n".join(head), language=None)
     except (OSError, ValueError) as exc:
         st.error(str(exc))
