@@ -43,19 +43,20 @@ if not choices:
     st.caption("No job is running, paused or interrupted.")
     st.stop()
 job = st.selectbox("Job", choices, format_func=lambda j: f"{j.id} · {j.status} · {j.label} · {j.source}")
-if job.kind in ui.MOVE_KINDS and not ui.can_change():
-    st.caption("👁️ This job changes storage: pausing, cancelling or resuming it needs an editor.")
+if not ui.can_act_on(job):
+    st.caption("👁️ This job changes storage or what every user shares: pausing, cancelling or resuming it needs "
+               "an editor.")
     st.stop()
 cols = st.columns(4)
 try:
     if job.status == "running" and cols[0].button("⏸ Pause"):
-        ui.store().request(job.id, "pause")
+        ui.runner().request(job.id, "pause", ui.user())
         st.rerun()
     if job.status == "paused" and cols[0].button("▶ Go on"):
-        ui.store().request(job.id, "resume")
+        ui.runner().request(job.id, "resume", ui.user())
         st.rerun()
     if job.status in ("queued", "running", "paused") and cols[1].button("✖ Cancel"):
-        ui.store().request(job.id, "cancel")
+        ui.runner().request(job.id, "cancel", ui.user())
         st.rerun()
     if job.status in ("interrupted", "failed") and cols[2].button("⏯ Resume", type="primary"):
         ui.runner().resume(job.id, user=ui.user())

@@ -703,6 +703,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from . import auth
 
     extra = [a for a in args.streamlit_args if a != "--"]
+    if any(a == "--server.address" or a.startswith("--server.address=") for a in extra):
+        raise CliError("give the address with serve's own --address (it is checked there), not --server.address")
     try:
         policy = auth.Policy.load(auth.read_secrets(_serve_secrets(extra)))
     except ValueError as exc:

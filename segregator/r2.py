@@ -231,9 +231,9 @@ class R2Storage(Storage):
                 self.client.delete_object(Bucket=self._bucket, Key=probe)
         except PermissionError:
             return (f"the R2 key in use can write to bucket {self._bucket} but cannot delete (a move deletes each "
-                    f"source once its copy is checked): {advice}")
+                    f"source once its copy is checked; the empty probe object {probe} is left there): {advice}")
         except OSError as exc:
-            return f"cannot check delete access to bucket {self._bucket}: {exc}"
+            return f"cannot check delete access to bucket {self._bucket} (the empty probe object {probe} may be left there): {exc}"
         return None
 
     def check_bucket(self) -> None:

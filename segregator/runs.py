@@ -12,6 +12,7 @@ import posixpath
 from datetime import datetime, timezone
 from typing import Callable, Iterator
 
+from . import auth
 from .executor import Execution, ExecutionReport
 from .journal import LostOwnership, RunInfo, RunStore
 from .locking import RunLock
@@ -57,6 +58,7 @@ def run_plan(plan, storage: Storage, copy: bool = False, log: SessionLog | None 
             raise ValueError("plan refused: it was not written by this installation or was edited since; name the "
                              "folder or bucket it is for with --source SRC to apply it")
 
+    auth.require_storage(storage)  # a web user's run on a folder this app does not serve: refused
     require_write(storage)  # a read-only key: told now, before the lock and the journal
     with RunLock(storage, scope) as lock:
         run_id, folders = store.create(header, items, storage.record(), storage.lock_area(), scope, copy, lock.token,
@@ -193,6 +195,7 @@ def resume(run_id=None, log: SessionLog | None = None, progress: Progress | None
     if run.kind == "run" and store.undo_of(run.id) is not None:
         raise ValueError(f"run {run.id} was undone: there is nothing to resume")
     storage = storage_for_record(run.storage, r2_config)
+    auth.require_storage(storage)
     require_write(storage)
     if on_run:
         on_run(run.id)
@@ -375,6 +378,7 @@ def trash_keys(storage: Storage) -> list[str]:
 def empty_trash(storage: Storage, log: SessionLog | None = None) -> dict:
     """Delete everything under _trash/ for good (batch deletes), under the run lock of _trash/; logged.
     Callers confirm twice first."""
+    auth.require_storage(storage)
     require_write(storage)
     with RunLock(storage, TRASH):
         keys = trash_keys(storage) + storage.part_files(TRASH)

@@ -312,3 +312,142 @@ def test_a_read_only_key_analyses_and_confirm_explains(read_only_bucket, monkeyp
     assert not [b for b in at.button if b.label.startswith("Confirm")]
     assert any("Moving is not possible here" in e.value and "cannot write" in e.value for e in at.error)
     assert _bucket_state(admin) == before
+
+
+# ------------------------------------------------------------------ attempts to get round the roles
+
+def test_a_web_user_cannot_send_analyses_to_a_scheduler_of_their_choosing(roles, mixed_folder, tmp_path, monkeypatch):
+    """The app takes in what a Dask scheduler's workers send back: a scheduler named in the page or a link
+    could run code on the server. Only the operator's (SEGREGATOR_DASK_SCHEDULER) is used, at submit and at
+    run time; the command line names any."""
+    monkeypatch.delenv("SEGREGATOR_DASK_SCHEDULER", raising=False)
+    store = JobStore(tmp_path / "jobs.sqlite")
+    runner = JobRunner(store, move_threads=1)
+    try:
+        runner.stop()
+        evil = {"cluster": "tcp://127.0.0.1:18786"}
+        for who in (VIEWER, EDITOR, auth.ANONYMOUS):
+            with pytest.raises(auth.NotAllowed, match="only on the Dask scheduler it was started with"):
+                runner.submit("classify", "x", str(mixed_folder), evil, user=who)
+        with pytest.raises(auth.NotAllowed, match="at most"):
+            runner.submit("classify", "x", str(mixed_folder), {"cluster": "local:999"}, user=EDITOR)
+        forged = store.add("classify", "x", str(mixed_folder), {"source": str(mixed_folder), **evil}, user=EDITOR)
+        job = run_job(store, forged)
+        assert job.status == "failed" and "Refused" in job.error and "scheduler" in job.error
+        monkeypatch.setenv("SEGREGATOR_DASK_SCHEDULER", "tcp://127.0.0.1:18786")  # the operator's own: taken
+        assert auth.cluster_refusal("tcp://127.0.0.1:18786") is None
+        assert auth.check_job("classify", "local:someone", str(mixed_folder), {"cluster": "tcp://10.9.9.9:8786"})
+    finally:
+        runner.stop()
+        store.close()
+    # a link naming a scheduler is not followed: the page keeps no address from the URL
+    monkeypatch.delenv("SEGREGATOR_DASK_SCHEDULER")
+    at = _at("app.py", mixed_folder)
+    at.query_params.update({"compute": "cluster", "scheduler": "tcp://127.0.0.1:18786"})
+    at.run()
+    assert not at.exception
+    assert "compute_address" not in at.session_state and "scheduler" not in at.query_params
+    assert any("SEGREGATOR_DASK_SCHEDULER" in e.value for e in at.sidebar.error)
+
+
+def test_proxy_headers_never_make_a_request_local():
+    local = auth.host_is_local
+    assert local(auth.request_host({"Host": "127.0.0.1:8501"}))
+    assert not local(auth.request_host({"Host": "images.example.com", "X-Forwarded-For": "203.0.113.9",
+                                        "X-Forwarded-Host": "localhost"}))
+    assert not local(auth.request_host({"Host": "localhost", "X-Forwarded-Host": "localhost"}))
+    assert not local(auth.request_host({"Host": "localhost:8501", "X-Real-IP": "203.0.113.9"}))
+
+
+def test_an_unverified_or_odd_address_gets_no_access(roles, mixed_folder):
+    at = _at("app.py", mixed_folder)
+    at.secrets["auth"] = AUTH
+    for claims in ({"email": EDITOR, "email_verified": False}, {"email": "local:mallory"},
+                   {"email": " local:x@evil.net"}, {"email": "anonymous"}):
+        at.user = {"is_logged_in": True, **claims}
+        at.run()
+        assert not at.exception
+        assert any("has no access" in e.value for e in at.error), claims
+        assert not [b for b in at.button if b.label == "Analyse"], claims
+    at.user = {"is_logged_in": True, "email": EDITOR, "email_verified": True}
+    at.run()
+    assert [b for b in at.button if b.label == "Analyse"]
+
+
+def test_a_viewer_cannot_pause_or_cancel_an_editors_move_nor_teach(roles, mixed_folder, tmp_path):
+    store = JobStore()
+    moving = store.add("apply", "move the files", str(mixed_folder), {"plan": "x"}, state="running", user=EDITOR)
+    store.update(moving, owner=json.dumps(["another-host", "", 1]), phase="moving", done=1, total=9)
+    runner = jobs_runner()
+    with pytest.raises(auth.NotAllowed, match="viewer"):
+        runner.request(moving, "cancel", VIEWER)
+    assert store.get(moving).request is None
+    with pytest.raises(auth.NotAllowed, match="teaching a classifier"):
+        runner.submit("teach", "teach", str(mixed_folder), {"source": str(mixed_folder)}, user=VIEWER)
+    with pytest.raises(auth.NotAllowed, match="restoring the demo"):
+        auth.authorize("restore_demo", VIEWER)
+    jobs_page = AppTest.from_file(str(REPO / "pages/6_Jobs.py"), default_timeout=TIMEOUT)
+    jobs_page.secrets["auth"] = AUTH
+    jobs_page.user = {"is_logged_in": True, "email": VIEWER}
+    jobs_page.run()
+    assert not jobs_page.exception
+    assert not [b for b in jobs_page.button if "Cancel" in b.label or "Pause" in b.label]
+    at = _at("app.py", mixed_folder)
+    at.secrets["auth"] = AUTH
+    at.user = {"is_logged_in": True, "email": VIEWER}
+    at.run()
+    assert not [b for b in at.button if b.label == "Teach"]
+    assert any("teaching a classifier" in i.value for i in at.info)
+    runner.request(moving, "cancel", EDITOR)  # an editor may
+    assert store.get(moving).request == "cancel"
+
+
+def jobs_runner():
+    from segregator.ui.jobview import runner
+
+    return runner()
+
+
+def test_runs_outside_the_served_folders_are_neither_shown_nor_undone(roles, mixed_folder, tmp_path_factory,
+                                                                      isolated_log):
+    """A run the command line made on a folder outside SEGREGATOR_LOCAL_ROOTS: not listed to web users, and
+    its undo refused by the engine (not only the page)."""
+    from segregator.runs import run_plan, runs, undo
+
+    outside = tmp_path_factory.mktemp("outside_roots")
+    (outside / "a.jpg").write_bytes((PHOTOS / "chelsea.jpg").read_bytes())
+    storage = LocalStorage(outside)
+    run_plan(jobs.trash_plan(storage, ["a.jpg"], ""), storage)  # the command line (local:...)
+    run_id = runs(storage.lock_area(), limit=1)[0].id
+    with auth.acting(EDITOR), pytest.raises(auth.NotAllowed, match="serves local folders only under"):
+        undo(run_id)
+    assert not (outside / "a.jpg").exists()
+    at = _at("pages/4_Gallery.py", mixed_folder)
+    at.secrets["auth"] = AUTH
+    at.user = {"is_logged_in": True, "email": EDITOR}
+    at.run()
+    at.toggle(key="runs_everywhere").set_value(True).run()
+    assert not at.exception
+    assert not any(str(outside) in o for s in at.selectbox for o in (s.options or []))
+    undo(run_id)  # the command line may
+    assert (outside / "a.jpg").exists()
+
+
+def test_a_job_without_a_user_does_not_run_and_a_broken_secrets_file_is_not_no_sign_in(mixed_folder, tmp_path):
+    store = JobStore(tmp_path / "jobs.sqlite")
+    job_id = store.add("empty_trash", "x", str(mixed_folder), {"source": str(mixed_folder)})
+    store.update(job_id, user=None)  # a row written by another tool, or from before users were recorded
+    job = run_job(store, job_id)
+    assert job.status == "failed" and "no recorded user" in job.error
+    store.close()
+    broken = tmp_path / "secrets.toml"
+    broken.write_text('[auth]\nclient_id = "x\n')  # an unterminated string
+    with pytest.raises(auth.SecretsError, match="cannot read the secrets file"):
+        auth.read_secrets([broken])
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SEGREGATOR_")}, "PYTHONPATH": str(REPO)}
+    for extra in ([], ["--server.address", "0.0.0.0"]):
+        done = subprocess.run([sys.executable, "-m", "segregator", "serve", "--address", "127.0.0.1", "--port", "9",
+                               "--", "--secrets.files", str(broken if not extra else tmp_path / "none.toml"), *extra],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode != 0
+        assert ("cannot read the secrets file" if not extra else "not --server.address") in done.stderr, done.stderr

@@ -136,7 +136,7 @@ def test_viewer_previews_without_destructive_controls_then_signs_out(app, browse
     expect(sidebar.get_by_text("vic@example.org · viewer")).to_be_visible(timeout=30_000)
     page.get_by_role("button", name="Analyse").click()
     settle(page)
-    expect(page.get_by_text("You are signed in as a viewer")).to_be_visible(timeout=90_000)
+    expect(page.get_by_text(re.compile(r"You are signed in as a viewer: moving these"))).to_be_visible(timeout=90_000)
     expect(page.get_by_test_id("stImage").first).to_be_visible()
     expect(page.get_by_role("button", name="Download plan (JSON Lines)")).to_be_visible()  # the plan is theirs
     expect(page.get_by_role("button", name=re.compile(r"^Confirm"))).to_have_count(0)

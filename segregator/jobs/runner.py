@@ -282,7 +282,9 @@ def run_job(store: JobStore, job_id: int, echo=None) -> Job:
     load_kinds()
     job = store.get(job_id)
     try:  # checked again here, with the roles as they are now: a job put in the store by any other way than
-        auth.authorize(job.kind, job.user)  # submit, or whose user lost the role since, does not run
+        if not job.user:  # submit, or whose user lost the role since, does not run; nor one with no user
+            raise auth.NotAllowed("this job has no recorded user (it was not queued through the app or the CLI)")
+        auth.check_job(job.kind, job.user, job.source, job.params)
     except auth.NotAllowed as exc:
         store.update(job_id, state="failed", finished=time.time(), error=f"Refused: {exc}", request=None)
         return store.get(job_id)
@@ -324,17 +326,24 @@ class JobRunner:
 
     def submit(self, kind: str, label: str, source: str, params: dict, user: str | None = None) -> int:
         """Queue a job for `user` (default: the current one); auth.NotAllowed when their role does not allow it."""
-        user = auth.authorize(kind, user)
+        user = auth.check_job(kind, user, source, params)
         job_id = self.store.add(kind, label, source, params, user=user)
         self._wake.set()
         return job_id
 
     def resume(self, job_id: int, user: str | None = None) -> Job:
         """Queue an interrupted or failed job again, when `user` may run it (it still runs as its own user)."""
-        auth.authorize(self.store.get(job_id).kind, user)
+        job = self.store.get(job_id)
+        auth.check_job(job.kind, user, job.source, job.params)
         job = self.store.requeue(job_id)
         self._wake.set()
         return job
+
+    def request(self, job_id: int, what: str | None, user: str | None = None) -> Job:
+        """JobStore.request() for `user`: pausing or cancelling a job that changes storage (someone's move)
+        is an editor's, as starting one is."""
+        auth.authorize(self.store.get(job_id).kind, user)
+        return self.store.request(job_id, what)
 
     def waiting_for(self, job: Job) -> list[Job] | None:
         """What a queued job waits for: the jobs of its lane (analyses run one at a time, moves `move_threads`

@@ -10,12 +10,17 @@ from .. import auth
 
 
 def _secrets() -> dict:
-    """The app's secrets as Streamlit reads them ([auth], [roles]); {} when there are none."""
+    """The app's secrets as Streamlit reads them ([auth], [roles]); {} when there are none. A secrets file
+    that exists but cannot be read or parsed raises auth.SecretsError (Streamlit would go on without it, and
+    so without the sign-in it may configure)."""
+    auth.read_secrets()  # raises for a file that is there but broken
     try:
         return {name: st.secrets[name].to_dict() if hasattr(st.secrets[name], "to_dict") else st.secrets[name]
                 for name in ("auth", "roles") if name in st.secrets}
-    except (FileNotFoundError, KeyError, OSError, ValueError):
+    except FileNotFoundError:
         return {}
+    except (KeyError, OSError, ValueError) as exc:
+        raise auth.SecretsError(f"cannot read the app's secrets: {exc}") from None
 
 
 def policy() -> auth.Policy:
@@ -33,9 +38,7 @@ def _request_host() -> str:
         headers = st.context.headers
     except Exception:  # noqa: BLE001 - no request (AppTest): this machine
         return "127.0.0.1"
-    if headers.get("X-Forwarded-For") or headers.get("Forwarded") or headers.get("X-Forwarded-Host"):
-        return headers.get("X-Forwarded-Host") or "proxied"
-    return headers.get("Host") or "127.0.0.1"
+    return auth.request_host(headers)
 
 
 def _sign_out_button(key: str) -> None:
@@ -46,7 +49,12 @@ def gate() -> None:
     """At the top of every page: who is here and in which role (st.session_state user / role), or a page that
     stops: the sign-in screen, "no access", or the refusal to serve without sign-in."""
     ss = st.session_state
-    pol = policy()
+    try:
+        pol = policy()
+    except (auth.SecretsError, ValueError) as exc:  # a broken secrets file is not "no sign-in"
+        st.title("🗂️ AI Image Segregator")
+        st.error(f"The app is not configured correctly: {exc}")
+        st.stop()
     if pol.sign_in:
         if not st.user.is_logged_in:
             st.title("🗂️ AI Image Segregator")
@@ -54,12 +62,17 @@ def gate() -> None:
             st.button("Sign in", type="primary", on_click=st.login, key="sign_in")
             st.stop()
         email = str(st.user.get("email") or "").strip()
-        role = pol.role_of(email) if email else None
+        # An address the provider says it has not verified could be anyone's; one spelt like the app's own
+        # users (local:..., anonymous) is not an address at all.
+        unverified = st.user.get("email_verified") in (False, "false", "False")
+        role = pol.role_of(email) if email and auth.plausible_address(email) and not unverified else None
         if role is None:
             st.title("🗂️ AI Image Segregator")
-            st.error(f"{email or 'This account'} has no access to this app." + (
-                "" if email else " The sign-in gave no e-mail address (the provider must grant the `email` scope).")
-                + " Ask an editor to add it to the viewers or the editors.")
+            why = (" The provider says this address is not verified." if email and unverified else
+                   " The sign-in gave no e-mail address (the provider must grant the `email` scope)." if not email
+                   else "")
+            st.error(f"{email or 'This account'} has no access to this app.{why}"
+                     " Ask an editor to add it to the viewers or the editors.")
             _sign_out_button("sign_out_denied")
             st.stop()
         ss["user"], ss["role"] = email, role
@@ -89,6 +102,12 @@ def can_change() -> bool:
     return st.session_state.get("role", auth.EDITOR) == auth.EDITOR
 
 
+def can_act_on(job) -> bool:
+    """The user may pause, cancel or resume this job: any analysis; a job that changes storage (or what every
+    user shares) only as an editor. The runner checks the same (JobRunner.request, resume)."""
+    return can_change() or job.kind not in auth.CHANGING_KINDS
+
+
 def viewer_note(what: str) -> None:
     """In place of a control a viewer is not offered."""
     st.info(f"👁️ You are signed in as a viewer: {what} needs an editor. You can still preview and download the plan.")
@@ -103,36 +122,14 @@ def account_sidebar() -> None:
     _sign_out_button("sign_out")
 
 
-def local_roots() -> list:
-    """The folders under which a web user may open local folders, or None (any: the app on one's own machine).
-    SEGREGATOR_LOCAL_ROOTS (paths separated by ':'); with sign-in on and none set, only the folder the app
-    starts on (SEGREGATOR_SOURCE, else the demo copy): a deployed app does not let its users browse the
-    server's disk."""
-    import os
-    from pathlib import Path
-
-    from ..demo import demo_folder
-
-    configured = [p for p in os.environ.get("SEGREGATOR_LOCAL_ROOTS", "").split(os.pathsep) if p.strip()]
-    if not configured and not policy().sign_in:
-        return None
-    configured = configured or [os.environ.get("SEGREGATOR_SOURCE") or str(demo_folder())]
-    return [Path(os.path.expanduser(p.strip())).resolve() for p in configured]
+def local_roots() -> list | None:
+    """auth.local_roots() with this app's secrets."""
+    return auth.local_roots(policy())
 
 
 def folder_refusal(path) -> str | None:
-    """Why a web user may not open this local folder (None: they may)."""
-    roots = local_roots()
-    if roots is None:
-        return None
-    try:
-        real = path.resolve()
-    except OSError:
-        return "this folder cannot be opened"
-    if any(real == r or r in real.parents for r in roots):
-        return None
-    return ("this app serves local folders only under " + ", ".join(f"`{r}`" for r in roots)
-            + " (SEGREGATOR_LOCAL_ROOTS)")
+    """Why a web user may not open this local folder (None: they may): auth.folder_refusal()."""
+    return auth.folder_refusal(path, policy())
 
 
 def write_blocked(storage) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 from dotenv import load_dotenv
 
-from .. import jobs
+from .. import auth, jobs
 from ..analysis import default_workers
 from ..loading import ImageLoadError
 from ..demo import DEMO_PREFIX, REPO_ROOT, demo_folder, ensure_demo_folder, seed_demo_bucket, start_demo_bucket
@@ -19,7 +19,7 @@ from ..r2 import R2Config, list_buckets
 from ..session_log import SessionLog
 from ..settings import Settings
 from ..storage import Storage
-from .access import account_sidebar, can_change, folder_refusal, gate
+from .access import account_sidebar, can_change, folder_refusal, gate, user
 
 load_dotenv()  # R2_* and SEGREGATOR_* from .env, as the CLI does
 DEFAULTS = Settings()
@@ -254,9 +254,8 @@ def _restore_from_url() -> None:
     if q.get("compute") in COMPUTE_MODES:
         ss["compute_mode"] = q["compute"]
         if q.get("compute_workers", "").isdigit():
-            ss["compute_workers"] = max(1, min(64, int(q["compute_workers"])))
-        if q.get("scheduler"):
-            ss["compute_address"] = q["scheduler"]
+            ss["compute_workers"] = max(1, min(auth.MAX_LOCAL_WORKERS, int(q["compute_workers"])))
+        # no scheduler address from the URL: the app connects only to the one it was started with
 
 
 def _remember() -> None:
@@ -275,14 +274,22 @@ def _remember() -> None:
         want["compute"] = ss["compute_mode"]
         if ss["compute_mode"] == "local":
             want["compute_workers"] = str(ss.get("compute_workers", 2))
-        elif ss.get("compute_address"):
-            want["scheduler"] = ss["compute_address"]
     for name, (key, default) in ss.get("page_url", {}).items():  # the page's own choices, off their defaults
         value = ss.get(key, default)
         if value != default:
             want[name] = ("1" if value else "0") if isinstance(default, bool) else str(value)
     if {k: st.query_params.get(k) for k in want} != want or set(st.query_params) - set(want):
         st.query_params.from_dict(want)
+
+
+def _restore_demo_folder() -> None:
+    """The demo copy put back, for an editor, under the folder's run lock (not while a move runs in it)."""
+    from ..locking import RunLock
+    from ..storage import LocalStorage
+
+    auth.authorize("restore_demo", user())
+    with RunLock(LocalStorage(ensure_demo_folder()), ""):
+        ensure_demo_folder(reset=True)
 
 
 def folder_concern(path: Path) -> str | None:
@@ -352,7 +359,12 @@ def _r2_sidebar() -> tuple[Storage, str] | None:
         st.error(f"Cannot use this bucket: {exc}")
         return None
     if config.demo and can_change() and st.button("Restore demo bucket", help="Empty the demo bucket and put the samples back"):
-        seed_demo_bucket(storage, reset=True)
+        try:
+            auth.authorize("restore_demo", user())
+            seed_demo_bucket(storage, reset=True)
+        except (PermissionError, OSError) as exc:
+            st.error(f"Not restored: {exc}")
+            return None
         st.rerun()
     return storage, prefix
 
@@ -376,7 +388,11 @@ def _local_sidebar() -> tuple[Storage, str] | None:
     if path.exists() and path.resolve() == demo_folder().resolve():
         st.caption("Demo folder: a working copy of the repo's sample images.")
         if can_change() and st.button("Restore demo images", help="Put the sample images back as they were"):
-            ensure_demo_folder(reset=True)
+            try:
+                _restore_demo_folder()
+            except (PermissionError, OSError) as exc:  # not an editor; a run holds the folder (LockedError)
+                st.error(f"Not restored: {exc}")
+                return None
             st.rerun()
     concern = folder_concern(path) if path.exists() else None
     if concern:
@@ -455,24 +471,24 @@ COMPUTE_MODES = {"pool": "💻 This machine", "local": "🧩 Local Dask cluster"
 
 
 def _compute_sidebar() -> None:
-    """Where analysis jobs run: this machine's worker processes, a LocalCluster started here, or a running
-    Dask cluster (its scheduler's address; SEGREGATOR_DASK_SCHEDULER fills it in)."""
+    """Where analysis jobs run: this machine's worker processes, a LocalCluster started here, or the running
+    Dask cluster the app was started with (SEGREGATOR_DASK_SCHEDULER). The page takes no other scheduler
+    address: the app takes in what a scheduler's workers send back, so a scheduler named in the page or in a
+    link could run code on the server (the engine refuses one too: auth.cluster_refusal)."""
     ss = st.session_state
     env_address = os.environ.get("SEGREGATOR_DASK_SCHEDULER", "").strip()
     ss.setdefault("compute_mode", "cluster" if env_address else "pool")
-    ss.setdefault("compute_workers", default_workers())
-    ss.setdefault("compute_address", env_address)
-    for key in ("compute_mode", "compute_workers", "compute_address"):
+    ss.setdefault("compute_workers", min(default_workers(), auth.MAX_LOCAL_WORKERS))
+    for key in ("compute_mode", "compute_workers"):
         ss[f"{key}_input"] = ss[key]
     st.radio("Analysis runs on", list(COMPUTE_MODES), key="compute_mode_input", on_change=_keep("compute_mode"),
              format_func=COMPUTE_MODES.get, help="Moves always run from here (they are server-side copies).")
     if ss["compute_mode"] == "local":
-        st.number_input("Worker processes", 1, 64, key="compute_workers_input", on_change=_keep("compute_workers"))
-    elif ss["compute_mode"] == "cluster":
-        st.text_input("Scheduler address", key="compute_address_input", on_change=_keep("compute_address"),
-                      placeholder="tcp://scheduler:8786",
-                      help="Every worker needs this package installed and, for R2, the R2_* variables in its "
-                           "own environment: no key is sent to the cluster.")
+        st.number_input("Worker processes", 1, auth.MAX_LOCAL_WORKERS, key="compute_workers_input",
+                        on_change=_keep("compute_workers"))
+    elif ss["compute_mode"] == "cluster" and env_address:
+        st.caption(f"Scheduler: `{env_address}` (SEGREGATOR_DASK_SCHEDULER). Every worker needs this package "
+                   "installed and, for R2, the R2_* variables in its own environment: no key is sent to the cluster.")
     try:
         compute_choice()
     except ValueError as exc:
@@ -489,9 +505,11 @@ def compute_choice() -> str:
     if mode == "local":
         return f"local:{int(ss.get('compute_workers', 2))}"
     if mode == "cluster":
-        address = (ss.get("compute_address") or "").strip()
+        address = os.environ.get("SEGREGATOR_DASK_SCHEDULER", "").strip()
         if not address:
-            raise ValueError("Enter the Dask scheduler's address (tcp://HOST:8786).")
+            raise ValueError("Start the app with SEGREGATOR_DASK_SCHEDULER=tcp://HOST:8786 to run analyses on "
+                             "your Dask cluster (the app connects only to the scheduler it was started with; the "
+                             "command line takes any --cluster).")
         return cluster_spec(address)
     return "pool"
 

@@ -14,7 +14,7 @@ from ..jobs.runner import MOVE_KINDS, Job, JobRunner, JobStore
 from ..plandb import PlanDB, PlanFilter
 from ..auth import NotAllowed
 from ..storage import Storage
-from .access import can_change, user, viewer_note, write_blocked
+from .access import can_act_on, can_change, user, viewer_note, write_blocked
 from .previews import THUMBS_PER_PAGE, show_grid
 
 PAGE_ROWS = 50
@@ -93,14 +93,20 @@ def job_progress(job: Job, key: str) -> None:
         fraction = min(1.0, now.done / now.total) if now.total else 0.0
         state = _queued_text(now) if now.status == "queued" else "paused" if now.status == "paused" else ""
         st.progress(fraction, text=f"Job {now.id}: {now.progress_text()}" + (f" — {state}" if state else ""))
+        if not can_act_on(now):
+            st.caption("This job runs on the server. 👁️ It changes storage: pausing or cancelling it needs an editor.")
+            return
         left, right, _ = st.columns([1, 1, 4])
-        if now.status == "paused":
-            if left.button("▶ Go on", key=f"{key}_go"):
-                store().request(now.id, "resume")
-        elif now.status == "running" and left.button("⏸ Pause", key=f"{key}_pause"):
-            store().request(now.id, "pause")
-        if right.button("✖ Cancel", key=f"{key}_cancel"):
-            store().request(now.id, "cancel")
+        try:
+            if now.status == "paused":
+                if left.button("▶ Go on", key=f"{key}_go"):
+                    runner().request(now.id, "resume", user())
+            elif now.status == "running" and left.button("⏸ Pause", key=f"{key}_pause"):
+                runner().request(now.id, "pause", user())
+            if right.button("✖ Cancel", key=f"{key}_cancel"):
+                runner().request(now.id, "cancel", user())
+        except (ValueError, PermissionError) as exc:  # the job ended meanwhile; or the engine refused
+            st.error(str(exc))
         st.caption("This job runs on the server: you can switch pages, reload or close this tab; it goes on.")
 
     panel()

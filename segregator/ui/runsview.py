@@ -4,6 +4,7 @@ gallery's delete, and teach-by-example: each started as a job and shown by its p
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import streamlit as st
 
@@ -13,7 +14,7 @@ from ..locking import blocking
 from ..plan import write_plan
 from ..runs import describe_run, latest_unfinished, runs
 from ..storage import Storage
-from .access import can_change, user
+from .access import can_change, folder_refusal, user
 from .jobview import job_outcome, latest_job, runner, source_spec, start_job
 
 RUN_KINDS = ("resume", "undo", "empty_trash")
@@ -138,7 +139,9 @@ def past_runs(storage: Storage, area: str) -> None:
 
     with st.expander("🕘 Past runs"):
         everywhere = st.toggle("Also runs on other folders and buckets", key="runs_everywhere")
-        listed = runs(None if everywhere else area, limit=200)
+        # runs on local folders outside those this app serves (the command line's, elsewhere) are not shown
+        listed = [r for r in runs(None if everywhere else area, limit=200)
+                  if (r.storage or {}).get("kind") != "local" or folder_refusal(Path(r.storage.get("root", "/"))) is None]
         if not listed:
             st.caption("No runs here yet." + ("" if everywhere else " (Turn on the toggle to see the runs elsewhere.)"))
             return
@@ -185,7 +188,10 @@ def teach_panel(storage: Storage, prefix: str) -> None:
         folder = st.text_input("Examples folder (in the current source)", value=prefix, key="teach_folder")
         name = st.text_input("Name for this classifier", value="my_categories", key="teach_name")
         source = source_spec(storage)
-        if st.button("Teach", key="teach_go"):
+        if not can_change():
+            st.info("👁️ You are signed in as a viewer: teaching a classifier (every user of the app shares it) "
+                    "needs an editor.")
+        elif st.button("Teach", key="teach_go"):
             start_job("teach", f"teach '{name}'", source, {"source": source, "examples_prefix": folder, "name": name})
             st.rerun()
         job = latest_job("teach", source, lambda j: j.id > st.session_state.get("teach_after", 0))
