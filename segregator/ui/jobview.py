@@ -243,10 +243,14 @@ def plan_view(storage: Storage, db: PlanDB, page: str, editable: bool = True) ->
         }
         if categories:
             column_config["category"] = st.column_config.SelectboxColumn("Category", options=categories, required=True)
-        edited = st.data_editor(table, key=f"{page}_editor_{number}_{hash(where)}", hide_index=True,
+        # the editor's key changes with every edit applied: its widget state (edits by row position) must not
+        # outlive the rows it was made on, or after a rerun that re-filters the plan the same edit lands on
+        # whichever row is now at that position (and again, and again)
+        revision = st.session_state.get(f"{page}_edits", 0)
+        edited = st.data_editor(table, key=f"{page}_editor_{number}_{hash(where)}_{revision}", hide_index=True,
                                 disabled=["#", "file", "confidence", "to", "reason"] + ([] if categories else ["category"]),
                                 column_config=column_config, width="stretch")
-        _apply_edits(db, table, edited)
+        _apply_edits(db, table, edited, f"{page}_edits")
     else:
         st.dataframe(table, hide_index=True, width="stretch")
     moving = [(i.source, f"{i.source.rsplit('/', 1)[-1]} · {i.category or ''} "
@@ -256,7 +260,7 @@ def plan_view(storage: Storage, db: PlanDB, page: str, editable: bool = True) ->
             show_grid(storage, moving[:THUMBS_PER_PAGE])
 
 
-def _apply_edits(db: PlanDB, before: list[dict], after: list[dict]) -> None:
+def _apply_edits(db: PlanDB, before: list[dict], after: list[dict], revision_key: str) -> None:
     keep, unkeep, recategorise = [], [], {}
     for old, new in zip(before, after):
         n = old["#"]
@@ -279,6 +283,7 @@ def _apply_edits(db: PlanDB, before: list[dict], after: list[dict]) -> None:
         except ValueError as exc:
             st.error(str(exc))
     if keep or unkeep or recategorise:
+        st.session_state[revision_key] = st.session_state.get(revision_key, 0) + 1  # a fresh editor
         st.rerun()
 
 
