@@ -19,12 +19,8 @@ db = ui.analysis_step(storage, prefix, "duplicates", "duplicates", "Find duplica
                       params, "find duplicates")
 moved = ui.plan_move(storage, db)
 if moved is not None and moved.run_id:  # its run has begun: these groups are not what the folder holds any more
-    doing, done, part = (("is copying", "copied", "copied some of") if moved.params.get("copy") else
-                         ("is moving", "moved", "moved some of"))
-    finished = moved.status == "done" and not (moved.result or {}).get("stopped")
-    verb = doing if moved.active else done if finished else part  # cancelled, stopped, failed, interrupted
-    st.info(f"Run {moved.run_id} {verb} the copies of these groups, so they are not shown any more. Press "
-            "**Find duplicates** to look again at what is there now.")
+    st.info(f"Run {moved.run_id} {ui.move_verb(moved)} the copies of these groups, so they are not shown any more. "
+            "Press **Find duplicates** to look again at what is there now.")
     ui.confirm_step(storage, db, "duplicates")  # the move's progress, or what it did
     st.stop()
 summary = db.summary()

@@ -41,12 +41,16 @@ class NotAllowed(PermissionError):
     """A user's role does not allow what was asked (a one-line message for the user)."""
 
 
-def local_user() -> str:
+def os_user() -> str:
+    """This process's account name (its uid when it has none)."""
     try:
-        name = getpass.getuser()
+        return getpass.getuser()
     except (KeyError, OSError):
-        name = str(os.getuid())
-    return f"local:{name}"
+        return str(os.getuid())
+
+
+def local_user() -> str:
+    return f"local:{os_user()}"
 
 
 _acting: contextvars.ContextVar[str | None] = contextvars.ContextVar("segregator_user", default=None)

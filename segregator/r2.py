@@ -13,10 +13,12 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import boto3
 import botocore.exceptions
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 
 from .storage import (COPY_GONE, NOT_DELETED, REMOVED, SOURCE_CHANGED, FolderSummary, KEY_MAX, ObjectInfo, Removal,
@@ -304,11 +306,6 @@ class R2Storage(Storage):
         session = getattr(getattr(self.client, "_endpoint", None), "http_session", None)
         if session is None:
             return None
-        from urllib.parse import quote
-
-        from botocore.auth import S3SigV4Auth
-        from botocore.awsrequest import AWSRequest
-
         request = AWSRequest(method="GET", url=f"{self.config.endpoint.rstrip('/')}/{quote(self._bucket)}/"
                                                 f"{quote(key, safe='/~')}")
         S3SigV4Auth(_credentials(self.config.access_key, self.config.secret_key), "s3", "auto").add_auth(request)

@@ -332,7 +332,9 @@ class LocalStorage(Storage):
     def write_problem(self) -> str | None:
         if os.access(self.root, os.W_OK | os.X_OK):
             return None
-        return (f"this app (as user {_os_user()}) cannot write to {self.root}: analysing, searching and downloading "
+        from .auth import os_user
+
+        return (f"this app (as user {os_user()}) cannot write to {self.root}: analysing, searching and downloading "
                 "plans work; moving needs write access to the folder")
 
     def path(self, key: str) -> Path:
@@ -649,15 +651,6 @@ class LocalStorage(Storage):
             return False
         with os.fdopen(fd, "rb") as fh:
             return sniff_image(fh.read(16))
-
-
-def _os_user() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid())
 
 
 _ACCESS: dict[tuple, tuple[float, str | None]] = {}

@@ -14,7 +14,7 @@ from .common import (DEFAULTS, MAX_UPLOAD_MB, classifier_picker, embedding_optio
                      folder_concern, keep_in_url, kept, mode_label, nav, output_folder_input, page, reference_upload, session_log, settings, settings_overrides,
                      sidebar, use_folder)
 from .jobview import (analysis_step, confirm_step, job_outcome, job_progress, latest_job, moving_grid,  # noqa: F401
-                      plan_json, plan_move, plan_view, runner, show_notice, show_run_result, source_spec, start_job,
+                      move_verb, plan_json, plan_move, plan_view, runner, show_notice, show_run_result, source_spec, start_job,
                       start_run, store)
 from .previews import (THUMBS_PER_PAGE, face_count, faces_toggle, preview_url_or_bytes, short_reason,  # noqa: F401
                        show_grid, show_image)

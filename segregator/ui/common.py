@@ -498,14 +498,14 @@ def _compute_sidebar() -> None:
 def compute_choice() -> str:
     """The sidebar's choice as a job's `cluster` parameter: 'pool', 'local:N' or a scheduler address.
     ValueError when the address is not one."""
-    from ..compute import cluster_spec
+    from ..compute import SCHEDULER_ENV, cluster_spec
 
     ss = st.session_state
     mode = ss.get("compute_mode", "pool")
     if mode == "local":
         return f"local:{int(ss.get('compute_workers', 2))}"
     if mode == "cluster":
-        address = os.environ.get("SEGREGATOR_DASK_SCHEDULER", "").strip()
+        address = os.environ.get(SCHEDULER_ENV, "").strip()
         if not address:
             raise ValueError("Start the app with SEGREGATOR_DASK_SCHEDULER=tcp://HOST:8786 to run analyses on "
                              "your Dask cluster (the app connects only to the scheduler it was started with; the "

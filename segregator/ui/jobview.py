@@ -315,6 +315,15 @@ def plan_move(storage: Storage, db: PlanDB) -> Job | None:
     return latest_job("apply", source_spec(storage, db.plan.source_prefix), lambda j: j.params.get("plan") == str(db.path))
 
 
+def move_verb(job: Job) -> str:
+    """What a move job did to its files, for a sentence "Run N <verb> the files": under way, done, or in part
+    (cancelled, stopped, failed, interrupted); copies say so."""
+    doing, done, part = (("is copying", "copied", "copied some of") if job.params.get("copy") else
+                         ("is moving", "moved", "moved some of"))
+    finished = job.status == "done" and not (job.result or {}).get("stopped")
+    return doing if job.active else done if finished else part
+
+
 def confirm_step(storage: Storage, db: PlanDB, page: str) -> None:
     """The confirm step, as a job: copy-or-move, a button naming the count; the plan is first checked against
     the storage (what is gone or changed since the analysis stops it, with the counts); then progress; then

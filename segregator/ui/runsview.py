@@ -8,13 +8,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from .. import jobs
+from .. import auth, jobs
 from ..journal import RunStore
 from ..locking import blocking
 from ..plan import write_plan
 from ..runs import describe_run, latest_unfinished, runs
 from ..storage import Storage
-from .access import can_change, folder_refusal, user
+from .access import can_change, policy, user
 from .jobview import job_outcome, latest_job, runner, source_spec, start_job
 
 RUN_KINDS = ("resume", "undo", "empty_trash")
@@ -140,8 +140,10 @@ def past_runs(storage: Storage, area: str) -> None:
     with st.expander("🕘 Past runs"):
         everywhere = st.toggle("Also runs on other folders and buckets", key="runs_everywhere")
         # runs on local folders outside those this app serves (the command line's, elsewhere) are not shown
+        pol = policy()  # read once for the whole list
         listed = [r for r in runs(None if everywhere else area, limit=200)
-                  if (r.storage or {}).get("kind") != "local" or folder_refusal(Path(r.storage.get("root", "/"))) is None]
+                  if (r.storage or {}).get("kind") != "local"
+                  or auth.folder_refusal(Path(r.storage.get("root", "/")), pol) is None]
         if not listed:
             st.caption("No runs here yet." + ("" if everywhere else " (Turn on the toggle to see the runs elsewhere.)"))
             return
