@@ -8,7 +8,7 @@ import streamlit as st
 
 from segregator import ui
 from segregator.jobs.kinds import save_upload, uploaded
-from segregator.jobs.search import open_store
+from segregator.jobs.search import MIN_LIKENESS, open_store
 from segregator.loading import ImageLoadError, load_image
 from segregator.settings import CATEGORIES
 
@@ -19,7 +19,8 @@ storage, prefix = ui.page("Search", "🔎", (
     "to a folder."))
 
 CHOICES = {"by": ("search_by", "tags"), "tags": ("search_tags", ""), "category": ("search_category", ""),
-           "faces": ("search_faces", False), "top": ("search_top", 50), "like": ("search_like", "")}
+           "faces": ("search_faces", False), "top": ("search_top", 50), "like": ("search_like", ""),
+           "min": ("search_min", MIN_LIKENESS)}
 ui.keep_in_url(**CHOICES)
 by_image = st.radio("Search by", ["tags", "an image"], horizontal=True, **ui.kept("search_by", "tags")) == "an image"
 params: dict = {"settings": ui.settings_overrides(classifier="learned")}
@@ -40,6 +41,13 @@ if by_image:
         st.stop()
     st.image(str(kept), caption="the image searched by (upload another to change it)", width=160)
     params["like"] = str(kept)
+    if not 0.0 <= float(st.session_state.get("search_min", MIN_LIKENESS)) <= 1.0:  # from a hand-made link
+        st.session_state["search_min"] = MIN_LIKENESS
+    params["min_score"] = float(st.slider(
+        "Minimum likeness", 0.0, 1.0, step=0.05, **ui.kept("search_min", MIN_LIKENESS),
+        help="How alike an image must be to be a hit (cosine of the image model's embeddings). Unrelated photos "
+             "score about 0.2; a re-framed or quarter-cut copy of the same photo 0.5-0.8; a resized or mirrored "
+             "one above 0.85. At 0, the closest images come back however unlike they are."))
 else:
     c1, c2 = st.columns([3, 2])
     text = c1.text_input("Tags (comma-separated; every term must match)", **ui.kept("search_tags", ""),

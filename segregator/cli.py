@@ -309,6 +309,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise CliError("--like searches by likeness alone; leave out --tag, --category and --faces")
     if args.top < 1:
         raise CliError("--top must be at least 1")
+    if not 0.0 <= args.min_score <= 1.0:
+        raise CliError("--min-score must be between 0 and 1")
     try:
         settings = sj.search_settings(_settings(args, classify=True))
         like = sj.search_embedding(args.like, settings, repr(args.like)) if args.like else None
@@ -326,7 +328,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     print(f"search store: {store.count():,} images ({counts.get('added', 0)} added, {counts.get('changed', 0)} changed, "
           f"{counts.get('dropped', 0)} dropped, {counts.get('unchanged', 0)} unchanged; {len(errors)} not analysed)",
           file=sys.stderr)
-    hits = sj.find(store, prefix, args.top, args.tag or "", args.category, args.faces, like)
+    hits = sj.find(store, prefix, args.top, args.tag or "", args.category, args.faces, like, args.min_score)
     query = sj.describe(args.tag or "", args.category, args.faces, args.like and Path(args.like).name)
     store.close()
     output = args.to or args.output or "search_results"
@@ -789,6 +791,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embedding-threshold", type=float, metavar="X", help="similar: content similarity (default 0.8)")
     p.set_defaults(func=cmd_duplicates)
 
+    from .jobs.search import MIN_LIKENESS
+
     p = sub.add_parser("search", help="search the collection by tags or by likeness to an image; the hits can be "
                                       "turned into a plan (--plan-out)")
     common(p)
@@ -798,6 +802,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faces", action="store_true", help="only images with faces")
     p.add_argument("--like", metavar="IMAGE", help="the images most like this one (the image model's embedding)")
     p.add_argument("--top", type=int, default=50, help="how many hits (default 50)")
+    p.add_argument("--min-score", type=float, default=MIN_LIKENESS, metavar="X",
+                   help=f"--like: only images at least this alike (cosine of the image model's embeddings, 0-1; "
+                        f"default {MIN_LIKENESS}: unrelated photos score about 0.2, a quarter cut of the same photo 0.5-0.8)")
     p.add_argument("--to", metavar="FOLDER", help="where --plan-out sends the hits (default search_results, under SRC)")
     p.add_argument("--copy", action="store_true", help="the plan copies the hits instead of moving them")
     p.set_defaults(func=cmd_search)

@@ -52,8 +52,13 @@ def test_tag_and_like_queries_follow_the_contract(shop):
     probe = ImageOps.mirror(Image.open(PHOTOS / "chelsea.jpg").convert("RGB"))
     w, h = probe.size
     probe.crop((w // 8, h // 10, w, h)).save(shop.parent / "probe.jpg", quality=85)
-    like = _rows(shop, "--like", shop.parent / "probe.jpg", "--top", "3")
+    like = _rows(shop, "--like", shop.parent / "probe.jpg", "--top", "3", "--min-score", "0")
     assert len(like) == 3 and like[0]["key"] == "chelsea.jpg" and like[0]["score"] > like[1]["score"]
+    # by default only images at least 0.5 alike are hits: the copy's photo, not the unrelated ones after it
+    assert [r["key"] for r in _rows(shop, "--like", shop.parent / "probe.jpg", "--top", "3")] == ["chelsea.jpg"]
+    assert like[1]["score"] < 0.5
+    bad = run("search", shop, "--like", shop.parent / "probe.jpg", "--min-score", "1.5", "--quiet")
+    assert bad.returncode == 1 and "--min-score must be between 0 and 1" in bad.stderr
 
 
 def test_the_store_follows_added_changed_and_removed_images(shop):
@@ -102,10 +107,10 @@ def test_hits_become_a_plan_applied_on_the_bucket(bucket, r2_env, tmp_path):
     upload_folder(bucket, PHOTOS, "listings/")
     bucket.write("listings/mug.jpg", (DATA / "negatives" / "product_mug.jpg").read_bytes())
     src = f"r2://{bucket.bucket}/listings/"
-    like = _rows(src, "--like", PHOTOS / "coffee.jpg", "--top", "2")
+    like = _rows(src, "--like", PHOTOS / "coffee.jpg", "--top", "2", "--min-score", "0")
     assert like[0]["key"] == "coffee.jpg" and np.isclose(like[0]["score"], 1.0, atol=0.01)
     plan_path = tmp_path / "copy.json"
-    p = run("search", src, "--like", PHOTOS / "coffee.jpg", "--top", "2", "--copy", "--plan-out", plan_path, "--quiet")
+    p = run("search", src, "--like", PHOTOS / "coffee.jpg", "--top", "2", "--min-score", "0", "--copy", "--plan-out", plan_path, "--quiet")
     assert p.returncode == 0, p.stderr
     items = plan_dict(plan_path)["items"]
     assert [i["action"] for i in items] == ["copy", "copy"]
@@ -138,7 +143,17 @@ def test_search_page_finds_by_tags_and_by_image_and_moves_the_hits_kept(shop):
     at.number_input(key="search_top_input").set_value(2).run()
     job_click(at, "Search")
     assert not at.exception, at.exception
+    # only the images at least half alike: the cat itself, not the unrelated photo next closest
+    assert any(h.value == "Hits (1)" for h in at.subheader), [h.value for h in at.subheader]
+    assert [b for b in at.button if b.label.startswith("Confirm")]
+    # another minimum: the hits on screen are not what is asked for now, and they cannot be moved
+    at.slider(key="search_min_input").set_value(0.0).run()
+    assert any("other settings or options" in w.value for w in at.warning)
+    assert not [b for b in at.button if b.label.startswith("Confirm")]
+    assert any("Nothing can be moved from these results" in i.value for i in at.info)
+    job_click(at, "Search")
     assert any(h.value == "Hits (2)" for h in at.subheader), [h.value for h in at.subheader]
+    assert [b for b in at.button if b.label.startswith("Confirm")]
 
 
 def test_search_page_choices_come_back_after_a_reload(shop):

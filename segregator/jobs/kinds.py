@@ -245,7 +245,8 @@ def search_job(ctx: JobContext, params: dict) -> dict:
                               params.get("recursive", True), errors)
         ctx.set_phase("searching")
         tag, category, faces = params.get("tag", ""), params.get("category") or None, bool(params.get("faces"))
-        hits = find(store, prefix, int(params.get("top", 50)), tag, category, faces, like)
+        hits = find(store, prefix, int(params.get("top", 50)), tag, category, faces, like,
+                    float(params.get("min_score", 0.0)))  # jobs from before the minimum: none
         query = describe(tag, category, faces, "the uploaded image" if like is not None else None)
     finally:
         store.close()

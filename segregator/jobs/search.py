@@ -74,13 +74,18 @@ def search_embedding(path: str, settings: Settings, name: str) -> "np.ndarray":
     return r.embedding
 
 
+MIN_LIKENESS = 0.5  # cosine of the image model's embeddings: unrelated photos 0.21 median, 0.45 at the 99th
+                    # percentile; a quarter cut of the same photo 0.46-0.8, a 35 % zoom 0.64-0.9, mirrored 0.92+
+
+
 def find(store: SearchStore, prefix: str, top: int, tag: str = "", category: str | None = None, faces: bool = False,
-         like: "np.ndarray | None" = None) -> list[Hit]:
-    """The `top` best hits inside `prefix`: by likeness to the embedding `like`, else by tags and filters. (The
-    store holds the whole storage area: under a prefix, more are read and those outside left out.)"""
+         like: "np.ndarray | None" = None, min_score: float = MIN_LIKENESS) -> list[Hit]:
+    """The `top` best hits inside `prefix`: by likeness to the embedding `like` (only those at least `min_score`
+    alike), else by tags and filters. (The store holds the whole storage area: under a prefix, more are read and
+    those outside left out.)"""
     prefix = normalise_prefix(prefix)
     if like is not None:
-        hits = store.like(like, top + 64 if prefix else top)
+        hits = [h for h in store.like(like, top + 64 if prefix else top) if h.score >= min_score]
     else:
         hits = store.by_tags(tag, category or None, faces, limit=None if prefix else top)
     return [h for h in hits if h.key.startswith(prefix)][:top]

@@ -179,9 +179,11 @@ def analysis_step(storage: Storage, prefix: str, page: str, kind: str, button: s
     if not job_outcome(job, f"{page}_job", job.label):  # "what" reads on after the source: "classify the images in"
         st.stop()
     where = ("source", "cluster")  # where the analysis ran does not change its results
-    if {k: v for k, v in job.params.items() if k not in where} != {k: v for k, v in params.items() if k not in where}:
+    stale = {k: v for k, v in job.params.items() if k not in where} != {k: v for k, v in params.items() if k not in where}
+    st.session_state[f"{page}_stale"] = stale  # the confirm step below offers no move for such results
+    if stale:
         st.warning(f"These results (job {job.id}) were made with other settings or options than those chosen now: "
-                   f"press **{button}** to analyse again with them.")
+                   f"press **{button}** to analyse again with them (or set the options back to move these).")
     db = PlanDB(job.result["plan"])
     summary = db.summary()
     if not summary["total"]:
@@ -356,6 +358,10 @@ def confirm_step(storage: Storage, db: PlanDB, page: str) -> None:
         return
     if not can_change():
         viewer_note(f"moving these {summary['to_move']:,} file(s)")
+        return
+    if st.session_state.get(f"{page}_stale"):  # what is on screen is not what the options now ask for
+        st.info("Nothing can be moved from these results: they were made with other options than those chosen "
+                "now (see above). Analyse again, or set the options back.")
         return
     if write_blocked(storage):  # a read-only key: said before the button, not half-way through the move
         return
