@@ -720,3 +720,57 @@ def test_the_home_page_offers_to_undo_its_move(mixed_folder):
     [listing] = [c.value.splitlines() for c in at.code]
     assert len(listing) == 8 and "no_image/agent.png → agent.png" in listing, listing
     assert any(b.label == "Undo it" for b in at.button)
+
+
+STOPPED_SERVER = r'''
+import signal, sys, time
+from segregator.jobs.runner import JobRunner, JobStore
+store = JobStore(sys.argv[1])
+runner = JobRunner(store, move_threads=1)
+job = runner.submit("classify", "classify", sys.argv[2], {"source": sys.argv[2],
+                    "settings": {"classifier.backend": "heuristic"}}, user="local:test")
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))  # as the server does: its main thread ends, the process exits
+while store.get(job).done < 5:
+    if not store.get(job).active:
+        print(store.get(job).status, store.get(job).error, flush=True)
+        sys.exit(1)
+    time.sleep(0.05)
+print("running", flush=True)
+while True:
+    time.sleep(1)
+'''
+
+
+def test_a_server_stopped_mid_analysis_leaves_it_interrupted_not_failed(tmp_path):
+    """A stopped server (SIGTERM, as a restart does) ends the process while an analysis runs: the job reads
+    "interrupted" and can be resumed, not "failed" with "cannot schedule new futures after shutdown"."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from segregator.jobs.runner import JobStore
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(400):
+        photo().save(folder / f"p{i:03d}.jpg", quality=60 + i % 30)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SEGREGATOR_FAILPOINTS": "job-progress@*=sleep:0.05",
+           "SEGREGATOR_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-c", STOPPED_SERVER, str(tmp_path / "jobs.sqlite"), str(folder)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "running", proc.stderr.read()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    store = JobStore(tmp_path / "jobs.sqlite")
+    try:
+        job = store.list(limit=1)[0]
+        assert job.status == "interrupted" and job.error is None, (job.status, job.error)
+        assert job.done < 400
+        assert store.requeue(job.id).status == "queued"  # and it can be resumed
+    finally:
+        store.close()

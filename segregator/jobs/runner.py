@@ -16,6 +16,7 @@ couple of hundred lines.
 
 from __future__ import annotations
 
+import concurrent.futures.process  # noqa: F401 - its exit hook is registered before ours (see _EXITING)
 import json
 import os
 import socket
@@ -32,6 +33,14 @@ from ..executor import StopRequested
 from ..journal import open_shared_db
 from ..locking import _alive, boot_id
 from ..session_log import state_dir
+
+# Set when this process begins to exit (its main thread has ended: a server stopped by SIGTERM, as a restart
+# does). From then on the standard library refuses new work ("cannot schedule new futures after shutdown"), so a
+# job that fails now failed because the process is going: it is left running, and reads as interrupted (and
+# can be resumed) once the process is gone. Registered after concurrent.futures' own hook (imported above), so it
+# runs first: the hooks run in reverse order.
+_EXITING = threading.Event()
+threading._register_atexit(_EXITING.set)  # type: ignore[attr-defined]
 
 ACTIVE = ("queued", "running", "paused")
 MOVE_KINDS = ("apply", "resume", "undo", "empty_trash")
@@ -296,6 +305,8 @@ def run_job(store: JobStore, job_id: int, echo=None) -> Job:
     except StopRequested as exc:
         store.update(job_id, state="cancelled", finished=time.time(), error=str(exc), request=None)
     except Exception as exc:  # noqa: BLE001 - the job failed: its message is shown, the runner goes on
+        if _EXITING.is_set():  # not the job's fault: the process is exiting (see _EXITING)
+            return store.get(job_id)
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         store.update(job_id, state="failed", finished=time.time(), error=message, request=None)
         if not isinstance(exc, (OSError, ValueError)) and not getattr(exc, "expected", False):
