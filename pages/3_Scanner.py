@@ -8,13 +8,14 @@ storage, prefix = ui.page("Scanner", "⚡", "Quick Scan lists the folders direct
                           "images each holds, its subfolders included (it reads up to 3,000 keys per folder and marks "
                           "counts that stopped there with +), and a few samples from below.")
 
+here = ui.source_spec(storage, prefix)  # a scan is of one source: another one (after "Use this folder") needs its own
 if st.button("⚡ Quick Scan", type="primary"):
     try:
-        st.session_state["result_scan"] = storage.quick_scan(prefix)
+        st.session_state["result_scan"] = (here, storage.quick_scan(prefix))
     except OSError as exc:
         st.error(f"Cannot scan: {exc}")
-scan = st.session_state.get("result_scan")
-if scan is None:
+scanned, scan = st.session_state.get("result_scan") or (None, None)
+if scanned != here:
     st.info(f"Press **Quick Scan** to look inside {storage.description}{f' under `{prefix}`' if prefix else ''}.")
     st.stop()
 

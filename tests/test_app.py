@@ -245,6 +245,11 @@ def test_scanner_on_a_folder_picks_a_subfolder(mixed_folder):
     assert any("`/`" in t and "9 image(s) (7 directly in it)" in t for t in texts)
     at.button(key="use_1").click().run()
     assert at.session_state["source_folder"] == str(mixed_folder / "listing_7")
+    # the old folder's list is gone (its buttons would now resolve against the new folder): scan again
+    assert not [b for b in at.button if b.key and b.key.startswith("use_")]
+    assert any("Press **Quick Scan**" in i.value and "listing_7" in i.value for i in at.info)
+    button(at, "⚡ Quick Scan").click().run()
+    assert any("`/`" in m.value and "2 image(s)" in m.value for m in at.markdown)
 
 
 def test_scanner_on_a_bucket_sets_the_source_prefix(bucket, r2_env):
