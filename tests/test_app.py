@@ -779,3 +779,23 @@ def test_a_server_stopped_mid_analysis_leaves_it_interrupted_not_failed(tmp_path
         assert store.requeue(job.id).status == "queued"  # and it can be resumed
     finally:
         store.close()
+
+
+def test_the_destination_filter_stays_when_its_counts_change(mixed_folder):
+    """The destination filter's labels carry counts ("→ no_image/ (2)"): an edit that changes the count (a row
+    unticked) keeps the folder chosen, with the new count, instead of falling back to an empty choice."""
+    from segregator.plandb import PlanDB, PlanFilter
+
+    at = page("app.py", mixed_folder)
+    job_click(at, "Analyse")
+    at.selectbox(key="classify_f_folder").select("no_image/").run()
+    assert at.selectbox(key="classify_f_folder").value == "no_image/"
+    from segregator.jobs.runner import JobStore
+
+    job = next(j for j in JobStore().list(limit=5) if j.kind == "classify")
+    db = PlanDB(job.result["plan"])
+    (n, _), = db.page(PlanFilter(folder="no_image/"), 0, 1)
+    db.keep([n])  # as an untick in the table does, then the page is drawn again
+    at.run()
+    chosen = at.selectbox(key="classify_f_folder")
+    assert chosen.value == "no_image/" and "→ no_image/ (1)" in chosen.options, (chosen.value, chosen.options)

@@ -221,7 +221,15 @@ def plan_view(storage: Storage, db: PlanDB, page: str, editable: bool = True) ->
     options = [None] + [f for f, _ in folders]
     counts = dict(folders)
     c1, c2, c3, c4 = st.columns([3, 2, 1, 2])
-    folder = c1.selectbox("Destination", options, key=f"{page}_f_folder",
+    # the folder chosen is kept apart from the widget and set into it on every run: the labels carry counts, and
+    # the browser holds the label, which goes stale (or matches nothing, "Choose an option") once a count changes
+    ss, fkey = st.session_state, f"{page}_f_folder"
+    if fkey in ss and ss.get(f"{fkey}_changed"):
+        ss[f"{fkey}_value"] = ss[fkey]
+    ss[f"{fkey}_changed"] = False
+    chosen = ss.get(f"{fkey}_value")
+    ss[fkey] = chosen if chosen in counts else None
+    folder = c1.selectbox("Destination", options, key=fkey, on_change=ss.__setitem__, args=(f"{fkey}_changed", True),
                           format_func=lambda f: f"all ({sum(counts.values()):,})" if f is None else _folder_label(f, counts[f]))
     categories = jobs.plan_categories(plan) if plan.kind == "classify" else []
     category = c2.selectbox("Category", [""] + categories, key=f"{page}_f_category",
