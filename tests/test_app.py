@@ -79,9 +79,14 @@ def test_classify_page_previews_then_moves(mixed_folder, isolated_log):
     assert "→ no_image/ (2)" in destinations.options
     assert at.json  # the JSON preview
     assert (mixed_folder / "chelsea.jpg").exists()  # nothing moved before confirming
+    assert any(t.proto.editing_mode for t in at.dataframe)  # the plan's table can be edited
+    assert not [c for c in at.caption if "shown as it was confirmed" in c.value]
     job_click(at, "Confirm: Move")
     assert not at.exception
     assert any(s.value.startswith("Moved") for s in at.success)
+    # the plan moved is shown as it was, no longer to be edited (its table is read-only)
+    assert any("moved the files of this plan: it is shown as it was confirmed" in c.value for c in at.caption)
+    assert all(not t.proto.editing_mode for t in at.dataframe)
     assert (mixed_folder / "no_image" / "agent.png").exists()
     assert not (mixed_folder / "chelsea.jpg").exists()
     assert (mixed_folder / "broken.jpg").exists()  # unreadable files stay

@@ -217,6 +217,11 @@ def plan_view(storage: Storage, db: PlanDB, page: str, editable: bool = True) ->
     that can be unticked or given another category (the edit goes to the stored plan), and thumbnails of the
     rows on view only."""
     plan = db.plan
+    move_job = plan_move(storage, db)
+    if editable and move_job is not None and (move_job.active or move_job.run_id or move_job.status == "done"):
+        editable = False  # what was (or is being) moved is no longer to be edited: a new analysis makes a new plan
+        st.caption(f"Job {move_job.id} {move_verb(move_job)} the files of this plan: it is shown as it was confirmed. "
+                   "Analyse again (or **Start over**) for a new plan.")
     folders = db.folders()
     options = [None] + [f for f, _ in folders]
     counts = dict(folders)
