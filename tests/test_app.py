@@ -804,3 +804,32 @@ def test_the_destination_filter_stays_when_its_counts_change(mixed_folder):
     at.run()
     chosen = at.selectbox(key="classify_f_folder")
     assert chosen.value == "no_image/" and "→ no_image/ (1)" in chosen.options, (chosen.value, chosen.options)
+
+
+def test_a_finished_undo_is_shown_only_on_the_page_that_started_it(mixed_folder):
+    """The runs panel (home, gallery, duplicates) shows an undo's result on the page of the session that started
+    it, until OK; not on the other pages that have the panel, nor in another session (a reload, another user)."""
+    from segregator.jobs.runner import JobStore
+    from segregator.runs import runs
+    from segregator.ui import jobview
+    from tests.test_cli import run
+
+    plan = mixed_folder.parent / "plan.json"
+    assert run("classify", mixed_folder, "--classifier", "heuristic", "--plan-out", plan, "--quiet").returncode == 0
+    assert run("apply", plan, "--yes", "--quiet").returncode == 0
+    at = page("app.py", mixed_folder)
+    run_id = max(r.id for r in runs(None, limit=5))
+    job_id = jobview.runner().submit("undo", f"undo run {run_id}", str(mixed_folder), {"run_id": run_id})
+    wait_for_jobs(at)
+    assert JobStore().get(job_id).status == "done"
+    put_back = lambda t: [s for s in t.success if s.value.startswith("Put back")]  # noqa: E731
+    assert not put_back(at)  # another session's undo (here: queued without this page)
+    at.session_state["my_jobs"] = {job_id: at._finished_page_script_hash}  # as if this page had started it
+    at.run()
+    assert put_back(at) and any(b.label == "OK" for b in at.button)
+    at.switch_page("pages/4_Gallery.py").run()
+    assert not at.exception and not put_back(at)  # not on the other pages that have the panel
+    at.switch_page("app.py").run()
+    assert put_back(at)
+    button(at, "OK").click().run()
+    assert not put_back(at)

@@ -66,7 +66,7 @@ def start_job(kind: str, label: str, source: str, params: dict, match=None) -> i
     running = latest_job(kind, source, lambda j: j.active and (match is None or match(j)))
     if running is not None:
         st.session_state["job_notice"] = f"Job {running.id} is already doing this: showing it."
-        return running.id
+        return _mine(running.id)
     if kind not in MOVE_KINDS:  # an analysis: where the sidebar says it runs
         from .common import compute_choice
 
@@ -76,10 +76,28 @@ def start_job(kind: str, label: str, source: str, params: dict, match=None) -> i
             st.session_state["job_notice"] = f"Not started: {exc}"
             return None
     try:  # the engine decides who may run what (segregator.auth): a viewer's move is refused there
-        return runner().submit(kind, label, source, params, user=user())
+        return _mine(runner().submit(kind, label, source, params, user=user()))
     except NotAllowed as exc:
         st.session_state["job_notice"] = f"Refused: {exc}"
         return None
+
+
+def _this_page() -> str:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.page_script_hash if ctx else ""
+
+
+def _mine(job_id: int) -> int:
+    """Note a job as started (or joined) on this page of this session: its outcome is this page's to show."""
+    st.session_state.setdefault("my_jobs", {})[job_id] = _this_page()
+    return job_id
+
+
+def started_here(job: Job) -> bool:
+    """Whether this page of this session started the job."""
+    return st.session_state.get("my_jobs", {}).get(job.id) == _this_page()
 
 
 def job_progress(job: Job, key: str) -> None:

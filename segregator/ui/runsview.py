@@ -15,7 +15,7 @@ from ..plan import write_plan
 from ..runs import describe_run, latest_unfinished, runs
 from ..storage import Storage
 from .access import can_change, policy, user
-from .jobview import job_outcome, latest_job, runner, source_spec, start_job
+from .jobview import job_outcome, latest_job, runner, source_spec, start_job, started_here
 
 RUN_KINDS = ("resume", "undo", "empty_trash")
 WORDS = {"resume": "Resumed", "undo": "Undone", "empty_trash": "Trash emptied"}
@@ -90,7 +90,11 @@ def runs_panel(storage: Storage) -> None:
     if st.session_state.get("runs_notice"):
         st.info(st.session_state.pop("runs_notice"))
     source = source_spec(storage)
-    job = latest_job(RUN_KINDS, source, lambda j: j.id > st.session_state.get("runs_after", 0))
+    # a resume, undo or emptying at work here shows wherever the storage is in view; once it is over, only on the
+    # page of the session that started it (until OK): not on every page that has this panel, after every reload,
+    # nor another user's (the 📋 Jobs page lists them all)
+    job = latest_job(RUN_KINDS, source, lambda j: j.id > st.session_state.get("runs_after", 0)
+                     and (j.active or started_here(j)))
     if job is not None:
         if job_outcome(job, "runs_job", {"resume": "resuming a run", "undo": "undoing a run",
                                          "empty_trash": "emptying the trash"}[job.kind]):
