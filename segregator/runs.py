@@ -87,16 +87,20 @@ def _execute(store: RunStore, run_id: int, storage: Storage, lock: RunLock, prog
     return report
 
 
+def _folder(storage: Storage) -> str | None:
+    """The local folder an event is about (R2 events name their bucket)."""
+    return str(storage.root) if storage.kind == "local" else None
+
+
 def _log_event(run: RunInfo, storage: Storage, report: ExecutionReport, log: SessionLog | None,
                resumed: bool = False) -> dict:
     summary = report.summary()
     names = R2_EVENT_NAMES if storage.kind == "r2" else EVENT_NAMES
     event_type = f"{storage.kind}_{names.get(run.plan_kind, run.plan_kind)}" + ("_resumed" if resumed else "")
-    done = summary["copied"] if run.copy else summary["moved"]
-    event = make_event(
-        event_type, bucket=storage.bucket, source_prefix=run.plan.get("source_prefix", ""),
-        output_prefix=run.plan.get("output_prefix", ""), moved_count=done, unchanged_count=summary["unchanged"],
-        failed_count=summary["failed"],
+    event = make_event(  # a copy run moves nothing: moved_count 0, its copies in copied_count
+        event_type, bucket=storage.bucket, folder=_folder(storage), source_prefix=run.plan.get("source_prefix", ""),
+        output_prefix=run.plan.get("output_prefix", ""), moved_count=summary["moved"],
+        unchanged_count=summary["unchanged"], copied_count=summary["copied"], failed_count=summary["failed"],
         extra={"moved": summary["moved"], "copied": summary["copied"], "unchanged_count": summary["unchanged"],
                "failed": report.errors[:1000], "total_processed": summary["total"],
                "mode": "copy" if run.copy else "move", "plan_created_at": run.plan.get("created_at", ""),
@@ -383,7 +387,7 @@ def empty_trash(storage: Storage, log: SessionLog | None = None) -> dict:
     with RunLock(storage, TRASH):
         keys = trash_keys(storage) + storage.part_files(TRASH)
         failed = storage.delete_many(keys)
-    event = make_event(f"{storage.kind}_empty_trash", storage.bucket, TRASH, "", 0, 0,
+    event = make_event(f"{storage.kind}_empty_trash", storage.bucket, TRASH, "", 0, 0, folder=_folder(storage),
                        extra={"deleted": len(keys) - len(failed), "failed": [{"key": k, "error": e} for k, e in failed]},
                        deleted_count=len(keys) - len(failed), failed_count=len(failed))
     (log or SessionLog()).append(event)

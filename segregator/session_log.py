@@ -35,9 +35,11 @@ def make_event(
     moved_count: int,
     unchanged_count: int,
     extra: dict[str, Any] | None = None,
+    folder: str | None = None,
     **results: int,
 ) -> dict[str, Any]:
-    """An event in the spec's shape, with a UTC timestamp and the user it was done for (segregator.auth)."""
+    """An event in the spec's shape, with a UTC timestamp and the user it was done for (segregator.auth); a
+    local folder's events also name the folder (`bucket` is empty for them)."""
     from .auth import current_user
 
     return {
@@ -45,6 +47,7 @@ def make_event(
         "user": current_user(),
         "event_type": event_type,
         "bucket": bucket,
+        **({"folder": folder} if folder else {}),
         "source_prefix": source_prefix,
         "output_prefix": output_prefix,
         "results": {"moved_count": moved_count, "unchanged_count": unchanged_count, **results},

@@ -128,13 +128,23 @@ def test_run_plan_logs_an_event_in_the_spec_shape(mixed_folder, isolated_log):
     report, event = jobs.run_plan(plan, storage)
     events = json.loads(isolated_log.read_text())
     assert events == [event]
-    assert set(event) == {"timestamp", "user", "event_type", "bucket", "source_prefix", "output_prefix", "results",
-                          "extra"}
+    assert set(event) == {"timestamp", "user", "event_type", "bucket", "folder", "source_prefix", "output_prefix",
+                          "results", "extra"}
+    assert event["folder"] == str(mixed_folder.resolve()) and event["bucket"] == ""  # which folder, not only ""
     assert event["user"].startswith("local:")  # a library call: this machine's user
     assert event["event_type"] == "local_full_folder"
-    assert event["results"]["moved_count"] == 1 and event["results"]["unchanged_count"] == 1
+    assert event["results"] == {"moved_count": 1, "unchanged_count": 1, "copied_count": 0, "failed_count": 0}
     assert event["extra"]["total_processed"] == 2 and event["extra"]["moved"] == 1
     assert event["timestamp"].endswith("+00:00")
+
+
+def test_a_copy_run_logs_its_copies_as_copied_not_moved(mixed_folder, isolated_log):
+    storage = LocalStorage(mixed_folder)
+    plan = _plan(storage, [PlanItem("beach.jpg", "Nature/beach.jpg"), PlanItem("listing_7/kitchen.jpg", "Food/kitchen.jpg")])
+    _, event = jobs.run_plan(plan, storage, copy=True)
+    assert (mixed_folder / "beach.jpg").exists() and (mixed_folder / "Nature/beach.jpg").exists()
+    assert event["results"]["moved_count"] == 0 and event["results"]["copied_count"] == 2
+    assert event["extra"]["mode"] == "copy" and event["extra"]["copied"] == 2 and event["extra"]["moved"] == 0
 
 
 APPEND_MANY = """
