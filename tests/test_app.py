@@ -833,3 +833,36 @@ def test_a_finished_undo_is_shown_only_on_the_page_that_started_it(mixed_folder)
     assert put_back(at)
     button(at, "OK").click().run()
     assert not put_back(at)
+
+
+def test_a_paused_job_shows_no_eta_and_its_rate_leaves_the_pause_out(tmp_path):
+    """While a job is paused its ETA is not shown (nothing is being done); after it goes on, its rate counts the
+    time spent working, not the pause (a 1.5 s pause after 0.5 s of work would have cut the rate to a quarter)."""
+    import threading
+
+    from segregator.jobs.runner import JobContext, JobStore
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    try:
+        job_id = store.add("classify", "classify", str(tmp_path), {}, state="running")
+        ctx = JobContext(store, job_id)
+        ctx.set_phase("analysing")
+        time.sleep(0.5)
+        ctx(50, 1000)
+        before = store.get(job_id).rate  # 50 in about 0.5 s
+        store.request(job_id, "pause")
+        threading.Timer(1.5, store.request, (job_id, "resume")).start()
+        waiter = threading.Thread(target=ctx.checkpoint)
+        waiter.start()
+        time.sleep(0.8)
+        paused = store.get(job_id)
+        assert paused.status == "paused" and "ETA" not in paused.progress_text(), paused.progress_text()
+        waiter.join(5)
+        assert store.get(job_id).status == "running"
+        time.sleep(0.5)
+        ctx(100, 1000)  # 100 in about 1 s of work (and 1.5 s paused)
+        after = store.get(job_id)
+        assert after.rate > 0.7 * before, (before, after.rate)  # the same pace (with the pause counted: 0.4 of it)
+        assert "ETA" in after.progress_text()
+    finally:
+        store.close()

@@ -125,7 +125,7 @@ class Job:
         what = self.phase or self.kind
         if not self.total:
             return f"{what} {self.done:,}" if self.done else what
-        eta = "" if self.eta is None else f" · ETA {format_seconds(self.eta)}"
+        eta = "" if self.eta is None or self.state == "paused" else f" · ETA {format_seconds(self.eta)}"
         rate = "" if not self.rate else f" · {self.rate:,.1f}/s"
         return f"{what} {self.done:,}/{self.total:,}{rate}{eta}"
 
@@ -261,13 +261,17 @@ class JobContext:
         if job.request == "cancel":
             raise StopRequested("cancelled by the user")
         if job.request == "pause":
-            self.store.update(self.job_id, state="paused")
+            self.store.update(self.job_id, state="paused", eta=None)  # no time left is known while it waits
+            paused = time.monotonic()
             while True:
                 time.sleep(0.3)
                 job = self.store.get(self.job_id)
                 if job.request == "cancel":
                     raise StopRequested("cancelled by the user")
                 if job.request != "pause":
+                    # the pause is not work time: the rate (and so the ETA) counts only the time spent working
+                    start_done, start = self._phase_start
+                    self._phase_start = (start_done, start + time.monotonic() - paused)
                     self.store.update(self.job_id, state="running")
                     return
 
