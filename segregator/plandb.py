@@ -211,7 +211,9 @@ class PlanDB:
             check_item(plan, PlanItem(row[0], dest))
             rows.append((dest, category, f"set to {category} by the user", _folder(PlanItem(row[0], dest)), dest, n))
         with self._lock, self._db:
-            self._db.executemany("UPDATE items SET destination=?, category=?, reason=?, folder=?, planned=? WHERE n=?", rows)
+            # the model's confidence was for the category it chose, not for this one: none is shown for a hand-set one
+            self._db.executemany("UPDATE items SET destination=?, category=?, reason=?, folder=?, planned=?, "
+                                 "confidence=NULL WHERE n=?", rows)
 
     # -- groups of copies (a duplicates plan) -----------------------------------------------------------------
     def _groups_where(self, tier: str | None, folder: str | None) -> tuple[str, list]:

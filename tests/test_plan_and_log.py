@@ -117,7 +117,19 @@ def test_user_edits_to_a_plan(mixed_folder):
     items = {i.source: i for i in edited.items}
     assert items["beach.jpg"].action == "keep" and items["beach.jpg"].destination == "beach.jpg"
     assert items["chelsea.jpg"].destination == "Nature/chelsea.jpg"
+    # the model's confidence was for its own category: a category set by hand has none
+    assert items["chelsea.jpg"].confidence is None and items["chelsea.jpg"].reason == "set to Nature by the user"
     assert {i.source: i.destination for i in plan.items}["beach.jpg"] != "beach.jpg"  # original untouched
+    assert {i.source: i.confidence for i in plan.items}["chelsea.jpg"] is not None
+    # the same edit on the app's stored plan
+    from segregator.plandb import PlanDB, PlanFilter
+
+    db = PlanDB.create(mixed_folder.parent / "plan.sqlite", plan, plan.items)
+    (n, before), = [(n, i) for n, i in db.page(PlanFilter(text="chelsea"), 0, 5)]
+    assert before.confidence is not None
+    db.recategorise({n: "Nature"})
+    (_, after), = db.page(PlanFilter(text="chelsea"), 0, 5)
+    assert after.category == "Nature" and after.destination == "Nature/chelsea.jpg" and after.confidence is None
     with pytest.raises(ValueError):
         jobs.edit_plan(plan, recategorise={"chelsea.jpg": "Cats"})
 

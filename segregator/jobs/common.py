@@ -77,6 +77,7 @@ def edit_plan(plan: MovePlan, keep: Sequence[str] = (), recategorise: dict[str, 
             new.category = recategorise[item.source]
             new.destination = _dest(plan.output_prefix, new.category, item.source)
             new.reason = f"set to {new.category} by the user"
+            new.confidence = None  # the model's was for the category it chose
         if item.source in keep and item.action != "keep":
             new.action, new.destination, new.reason = "keep", item.source, "kept by the user"
         items.append(new)

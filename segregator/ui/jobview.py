@@ -265,7 +265,7 @@ def plan_view(storage: Storage, db: PlanDB, page: str, editable: bool = True) ->
     number = st.number_input(f"Page (of {pages:,}; {total:,} item(s))", 1, pages, key=f"{page}_page") if pages > 1 else 1
     rows = db.page(where, (int(number) - 1) * PAGE_ROWS, PAGE_ROWS)
     table = [{"#": n, "move": i.action != "keep", "file": i.source, "category": i.category or "",
-              "confidence": i.confidence if i.confidence is not None else 0.0, "to": i.destination if i.action != "keep" else "",
+              "confidence": i.confidence, "to": i.destination if i.action != "keep" else "",
               "reason": i.reason} for n, i in rows]
     if editable:
         column_config: dict[str, Any] = {
