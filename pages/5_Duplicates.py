@@ -30,7 +30,7 @@ if not groups:
     st.stop()
 st.subheader(f"{groups:,} group(s) of copies")
 st.caption(f"{summary['total'] - summary['errors']:,} image(s) compared; {summary['to_move']:,} copies to move "
-           f"({human_size(db.bytes_to_move())}), the keepers stay.")
+           f"({human_size(db.bytes_to_move())} in all), the keepers stay.")
 left, _ = st.columns([1, 3])
 if left.button("✔ Accept all", key="dup_accept_all", help="Take every group as suggested again: skipped groups and "
                "unticked rows move too (keepers you chose stay chosen)."):

@@ -539,6 +539,7 @@ def test_duplicates_page_finds_groups_changes_a_keeper_skips_a_group_and_moves(t
     click → skip group 2 → confirm: group 1's other copies are in duplicates/<group>/, group 2 untouched."""
     import json
 
+    from segregator.ui.groupsview import human_size
     from tests.test_duplicates import _collection
 
     folder, owner = _collection(tmp_path, ("chelsea.jpg", "coffee.jpg"))
@@ -566,7 +567,15 @@ def test_duplicates_page_finds_groups_changes_a_keeper_skips_a_group_and_moves(t
     assert not at.exception, at.exception
     heads = [m.value for m in at.markdown if m.value.startswith("**Group 1")]
     assert "keeps `chelsea_half.jpg`" in heads[0] and "chosen by you" in heads[0], heads
+    def to_move() -> str:
+        return next(c.value for c in at.caption if "copies to move" in c.value)
+
+    copies = sum((folder / i.source).stat().st_size for _, i in db.page(offset=0, limit=100) if i.action == "move")
+    assert f"14 copies to move ({human_size(copies)} in all)" in to_move(), to_move()  # all 14 copies, not one
+    at.button(key="dup_skip_1").click().run()
     at.button(key="dup_skip_2").click().run()
+    assert "0 copies to move (0 B in all)" in to_move(), to_move()  # read "(?)" once every group was skipped
+    at.button(key="dup_take_1").click().run()
     heads = [m.value for m in at.markdown if m.value.startswith("**Group 2")]
     assert "skipped" in heads[0], heads
     assert any(b.label == "Take again" for b in at.button)
@@ -866,3 +875,26 @@ def test_a_paused_job_shows_no_eta_and_its_rate_leaves_the_pause_out(tmp_path):
         assert "ETA" in after.progress_text()
     finally:
         store.close()
+
+
+def test_a_swapped_keeper_that_changed_since_the_analysis_is_not_moved(tmp_path):
+    """Keeping another member of a group makes the old keeper a move: it carries the version analysed like every
+    copy, so when it changed on disk since, the confirm step says so and it stays where it is."""
+    from segregator.jobs.runner import JobStore
+    from segregator.plandb import PlanDB
+    from tests.test_duplicates import _collection
+
+    folder, _ = _collection(tmp_path, ("chelsea.jpg",))
+    at = page("pages/5_Duplicates.py", folder)
+    job_click(at, "Find duplicates")
+    db = PlanDB(next(j for j in JobStore().list(limit=5) if j.kind == "duplicates").result["plan"])
+    half = next(n for n, i in db.group_members([1])[1] if i.source == "chelsea_half.jpg")
+    at.button(key=f"dup_keeper_1_{half}").click().run()
+    photo("coffee").save(folder / "chelsea_bright.jpg", quality=90)  # the old keeper, replaced meanwhile
+    job_click(at, "Confirm: Move 7")
+    assert any("1 changed" in w.value and "chelsea_bright.jpg" in w.value for w in at.warning), \
+        [w.value for w in at.warning]
+    job_click(at, "Move the others anyway")
+    assert (folder / "chelsea_bright.jpg").exists() and not (folder / "duplicates" / "000001_chelsea_half"
+                                                               / "chelsea_bright.jpg").exists()
+    assert len(list((folder / "duplicates" / "000001_chelsea_half").iterdir())) == 6

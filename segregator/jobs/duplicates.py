@@ -80,23 +80,25 @@ def duplicates_items(coll: Collection, rows: list[Row], failed: Iterable, header
             scores.update(hamming=row.match.hamming, pixel_similarity=row.match.pixel)
             if row.match.embedding is not None:
                 scores["embedding_similarity"] = row.match.embedding
+        # every member carries its size and version: a keeper the user swaps for another member moves, and its
+        # move is checked against the version analysed and counted in the bytes to move like any other
+        size, version = versions.get(key, (None, None))
+        known = {"source_size": size if version else None, "source_version": version or None}
         if row.index == row.keeper:
             reason = (f"keeper of group {row.group} ({sizes[row.group] - 1} copy(ies))"
                       + ("; in a reference folder" if row.reference else ""))
-            items.append((key, PlanItem(key, key, "keep", reason, scores=scores)))
+            items.append((key, PlanItem(key, key, "keep", reason, scores=scores, **known)))
             continue
         if row.reference:
             items.append((key, PlanItem(key, key, "keep", f"{row.tier} duplicate of {keeper}, in a reference folder: "
-                                        "kept", scores=scores)))
+                                        "kept", scores=scores, **known)))
             continue
         if trash:
             destination = header.output_prefix + key
         else:
             destination = header.output_prefix + group_folder(row.group, keeper) + "/" + posixpath.basename(key)
-        size, version = versions.get(key, (None, None))
         items.append((key, PlanItem(key, destination, "move", f"{row.tier} duplicate of {keeper} ({_why(row.match)})",
-                                    confidence=row.match.pixel, scores=scores, source_size=size if version else None,
-                                    source_version=version or None)))
+                                    confidence=row.match.pixel, scores=scores, **known)))
     items.sort(key=lambda kv: kv[0])
     for _, item in items:
         yield item

@@ -23,7 +23,8 @@ RULES = {"resolution": "largest resolution", "size": "largest file", "path": "sh
 
 
 def human_size(n: int | None) -> str:
-    if not n:
+    """Bytes for people ("1.4 MB"); "?" when not known (0 is "0 B": every group skipped, say)."""
+    if n is None:
         return "?"
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
