@@ -426,7 +426,14 @@ def test_teach_then_classify_into_my_own_categories(tmp_path, monkeypatch):
     (source / "new" / "shore.jpg").write_bytes(jpeg_bytes(photo("beach").resize((300, 200))))
     (source / "new" / "rocket.jpg").write_bytes(jpeg_bytes(photo("rocket").resize((300, 200))))  # neither
     at = page("app.py", source)
+    # said before any job: the field empty (the whole source is "/"), a folder with too few categories
+    assert button(at, "Teach").disabled and any("Name the folder that holds the examples" in c.value for c in at.caption)
+    at.text_input(key="teach_folder").input("new").run()
+    assert button(at, "Teach").disabled and any("`new` has 0 category subfolder(s)" in c.value for c in at.caption)
+    at.text_input(key="teach_folder").input("/").run()
+    assert not button(at, "Teach").disabled and any(c.value == "Categories: examples, new" for c in at.caption)
     at.text_input(key="teach_folder").input("examples").run()
+    assert not button(at, "Teach").disabled and any(c.value.startswith("Categories: ") for c in at.caption)
     at.text_input(key="teach_name").input("listings").run()
     job_click(at, "Teach")
     assert not at.exception

@@ -178,6 +178,31 @@ def delete_to_trash(storage: Storage, prefix: str, keys: list[str]) -> int:
                            {"plan": str(path), "copy": False, "check": False, "trash": True}, user=user())
 
 
+def _examples_problem(storage: Storage, folder: str) -> str | None:
+    """Why this examples folder cannot be taught from, said before a job analyses it (None: it can; then its
+    categories are listed); the whole source is taught from only when it is named ("/")."""
+    from .. import learned
+    from ..runs import TRASH
+    from ..storage import normalise_prefix
+
+    if not folder.strip():
+        return ("Name the folder that holds the examples (its subfolders are the categories); `/` for the whole "
+                "source.")
+    where = normalise_prefix(folder.strip().strip("/"))
+    try:
+        subs = [f[len(where):].rstrip("/") for f in storage.list_folders(where)]
+    except OSError as exc:
+        return f"Cannot read `{folder}`: {exc}"
+    categories = [c for c in subs if c and not c.startswith((".", TRASH.rstrip("/"))) and not learned.is_none_folder(c)]
+    if len(categories) < 2:
+        return (f"`{folder}` has {len(categories)} category subfolder(s)"
+                + (f" ({', '.join(categories)})" if categories else "") + ": teaching needs at least two, one per "
+                "category, each holding example images.")
+    st.caption(f"Categories: {', '.join(categories[:12])}" + (f" and {len(categories) - 12} more" if len(categories) > 12 else "")
+               + (" · and examples of none of these" if len(categories) < len(subs) else ""))
+    return None
+
+
 def teach_panel(storage: Storage, prefix: str) -> None:
     """Teach by example, as a job: a folder with one subfolder per category (its name is the category) becomes
     a classifier, saved and offered (and selected) in the Classifier list."""
@@ -194,11 +219,14 @@ def teach_panel(storage: Storage, prefix: str) -> None:
         folder = st.text_input("Examples folder (in the current source)", value=prefix, key="teach_folder")
         name = st.text_input("Name for this classifier", value="my_categories", key="teach_name")
         source = source_spec(storage)
+        problem = _examples_problem(storage, folder)
+        if problem:
+            st.caption(f"⚠️ {problem}")
         if not can_change():
             st.info("👁️ You are signed in as a viewer: teaching a classifier (every user of the app shares it) "
                     "needs an editor.")
-        elif st.button("Teach", key="teach_go"):
-            start_job("teach", f"teach '{name}'", source, {"source": source, "examples_prefix": folder, "name": name})
+        elif st.button("Teach", key="teach_go", disabled=problem is not None):
+            start_job("teach", f"teach '{name}'", source, {"source": source, "examples_prefix": folder.strip().strip("/"), "name": name})
             st.rerun()
         job = latest_job("teach", source, lambda j: j.id > st.session_state.get("teach_after", 0))
         if job is None or not job_outcome(job, "teach_job", "teaching"):
