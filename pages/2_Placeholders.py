@@ -14,7 +14,7 @@ storage, prefix = ui.page("Placeholders", "🚫",
                           "to catch those too.")
 
 uploads = st.file_uploader("Known placeholder examples (optional)", accept_multiple_files=True,
-                           type=["jpg", "jpeg", "png", "webp", "gif", "bmp"], max_upload_size=ui.MAX_UPLOAD_MB,
+                           type=["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"], max_upload_size=ui.MAX_UPLOAD_MB,
                            key="placeholder_examples")
 examples = []
 for up in uploads or []:

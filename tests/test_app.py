@@ -905,3 +905,20 @@ def test_a_swapped_keeper_that_changed_since_the_analysis_is_not_moved(tmp_path)
     assert (folder / "chelsea_bright.jpg").exists() and not (folder / "duplicates" / "000001_chelsea_half"
                                                                / "chelsea_bright.jpg").exists()
     assert len(list((folder / "duplicates" / "000001_chelsea_half").iterdir())) == 6
+
+
+def test_an_output_folder_that_cannot_be_used_leaves_the_page_and_its_results_on_screen(mixed_folder):
+    """A bad output folder is said where it is typed; the page goes on showing the results it has (it used to
+    stop there, hiding them and any job's progress), but neither analyses nor moves until the name is mended."""
+    at = page("pages/1_By_Reference.py", mixed_folder)
+    at.file_uploader[0].set_value(("ref.jpg", jpeg_bytes(photo("beach").resize((200, 133))), "image/jpeg")).run()
+    job_click(at, "Find similar")
+    assert any(h.value.startswith("Matches") for h in at.subheader), [h.value for h in at.subheader]
+    assert [b for b in at.button if b.label.startswith("Confirm")]
+    at.text_input(key="reference_output").input("../outside").run()
+    assert any(e.value.startswith("Output folder:") for e in at.error), [e.value for e in at.error]
+    assert button(at, "Find similar").disabled
+    assert any(h.value.startswith("Matches") for h in at.subheader)  # the results are still there ...
+    assert not [b for b in at.button if b.label.startswith("Confirm")]  # ... but not to be moved elsewhere
+    at.text_input(key="reference_output").input("similar").run()
+    assert not button(at, "Find similar").disabled and [b for b in at.button if b.label.startswith("Confirm")]

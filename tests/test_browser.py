@@ -171,6 +171,43 @@ def open_demo_bucket(browser, url: str, demo_data: Path):
     return page
 
 
+def _demo_write(demo_data: Path, key: str) -> None:
+    import subprocess as sp
+
+    creds = json.loads((demo_data / "credentials.json").read_text())
+    endpoint = json.loads((demo_data / "endpoint.json").read_text())["endpoint"]
+    env = {**os.environ, "R2_ENDPOINT": endpoint, "R2_ACCESS_KEY": creds["access_key"],
+           "R2_SECRET_KEY": creds["secret_key"], "PYTHONPATH": str(REPO)}
+    code = f"from segregator import jobs; s,_=jobs.open_source('r2://demo/'); s.write({key!r}, b'mine')"
+    sp.run([sys.executable, "-c", code], env=env, check=True)
+
+
+def test_restoring_the_demo_bucket_is_confirmed_first(server, browser, demo_data):
+    """Restore empties the demo bucket: a dialog says how many files it holds now; Cancel leaves them; Restore
+    puts the samples back and removes what was added."""
+    from playwright.sync_api import expect
+
+    url, _ = server
+    page = open_demo_bucket(browser, url, demo_data)
+    _demo_write(demo_data, "images/masterImgs/mine.txt")
+    before = bucket_keys(url, demo_data)
+    assert "images/masterImgs/mine.txt" in before
+    page.get_by_role("button", name="Restore demo bucket").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text(f"{len(before):,} file(s)", timeout=30_000)
+    shot(page, "26_restore_demo_confirm")
+    dialog.get_by_role("button", name="Cancel").click()
+    settle(page)
+    assert bucket_keys(url, demo_data) == before  # nothing removed without the confirmation
+    page.get_by_role("button", name="Restore demo bucket").click()
+    page.get_by_role("dialog").get_by_role("button", name="Restore").click()
+    settle(page)
+    expect(page.get_by_role("dialog")).to_have_count(0, timeout=60_000)
+    after = bucket_keys(url, demo_data)
+    assert "images/masterImgs/mine.txt" not in after and after == before - {"images/masterImgs/mine.txt"}
+    page.close()
+
+
 def test_unticking_a_row_in_a_filtered_plan_unticks_that_row_only(server, browser, tmp_path):
     """The plan filtered to one destination, its first row unticked: the row leaves the filtered view, and
     the edit must not fall on the row that takes its place (it used to, rerun after rerun)."""

@@ -18,7 +18,7 @@ from ..placeholders import tesseract_available
 from ..r2 import R2Config, list_buckets
 from ..session_log import SessionLog
 from ..settings import Settings
-from ..storage import Storage
+from ..storage import LocalStorage, Storage
 from .access import account_sidebar, can_change, folder_refusal, gate, user
 
 load_dotenv()  # R2_* and SEGREGATOR_* from .env, as the CLI does
@@ -145,8 +145,15 @@ def output_folder_input(label: str, default: str, key: str) -> str:
     try:
         return ("/" if value.strip().startswith("/") else "") + jobs.check_folder_name(value or default)
     except ValueError as exc:
-        st.error(f"Output folder: {exc}")
-        st.stop()
+        return input_problem("Output folder", exc, value)
+
+
+def input_problem(what: str, exc: Exception, value: str) -> str:
+    """An input that cannot be used: said where it is typed; the page goes on drawing (a running job's progress,
+    the results, the runs panel), but nothing is analysed or moved until it is mended (see analysis_step)."""
+    st.error(f"{what}: {exc}")
+    st.session_state["input_problem"] = f"{what}: {exc}"
+    return value
 
 
 def faces_folder_option() -> str | None:
@@ -166,8 +173,7 @@ def faces_folder_option() -> str | None:
     try:
         return jobs.check_folder_name(name or "faces")
     except ValueError as exc:
-        st.error(f"Faces folder: {exc}")
-        st.stop()
+        return input_problem("Faces folder", exc, name)
 
 
 def _reset_thresholds() -> None:
@@ -285,7 +291,6 @@ def _remember() -> None:
 def _restore_demo_folder() -> None:
     """The demo copy put back, for an editor, under the folder's run lock (not while a move runs in it)."""
     from ..locking import RunLock
-    from ..storage import LocalStorage
 
     auth.authorize("restore_demo", user())
     with RunLock(LocalStorage(ensure_demo_folder()), ""):
@@ -359,14 +364,31 @@ def _r2_sidebar() -> tuple[Storage, str] | None:
         st.error(f"Cannot use this bucket: {exc}")
         return None
     if config.demo and can_change() and st.button("Restore demo bucket", help="Empty the demo bucket and put the samples back"):
+        _confirm_restore(storage, lambda: seed_demo_bucket(storage, reset=True))
+    if st.session_state.pop("restore_error", None):
+        st.error(f"Not restored: {st.session_state.pop('restore_error_text', '')}")
+    return storage, prefix
+
+
+@st.dialog("Restore the demo?")
+def _confirm_restore(storage: Storage, restore) -> None:
+    """Restoring the demo replaces what the demo storage holds now: said with its count, then confirmed."""
+    try:
+        count = sum(1 for _ in storage.list(""))
+    except OSError:
+        count = None
+    st.write(f"Everything in {storage.description} now ({'?' if count is None else f'{count:,}'} file(s), what you "
+             "moved or copied there included) is removed, and the sample images are put back as they were.")
+    left, right = st.columns(2)
+    if left.button("Restore", type="primary", key="restore_yes"):
         try:
             auth.authorize("restore_demo", user())
-            seed_demo_bucket(storage, reset=True)
-        except (PermissionError, OSError) as exc:
-            st.error(f"Not restored: {exc}")
-            return None
+            restore()
+        except (PermissionError, OSError) as exc:  # not an editor; a run holds the folder (LockedError)
+            st.session_state["restore_error"], st.session_state["restore_error_text"] = True, str(exc)
         st.rerun()
-    return storage, prefix
+    if right.button("Cancel", key="restore_no"):
+        st.rerun()
 
 
 def _local_sidebar() -> tuple[Storage, str] | None:
@@ -388,12 +410,9 @@ def _local_sidebar() -> tuple[Storage, str] | None:
     if path.exists() and path.resolve() == demo_folder().resolve():
         st.caption("Demo folder: a working copy of the repo's sample images.")
         if can_change() and st.button("Restore demo images", help="Put the sample images back as they were"):
-            try:
-                _restore_demo_folder()
-            except (PermissionError, OSError) as exc:  # not an editor; a run holds the folder (LockedError)
-                st.error(f"Not restored: {exc}")
-                return None
-            st.rerun()
+            _confirm_restore(LocalStorage(path), _restore_demo_folder)
+        if ss.pop("restore_error", None):
+            st.error(f"Not restored: {ss.pop('restore_error_text', '')}")
     concern = folder_concern(path) if path.exists() else None
     if concern:
         st.warning(f"`{path}` is {concern}: every image below it would be sorted.")
@@ -524,6 +543,7 @@ def page(title: str, icon: str, caption: str | tuple[str, str]) -> tuple[Storage
     st.set_page_config(page_title=title, page_icon=icon, layout="wide")
     gate()  # sign-in, role, and no serving beyond this machine without it
     st.session_state["page_url"] = {}  # a page's own URL choices: declared again by the page (keep_in_url)
+    st.session_state.pop("input_problem", None)  # said again by the page's inputs (see input_problem)
     st.title(f"{icon} {title}")
     source = sidebar()
     if source is None:

@@ -180,7 +180,9 @@ def analysis_step(storage: Storage, prefix: str, page: str, kind: str, button: s
     its plan (a PlanDB) when done. Stops the page before that."""
     source = source_spec(storage, prefix)
     params = {"source": source, **params}
-    if st.button(button, type="primary", key=f"{page}_analyse"):
+    problem = st.session_state.get("input_problem")  # an input above cannot be used (it says why)
+    if st.button(button, type="primary", key=f"{page}_analyse", disabled=problem is not None,
+                 help=f"Mend this first: {problem}" if problem else None):
         start_job(kind, label, source, params)
         st.session_state.pop(f"{page}_confirmed", None)
         st.rerun()
@@ -197,7 +199,8 @@ def analysis_step(storage: Storage, prefix: str, page: str, kind: str, button: s
     if not job_outcome(job, f"{page}_job", job.label):  # "what" reads on after the source: "classify the images in"
         st.stop()
     where = ("source", "cluster")  # where the analysis ran does not change its results
-    stale = {k: v for k, v in job.params.items() if k not in where} != {k: v for k, v in params.items() if k not in where}
+    stale = problem is not None or \
+        {k: v for k, v in job.params.items() if k not in where} != {k: v for k, v in params.items() if k not in where}
     st.session_state[f"{page}_stale"] = stale  # the confirm step below offers no move for such results
     if stale:
         st.warning(f"These results (job {job.id}) were made with other settings or options than those chosen now: "
