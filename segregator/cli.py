@@ -25,6 +25,10 @@ class CliError(Exception):
     """A one-line message for the user; exit code 1."""
 
 
+class NotConfirmed(CliError):
+    """The user did not confirm (or could not be asked): nothing changed; the command's job reads cancelled."""
+
+
 _JOB = {}  # the job this command runs as (see _as_job): its context, for progress and the run's number
 
 
@@ -69,6 +73,9 @@ def _as_job(args: argparse.Namespace) -> int:
     except StopRequested as exc:
         store.update(job_id, state="cancelled", error=str(exc), finished=time.time())
         raise CliError(f"job {job_id} {exc}") from None
+    except NotConfirmed as exc:  # declined, not failed: the Jobs page does not offer it to resume
+        store.update(job_id, state="cancelled", error=str(exc), finished=time.time())
+        raise
     except CliError as exc:
         store.update(job_id, state="failed", error=str(exc), finished=time.time())
         raise
@@ -462,9 +469,9 @@ def _confirm(question: str, yes: bool) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
-        raise CliError("not confirmed: run again with --yes")
+        raise NotConfirmed("not confirmed: run again with --yes")
     if input(f"{question} [y/N] ").strip().lower() not in ("y", "yes"):
-        raise CliError("not confirmed: nothing changed")
+        raise NotConfirmed("not confirmed: nothing changed")
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -632,9 +639,9 @@ def cmd_empty_trash(args: argparse.Namespace) -> int:
         if args.yes == 0:
             _confirm(f"Delete {len(keys)} object(s) permanently?", False)
         if not sys.stdin.isatty():
-            raise CliError("not confirmed twice: emptying the trash needs --yes --yes")
+            raise NotConfirmed("not confirmed twice: emptying the trash needs --yes --yes")
         if input("This cannot be undone. Type EMPTY to go on: ").strip() != "EMPTY":
-            raise CliError("not confirmed: nothing deleted")
+            raise NotConfirmed("not confirmed: nothing deleted")
     try:
         event = jobs.empty_trash(storage, log=_log(args))
     except (ValueError, OSError) as exc:

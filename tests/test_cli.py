@@ -62,6 +62,9 @@ def test_similar_json_contract_and_plan_apply(mixed_folder, tmp_path, isolated_l
     refused = run("apply", plan)  # no --yes and no terminal: refuses
     assert refused.returncode == 1 and "--yes" in refused.stderr
     assert (mixed_folder / "listing_7" / "kitchen.jpg").exists()
+    declined = json.loads(run("jobs", "--json", "--limit", "1").stdout)[0]  # not confirmed: cancelled, not failed
+    assert declined["kind"] == "apply" and declined["state"] == "cancelled", declined
+    assert declined["error"] == "not confirmed: run again with --yes"
 
     applied = run("apply", plan, "--yes", "--quiet")
     assert applied.returncode == 0, applied.stderr
