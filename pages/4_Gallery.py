@@ -95,7 +95,7 @@ st.divider()
 st.subheader("🔍 Sort this folder by a reference image")
 output = ui.output_folder_input("Output subfolder", "similar", "gallery_output")
 upload = ui.reference_upload("Reference image for this folder", f"gallery_ref::{folder}",
-                             ["jpg", "jpeg", "png", "webp", "gif", "bmp"])
+                             ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"])
 if upload is not None:
     params = {"settings": ui.settings_overrides(), "reference": save_upload(upload.getvalue(), upload.name),
               "output": output, "recursive": False}
