@@ -78,6 +78,7 @@ def _model_tag(paths: list[str]) -> str:
     h = hashlib.sha256()
     for f in (learned.MODEL_FILE, learned.MAP_FILE):
         h.update(f.read_bytes())
+    h.update(b"input resized by OpenCV")  # features cached when the input was resized by Pillow are made again
     h.update("\n".join(paths).encode())
     return h.hexdigest()[:16]
 

@@ -24,7 +24,7 @@ from .settings import Settings
 from .similarity import Reference
 from .storage import ObjectInfo, Storage
 
-FORMAT = 8  # bump when what an analysis holds, or how it is computed, changes
+FORMAT = 9  # bump when what an analysis holds, or how it is computed, changes
 
 
 def cache_path() -> Path:

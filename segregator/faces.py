@@ -41,12 +41,14 @@ def face_likely(image: Image.Image) -> bool:
     gate = _gate()
     if gate is None:
         return True
-    rgb = image.convert("RGB")
+    from .loading import resize_pixels
+
+    rgb = image.convert("RGB") if image.mode != "RGB" else image
     scale = GATE_SIZE / max(rgb.size)
-    size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
-    canvas = Image.new("RGB", (GATE_SIZE, GATE_SIZE))
-    canvas.paste(rgb.resize(size, Image.Resampling.BILINEAR), ((GATE_SIZE - size[0]) // 2, (GATE_SIZE - size[1]) // 2))
-    blob = np.ascontiguousarray((np.asarray(canvas, dtype=np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None])
+    w, h = max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))
+    x, y = (GATE_SIZE - w) // 2, (GATE_SIZE - h) // 2
+    blob = np.full((1, 3, GATE_SIZE, GATE_SIZE), -1.0, dtype=np.float32)  # letterboxed on black, scaled to -1..1
+    blob[0, :, y:y + h, x:x + w] = resize_pixels(np.asarray(rgb), (w, h)).transpose(2, 0, 1) / np.float32(127.5) - 1
     found = gate.run(None, {gate.get_inputs()[0].name: blob})
     scores = min(found, key=lambda o: o.shape[-1]).reshape(-1)  # a score per anchor (its box: 16 numbers)
     if len(scores) != GATE_ANCHORS:

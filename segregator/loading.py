@@ -193,3 +193,30 @@ def _decode(data: bytes, size: int) -> LoadedImage:
         else:
             rgb = rgb.copy()
     return LoadedImage(image=rgb, width=width, height=height, format=fmt, decoded_size=decoded_size)
+
+
+def _cv2():
+    """OpenCV, single-threaded (the analysis pool runs one process per core already), or None without it."""
+    try:
+        import cv2
+    except ImportError:
+        return None
+    if cv2.getNumThreads() != 1:
+        cv2.setNumThreads(1)
+    return cv2
+
+
+def resize_pixels(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """An H x W x 3 uint8 array resized to size (width, height), as Pillow's BILINEAR resize of it (which filters
+    over the reduction factor when reducing) to within a grey level or two, in a tenth of its time: OpenCV's
+    bilinear; where a side is reduced about twice or more, first its 3-tap binomial blur and then the mean of
+    each pixel's area (together the triangle filter Pillow uses there). Without OpenCV: Pillow's own."""
+    w, h = size
+    if pixels.shape[1] == w and pixels.shape[0] == h:
+        return pixels
+    cv2 = _cv2()
+    if cv2 is None:
+        return np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0))
+    if pixels.shape[1] >= 1.5 * w and pixels.shape[0] >= 1.5 * h:
+        return cv2.resize(cv2.GaussianBlur(pixels, (3, 3), 0), size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(pixels, size, interpolation=cv2.INTER_LINEAR)

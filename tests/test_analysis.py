@@ -1,14 +1,14 @@
 import pytest
 
 from segregator import jobs
-from segregator.analysis import analyse_bytes
+from segregator.analysis import analyse_bytes, analyse_many
 from segregator.classify import classify_features
 from segregator.features import extract_features
 from segregator.loading import load_image
 from segregator.progress import ProgressTracker
 from segregator.settings import CATEGORIES, ClassifierSettings, Settings
 from segregator.storage import LocalStorage
-from tests.conftest import PHOTOS, bad_inputs
+from tests.conftest import DATA, PHOTOS, bad_inputs
 
 
 def _features(name):
@@ -78,3 +78,21 @@ def test_parallel_and_serial_runs_agree(photo_folder):
     parallel = jobs.analyse_source(storage, workers=2, placeholders=False)
     assert [(r.key, r.classification.category, r.fingerprint.phash) for r in serial] == \
            [(r.key, r.classification.category, r.fingerprint.phash) for r in parallel]
+
+
+def test_images_analysed_stage_by_stage_get_the_results_they_get_one_at_a_time():
+    """analyse_many (what the workers run on each batch) runs each stage over all its images before the next:
+    photos, placeholders, product cut-outs and bad inputs mixed, with the image model and faces, every result
+    is the one analyse_bytes gives the image alone, in order."""
+    settings = Settings().with_overrides({"classifier.backend": "learned", "placeholder.ocr": False})
+    images = [(p.name, p.read_bytes(), 0) for p in sorted(PHOTOS.glob("*.jpg"))[:6]]
+    images += [(p.name, p.read_bytes(), 0) for p in sorted((DATA / "placeholders").glob("*.png"))[:2]]
+    images += [(p.name, p.read_bytes(), 123) for p in sorted((DATA / "negatives").glob("*.jpg"))[:2]]
+    images += [(name, data, 0) for name, data in sorted(bad_inputs().items())]
+    images.insert(3, ("notes", b"plain text, no image", 0))
+    many = analyse_many(images, settings)
+    alone = [analyse_bytes(key, data, settings, size=size) for key, data, size in images]
+    assert [r.key for r in many] == [key for key, _, _ in images]
+    assert many == alone
+    assert sum(1 for r in many if r.ok) >= 10 and sum(1 for r in many if r.error) >= 4
+    assert any(r.faces for r in many) and any(r.category == "no_image" for r in many)

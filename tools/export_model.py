@@ -302,15 +302,15 @@ def to_fp16_storage(src: Path, dst: Path) -> None:
 
 
 def reference_outputs(model, onnx_path: Path) -> dict:
-    """Torch's outputs on the test photos (preprocessed by the app's own code), and the ONNX file's distance
-    from them."""
+    """Torch's outputs on the test photos (preprocessed by the app's own code, resized by Pillow), and the ONNX
+    file's distance from them."""
     import onnxruntime as ort
     import torch
 
     from segregator.learned import preprocess
 
     photos = sorted((REPO / "tests" / "data" / "photos").glob("*.jpg"))
-    batch = np.stack([preprocess(p.read_bytes()) for p in photos])
+    batch = np.stack([preprocess(p.read_bytes(), pillow=True) for p in photos])
     with torch.no_grad():
         logits, emb, levels = (t.numpy() for t in model(torch.from_numpy(batch)))
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
