@@ -252,7 +252,10 @@ def test_a_server_killed_mid_move_comes_back_interrupted_and_resume_finishes(bro
         time.sleep(1.5)
         server.kill()  # kill -9 mid-run
         page.context.close()
-        every_file_once(folder, originals)
+        # nothing lost, nothing but the originals' bytes; a batch killed between its copies (links) and the
+        # deletes of their sources holds both for now: the resume below deletes those sources, once each
+        now = {hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*.jpg") if "_trash" not in p.parts}
+        assert now == set(originals)
         server.start()
         page = open_home(browser, server, folder)
         expect(page.get_by_text(re.compile(r"Job \d+ \(moving the files\) was interrupted"))).to_be_visible(timeout=60_000)
