@@ -155,6 +155,16 @@ def test_placeholders_page(mixed_folder):
     captions = [c.value for c in at.caption if c.value.startswith(("agent.png", "no_image.png"))]
     assert len(captions) >= 2 and all(c.count("(") == c.count(")") for c in captions), captions
     assert not [w for w in at.warning if "other settings" in w.value]
+    # the matching thresholds are By Reference's: moving one leaves these results as they are, confirmable
+    at.session_state["t_hamming"] = 3
+    at.run()
+    assert not [w for w in at.warning if "other settings" in w.value] and button(at, "Confirm")
+    at.session_state["t_sensitivity"] = 0.9  # this one decides what is a placeholder: the results are stale
+    at.run()
+    assert any("other settings" in w.value for w in at.warning) and not [b for b in at.button if b.label.startswith("Confirm")]
+    at.session_state["t_sensitivity"] = 0.5
+    at.run()
+    assert not [w for w in at.warning if "other settings" in w.value] and button(at, "Confirm")
     # adding an example changes the analysis: the results on screen say they are stale, as a threshold does
     at.file_uploader[0].set_value(("mine.png", (mixed_folder / "agent.png").read_bytes(), "image/png")).run()
     assert any("other settings" in w.value for w in at.warning)
