@@ -817,8 +817,11 @@ def test_the_destination_filter_stays_when_its_counts_change(mixed_folder):
     unticked) keeps the folder chosen, with the new count, instead of falling back to an empty choice."""
     from segregator.plandb import PlanDB, PlanFilter
 
+    from segregator.ui.jobview import ALL
+
     at = page("app.py", mixed_folder)
     job_click(at, "Analyse")
+    assert at.selectbox(key="classify_f_folder").value == ALL  # every destination, chosen (not an empty choice)
     at.selectbox(key="classify_f_folder").select("no_image/").run()
     assert at.selectbox(key="classify_f_folder").value == "no_image/"
     from segregator.jobs.runner import JobStore

@@ -223,6 +223,7 @@ def test_unticking_a_row_in_a_filtered_plan_unticks_that_row_only(server, browse
     page.get_by_role("button", name="Analyse").click()
     settle(page)
     expect(page.get_by_role("button", name="Confirm: Move 5 file(s)")).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("combobox", name="Destination")).to_have_value("all (5)")  # not "Choose an option"
     page.get_by_role("combobox", name="Destination").click()
     page.get_by_role("option").filter(has_text="no_image").first.click()
     settle(page)

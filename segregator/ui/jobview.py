@@ -18,6 +18,7 @@ from .access import can_act_on, can_change, user, viewer_note, write_blocked
 from .previews import THUMBS_PER_PAGE, show_grid
 
 PAGE_ROWS = 50
+ALL = "\x00all"  # the plan filter's "every destination" (no folder key can hold a NUL)
 MAX_DOWNLOAD_ITEMS = 200_000  # larger plans: their file's path and the CLI command instead of a download
 
 
@@ -251,7 +252,7 @@ def plan_view(storage: Storage, db: PlanDB, page: str, editable: bool = True) ->
         st.caption(f"Job {move_job.id} {move_verb(move_job)} the files of this plan: it is shown as it was confirmed. "
                    "Analyse again (or **Start over**) for a new plan.")
     folders = db.folders()
-    options = [None] + [f for f, _ in folders]
+    options = [ALL] + [f for f, _ in folders]  # ALL, not None: None is Streamlit's "nothing chosen"
     counts = dict(folders)
     c1, c2, c3, c4 = st.columns([3, 2, 1, 2])
     # the folder chosen is kept apart from the widget and set into it on every run: the labels carry counts, and
@@ -261,15 +262,16 @@ def plan_view(storage: Storage, db: PlanDB, page: str, editable: bool = True) ->
         ss[f"{fkey}_value"] = ss[fkey]
     ss[f"{fkey}_changed"] = False
     chosen = ss.get(f"{fkey}_value")
-    ss[fkey] = chosen if chosen in counts else None
+    ss[fkey] = chosen if chosen in counts else ALL
     folder = c1.selectbox("Destination", options, key=fkey, on_change=ss.__setitem__, args=(f"{fkey}_changed", True),
-                          format_func=lambda f: f"all ({sum(counts.values()):,})" if f is None else _folder_label(f, counts[f]))
+                          format_func=lambda f: f"all ({sum(counts.values()):,})" if f == ALL else _folder_label(f, counts[f]))
     categories = jobs.plan_categories(plan) if plan.kind == "classify" else []
     category = c2.selectbox("Category", [""] + categories, key=f"{page}_f_category",
                             format_func=lambda c: c or "any category") if categories else ""
     errors = c3.checkbox("errors", key=f"{page}_f_errors", help="Only the files that could not be analysed")
     text = c4.text_input("Name contains", key=f"{page}_f_text")
-    where = PlanFilter(folder=folder, category=category or None, errors_only=errors, text=text.strip())
+    where = PlanFilter(folder=None if folder == ALL else folder, category=category or None, errors_only=errors,
+                       text=text.strip())
     total = db.count(where)
     pages = max(1, -(-total // PAGE_ROWS))
     number = st.number_input(f"Page (of {pages:,}; {total:,} item(s))", 1, pages, key=f"{page}_page") if pages > 1 else 1
