@@ -16,7 +16,6 @@ with st.expander("↩ Undo a run, empty the trash"):
 params = {"settings": ui.settings_overrides(classifier, faces=faces_folder is not None), "faces_folder": faces_folder}
 db = ui.analysis_step(storage, prefix, "classify", "classify", "Analyse", "classify the images in", params, "classify")
 st.subheader("Plan")
-st.caption("Untick an image to keep it where it is, or pick another category for it: the plan is changed as you go.")
 ui.plan_view(storage, db, "classify")
 ui.plan_json(db, "classification_plan.jsonl")
 ui.confirm_step(storage, db, "classify")

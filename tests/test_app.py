@@ -80,12 +80,14 @@ def test_classify_page_previews_then_moves(mixed_folder, isolated_log):
     assert at.json  # the JSON preview
     assert (mixed_folder / "chelsea.jpg").exists()  # nothing moved before confirming
     assert any(t.proto.editing_mode for t in at.dataframe)  # the plan's table can be edited
+    assert any(c.value.startswith("Untick an image to keep it where it is, or pick another") for c in at.caption)
     assert not [c for c in at.caption if "shown as it was confirmed" in c.value]
     job_click(at, "Confirm: Move")
     assert not at.exception
     assert any(s.value.startswith("Moved") for s in at.success)
     # the plan moved is shown as it was, no longer to be edited (its table is read-only)
     assert any("moved the files of this plan: it is shown as it was confirmed" in c.value for c in at.caption)
+    assert not [c for c in at.caption if c.value.startswith("Untick an image")]  # not offered once read-only
     assert all(not t.proto.editing_mode for t in at.dataframe)
     assert (mixed_folder / "no_image" / "agent.png").exists()
     assert not (mixed_folder / "chelsea.jpg").exists()
@@ -893,6 +895,9 @@ def test_a_paused_job_shows_no_eta_and_its_rate_leaves_the_pause_out(tmp_path):
         after = store.get(job_id)
         assert after.rate > 0.7 * before, (before, after.rate)  # the same pace (with the pause counted: 0.4 of it)
         assert "ETA" in after.progress_text()
+        for state in ("cancelled", "done"):  # an ended job has no time left (the Jobs page kept "ETA 28s")
+            store.update(job_id, state=state)
+            assert "ETA" not in store.get(job_id).progress_text() and "/s" in store.get(job_id).progress_text()
     finally:
         store.close()
 
@@ -933,5 +938,7 @@ def test_an_output_folder_that_cannot_be_used_leaves_the_page_and_its_results_on
     assert button(at, "Find similar").disabled
     assert any(h.value.startswith("Matches") for h in at.subheader)  # the results are still there ...
     assert not [b for b in at.button if b.label.startswith("Confirm")]  # ... but not to be moved elsewhere
+    assert any("cannot be moved while an option above cannot be used" in w.value for w in at.warning)
+    assert not [w for w in at.warning if "press **Find similar" in w.value]  # not a disabled button
     at.text_input(key="reference_output").input("similar").run()
     assert not button(at, "Find similar").disabled and [b for b in at.button if b.label.startswith("Confirm")]

@@ -150,7 +150,8 @@ def test_search_page_finds_by_tags_and_by_image_and_moves_the_hits_kept(shop):
     at.slider(key="search_min_input").set_value(0.0).run()
     assert any("other settings or options" in w.value for w in at.warning)
     assert not [b for b in at.button if b.label.startswith("Confirm")]
-    assert any("Nothing can be moved from these results" in i.value for i in at.info)
+    assert any("Nothing can be moved from these results" in i.value and "Press **Search** again" in i.value
+               for i in at.info)
     job_click(at, "Search")
     assert any(h.value == "Hits (2)" for h in at.subheader), [h.value for h in at.subheader]
     assert [b for b in at.button if b.label.startswith("Confirm")]

@@ -125,7 +125,7 @@ class Job:
         what = self.phase or self.kind
         if not self.total:
             return f"{what} {self.done:,}" if self.done else what
-        eta = "" if self.eta is None or self.state == "paused" else f" · ETA {format_seconds(self.eta)}"
+        eta = "" if self.eta is None or self.status != "running" else f" · ETA {format_seconds(self.eta)}"
         rate = "" if not self.rate else f" · {self.rate:,.1f}/s"
         return f"{what} {self.done:,}/{self.total:,}{rate}{eta}"
 

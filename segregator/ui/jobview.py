@@ -200,8 +200,11 @@ def analysis_step(storage: Storage, prefix: str, page: str, kind: str, button: s
     if not job_outcome(job, f"{page}_job", job.label):  # "what" reads on after the source: "classify the images in"
         st.stop()
     stale = problem is not None or _what_counts(kind, job.params) != _what_counts(kind, params)
-    st.session_state[f"{page}_stale"] = stale  # the confirm step below offers no move for such results
-    if stale:
+    # the confirm step offers no move for such results, and says what to do instead
+    st.session_state[f"{page}_stale"] = None if not stale else "" if problem is not None else button
+    if problem is not None:
+        st.warning(f"These results (job {job.id}) cannot be moved while an option above cannot be used: mend it.")
+    elif stale:
         st.warning(f"These results (job {job.id}) were made with other settings or options than those chosen now: "
                    f"press **{button}** to analyse again with them (or set the options back to move these).")
     db = PlanDB(job.result["plan"])
@@ -279,13 +282,18 @@ def plan_view(storage: Storage, db: PlanDB, page: str, editable: bool = True) ->
     table = [{"#": n, "move": i.action != "keep", "file": i.source, "category": i.category or "",
               "confidence": i.confidence, "to": i.destination if i.action != "keep" else "",
               "reason": i.reason} for n, i in rows]
+    column_config: dict[str, Any] = {  # the same columns whether the plan can be edited or not
+        "#": st.column_config.NumberColumn("#", disabled=True),
+        "move": st.column_config.CheckboxColumn("Move"),
+        "file": st.column_config.TextColumn("File"),
+        "category": st.column_config.TextColumn("Category"),
+        "confidence": st.column_config.ProgressColumn("Confidence", min_value=0.0, max_value=1.0, format="%.2f"),
+        "to": st.column_config.TextColumn("To"),
+        "reason": st.column_config.TextColumn("Reason", width="large", help="Why the image goes there, in full"),
+    }
     if editable:
-        column_config: dict[str, Any] = {
-            "#": st.column_config.NumberColumn("#", disabled=True),
-            "move": st.column_config.CheckboxColumn("Move"),
-            "confidence": st.column_config.ProgressColumn("Confidence", min_value=0.0, max_value=1.0, format="%.2f"),
-            "reason": st.column_config.TextColumn("Reason", width="large", help="Why the image goes there, in full"),
-        }
+        st.caption("Untick an image to keep it where it is" + (", or pick another category for it" if categories else "")
+                   + ": the plan is changed as you go.")
         if categories:
             column_config["category"] = st.column_config.SelectboxColumn("Category", options=categories, required=True)
         # the editor's key changes with every edit applied: its widget state (edits by row position) must not
@@ -297,11 +305,13 @@ def plan_view(storage: Storage, db: PlanDB, page: str, editable: bool = True) ->
                                 column_config=column_config, width="stretch")
         _apply_edits(db, table, edited, f"{page}_edits")
     else:
-        st.dataframe(table, hide_index=True, width="stretch")
+        st.dataframe(table, hide_index=True, width="stretch", column_config=column_config)
     moving = [(i.source, f"{i.source.rsplit('/', 1)[-1]} · {i.category or ''} "
                          f"{'' if i.confidence is None else f'{i.confidence:.0%}'}") for _, i in rows if i.action != "keep"]
     if moving:
-        with st.expander(f"Thumbnails of this page ({min(len(moving), THUMBS_PER_PAGE)})", expanded=True):
+        shown = min(len(moving), THUMBS_PER_PAGE)
+        with st.expander(f"Thumbnails of this page ({shown}" + (f" of the {len(moving)} moving)" if shown < len(moving)
+                                                               else ")"), expanded=True):
             show_grid(storage, moving[:THUMBS_PER_PAGE])
 
 
@@ -402,9 +412,13 @@ def confirm_step(storage: Storage, db: PlanDB, page: str) -> None:
     if not can_change():
         viewer_note(f"moving these {summary['to_move']:,} file(s)")
         return
-    if st.session_state.get(f"{page}_stale"):  # what is on screen is not what the options now ask for
+    again = st.session_state.get(f"{page}_stale")  # what is on screen is not what the options now ask for
+    if again == "":
+        st.info("Nothing can be moved from these results while an option above cannot be used.")
+        return
+    if again:
         st.info("Nothing can be moved from these results: they were made with other options than those chosen "
-                "now (see above). Analyse again, or set the options back.")
+                f"now (see above). Press **{again}** again, or set the options back.")
         return
     if write_blocked(storage):  # a read-only key: said before the button, not half-way through the move
         return
