@@ -440,6 +440,10 @@ def test_teach_then_classify_into_my_own_categories(tmp_path, monkeypatch):
     at = page("app.py", source)
     # said before any job: the field empty (the whole source is "/"), a folder with too few categories
     assert button(at, "Teach").disabled and any("Name the folder that holds the examples" in c.value for c in at.caption)
+    at.text_input(key="teach_folder").input("nope").run()
+    assert button(at, "Teach").disabled and any("There is no folder `nope` in the source" in c.value for c in at.caption)
+    at.text_input(key="teach_folder").input("../etc").run()
+    assert button(at, "Teach").disabled and any("`../etc` is outside the source" in c.value for c in at.caption)
     at.text_input(key="teach_folder").input("new").run()
     assert button(at, "Teach").disabled and any("`new` has 0 category subfolder(s)" in c.value for c in at.caption)
     at.text_input(key="teach_folder").input("/").run()

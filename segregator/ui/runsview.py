@@ -188,10 +188,14 @@ def _examples_problem(storage: Storage, folder: str) -> str | None:
     if not folder.strip():
         return ("Name the folder that holds the examples (its subfolders are the categories); `/` for the whole "
                 "source.")
+    if ".." in folder.replace("\\", "/").split("/"):
+        return f"`{folder}` is outside the source: name a folder inside it."
     where = normalise_prefix(folder.strip().strip("/"))
     try:
         subs = [f[len(where):].rstrip("/") for f in storage.list_folders(where)]
-    except OSError as exc:
+        if where and not subs and next(iter(storage.list(where)), None) is None:
+            return f"There is no folder `{folder}` in the source (nothing found under it)."
+    except (OSError, ValueError) as exc:
         return f"Cannot read `{folder}`: {exc}"
     categories = [c for c in subs if c and not c.startswith((".", TRASH.rstrip("/"))) and not learned.is_none_folder(c)]
     if len(categories) < 2:
