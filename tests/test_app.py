@@ -946,3 +946,22 @@ def test_an_output_folder_that_cannot_be_used_leaves_the_page_and_its_results_on
     assert not [w for w in at.warning if "press **Find similar" in w.value]  # not a disabled button
     at.text_input(key="reference_output").input("similar").run()
     assert not button(at, "Find similar").disabled and [b for b in at.button if b.label.startswith("Confirm")]
+
+
+def test_start_over_outlives_a_reload(mixed_folder):
+    """After a move, Start over clears the page; a reload (a new session, from the page's URL) keeps it clear
+    instead of showing the old plan and its "Moved N" again (false once the run is undone)."""
+    at = page("app.py", mixed_folder)
+    job_click(at, "Analyse")
+    job_click(at, "Confirm: Move")
+    button(at, "Start over").click().run()
+    assert any("Press **Analyse**" in i.value for i in at.info)
+    url = dict(at.query_params)
+    assert url.get("classify_after"), url
+    again = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
+    for name, value in url.items():
+        again.query_params[name] = value
+    again.run()
+    assert not again.exception, again.exception
+    assert any("Press **Analyse**" in i.value for i in again.info)
+    assert not [s for s in again.success if s.value.startswith("Moved")]

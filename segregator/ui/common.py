@@ -578,7 +578,7 @@ def keep_in_url(**params: tuple[str, object]) -> None:
                 ss[key] = _flag(raw) if isinstance(default, bool) else type(default)(raw)
             except ValueError:
                 pass  # a value that does not parse: the default stays
-    ss["page_url"] = params
+    ss["page_url"] = {**ss.get("page_url", {}), **params}  # a page may declare some, and its steps others
     _remember()
 
 

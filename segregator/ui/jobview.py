@@ -188,6 +188,9 @@ def analysis_step(storage: Storage, prefix: str, page: str, kind: str, button: s
         st.session_state.pop(f"{page}_confirmed", None)
         st.rerun()
     show_notice()
+    from .common import keep_in_url
+
+    keep_in_url(**{f"{page}_after": (f"{page}_after", 0)})  # "Start over" outlives a reload (in the URL)
     after = st.session_state.get(f"{page}_after", 0)  # "Start over": earlier jobs are done with
     # a job done without a plan (an analysis run from the command line, which writes its plan to a file or
     # stdout) is not this page's: the page shows the latest that made one
