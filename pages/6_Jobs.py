@@ -8,6 +8,7 @@ from segregator import ui
 
 st.set_page_config(page_title="Jobs", page_icon="📋", layout="wide")
 ui.gate()
+ui.keep_source_in_url()  # a reload here keeps the source the other pages work on
 st.title("📋 Jobs")
 with st.sidebar:
     ui.account_sidebar()

@@ -965,3 +965,21 @@ def test_start_over_outlives_a_reload(mixed_folder):
     assert not again.exception, again.exception
     assert any("Press **Analyse**" in i.value for i in again.info)
     assert not [s for s in again.success if s.value.startswith("Moved")]
+
+
+def test_the_jobs_page_keeps_the_source_in_its_url(mixed_folder):
+    """The Jobs page has no source sidebar, but its URL keeps the session's source as the other pages' do: a
+    reload there (a new session from its URL) still knows the folder the other pages work on."""
+    at = AppTest.from_file(str(REPO / "pages/6_Jobs.py"), default_timeout=TIMEOUT)
+    at.session_state["source_folder"] = str(mixed_folder)
+    at.session_state["restored"] = True  # as a session that came from another page
+    at.run()
+    assert not at.exception
+    url = dict(at.query_params)
+    assert url.get("folder") == str(mixed_folder) and url.get("storage") == "local", url
+    again = AppTest.from_file(str(REPO / "pages/6_Jobs.py"), default_timeout=TIMEOUT)
+    for name, value in url.items():
+        again.query_params[name] = value
+    again.run()
+    assert again.session_state["source_folder"] == str(mixed_folder)
+    assert dict(again.query_params).get("folder") == str(mixed_folder)

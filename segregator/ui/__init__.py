@@ -11,7 +11,7 @@ runsview.py  runs and trash for the storage in view, the gallery's delete, teach
 from ..jobs.runner import MOVE_KINDS  # noqa: F401
 from .access import account_sidebar, can_act_on, can_change, gate, user, write_blocked  # noqa: F401
 from .common import (DEFAULTS, MAX_UPLOAD_MB, classifier_picker, embedding_option, faces_folder_option,  # noqa: F401
-                     folder_concern, keep_in_url, kept, mode_label, nav, output_folder_input, page, reference_upload, session_log, settings, settings_overrides,
+                     folder_concern, keep_in_url, keep_source_in_url, kept, mode_label, nav, output_folder_input, page, reference_upload, session_log, settings, settings_overrides,
                      sidebar, use_folder)
 from .jobview import (analysis_step, confirm_step, job_outcome, job_progress, latest_job, moving_grid,  # noqa: F401
                       move_verb, plan_json, plan_move, plan_view, runner, show_notice, show_run_result, source_spec, start_job,

@@ -264,6 +264,14 @@ def _restore_from_url() -> None:
         # no scheduler address from the URL: the app connects only to the one it was started with
 
 
+def keep_source_in_url() -> None:
+    """For a page without the source sidebar (Jobs): its URL keeps the session's source and choices as the other
+    pages' do, so a reload there, then another page, comes back to them."""
+    _restore_from_url()
+    st.session_state["page_url"] = {}
+    _remember()
+
+
 def _remember() -> None:
     ss = st.session_state
     want = {"storage": ss.get("storage_mode", "local")}
