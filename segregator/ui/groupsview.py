@@ -108,10 +108,10 @@ def groups_view(storage: Storage, db: PlanDB, prefix: str) -> None:
         keeper = next((i.scores.get("keeper") for _, i in items), "")
         with st.container(border=True, key=f"dup_group_{g}"):
             head, button = st.columns([5, 1])
-            state = (" · skipped: all kept" if not moving else
-                     " · keeper chosen by you" if any(i.scores.get("chosen_by_user") for _, i in items) else "")
-            head.markdown(f"**Group {g}** · {len(items)} images · {', '.join(tiers) or 'exact'} · keeps "
-                          f"`{posixpath.basename(keeper)}`{state}")
+            what = (f"skipped: all {len(items)} stay (**Take again**, or ⭐ one of them to keep it and move the others)"
+                    if not moving else f"keeps `{posixpath.basename(keeper)}`"
+                    + (" · keeper chosen by you" if any(i.scores.get("chosen_by_user") for _, i in items) else ""))
+            head.markdown(f"**Group {g}** · {len(items)} images · {', '.join(tiers) or 'exact'} · {what}")
             numbers = [n for n, _ in items]
             if moving:
                 if button.button("Skip (keep all)", key=f"dup_skip_{g}"):
