@@ -39,28 +39,41 @@ table()
 st.number_input("Jobs shown", 10, 1000, 100, step=50, key="jobs_limit")
 
 st.subheader("Act on a job")
-choices = [j for j in ui.store().list(limit=200) if j.status in ("queued", "running", "paused", "interrupted", "failed")]
-if not choices:
-    st.caption("No job is running, paused or interrupted.")
-    st.stop()
-job = st.selectbox("Job", choices, format_func=lambda j: f"{j.id} · {j.status} · {j.label} · {j.source}")
-if not ui.can_act_on(job):
-    st.caption("👁️ This job changes storage or what every user shares: pausing, cancelling or resuming it needs "
-               "an editor.")
-    st.stop()
-cols = st.columns(4)
-try:
-    if job.status == "running" and cols[0].button("⏸ Pause"):
-        ui.runner().request(job.id, "pause", ui.user())
-        st.rerun()
-    if job.status == "paused" and cols[0].button("▶ Go on"):
-        ui.runner().request(job.id, "resume", ui.user())
-        st.rerun()
-    if job.status in ("queued", "running", "paused") and cols[1].button("✖ Cancel"):
-        ui.runner().request(job.id, "cancel", ui.user())
-        st.rerun()
-    if job.status in ("interrupted", "failed") and cols[2].button("⏯ Resume", type="primary"):
-        ui.runner().resume(job.id, user=ui.user())
-        st.rerun()
-except (ValueError, PermissionError) as exc:  # PermissionError: the engine refuses what the role does not allow
-    st.error(str(exc))
+
+
+@st.fragment(run_every=2.0)
+def actions() -> None:
+    """Redrawn with the table: a job that ends meanwhile leaves the list, its buttons with it."""
+    choices = {j.id: j for j in ui.store().list(limit=200)
+               if j.status in ("queued", "running", "paused", "interrupted", "failed")}
+    if not choices:
+        st.caption("No job is running, paused or interrupted.")
+        return
+    # the labels carry no state (it changes as the job goes on, and the browser holds the label): it is below
+    chosen = st.selectbox("Job", list(choices), key="jobs_act",
+                          format_func=lambda i: f"{i} · {choices[i].label} · {choices[i].source}")
+    job = choices.get(chosen) or next(iter(choices.values()))
+    st.caption(f"Job {job.id} is **{job.status}**: {job.progress_text()}")
+    if not ui.can_act_on(job):
+        st.caption("👁️ This job changes storage or what every user shares: pausing, cancelling or resuming it needs "
+                   "an editor.")
+        return
+    cols = st.columns(4)
+    try:
+        if job.status == "running" and cols[0].button("⏸ Pause"):
+            ui.runner().request(job.id, "pause", ui.user())
+            st.rerun()
+        if job.status == "paused" and cols[0].button("▶ Go on"):
+            ui.runner().request(job.id, "resume", ui.user())
+            st.rerun()
+        if job.status in ("queued", "running", "paused") and cols[1].button("✖ Cancel"):
+            ui.runner().request(job.id, "cancel", ui.user())
+            st.rerun()
+        if job.status in ("interrupted", "failed") and cols[2].button("⏯ Resume", type="primary"):
+            ui.runner().resume(job.id, user=ui.user())
+            st.rerun()
+    except (ValueError, PermissionError) as exc:  # PermissionError: the engine refuses what the role does not allow
+        st.error(str(exc))
+
+
+actions()

@@ -522,7 +522,8 @@ def test_jobs_page_lists_app_and_cli_jobs_and_cancels(mixed_folder, tmp_path):
     assert [runs[j.id] for j in store.list(limit=10) if j.kind != "apply"] == ["", "", ""]  # not None
     mover = next(j for j in store.list(limit=10) if j.kind == "apply")
     assert mover.run_id and runs[mover.id] == str(mover.run_id)
-    jobs_page.selectbox[0].set_value(next(o for o in jobs_page.selectbox[0].options if o.startswith(f"{queued} ·"))).run()
+    jobs_page.selectbox(key="jobs_act").set_value(queued).run()
+    assert any(c.value.startswith(f"Job {queued} is **queued**") for c in jobs_page.caption)
     button(jobs_page, "✖ Cancel").click().run()
     assert store.get(queued).status == "cancelled"
     assert cli("jobs", "show", queued, "--json").stdout.count('"cancelled"') == 1

@@ -187,6 +187,30 @@ def test_analysis_and_moves_go_on_through_clicks_page_switches_and_reloads(serve
     page.context.close()
 
 
+def test_the_jobs_page_pauses_and_cancels_a_running_analysis(server, browser, template, tmp_path_factory):
+    """On the Jobs page: the job's state and progress under the picker follow it (no ETA while paused), and
+    once it is cancelled its buttons go within a few seconds, without a click (they used to stay)."""
+    from playwright.sync_api import expect
+
+    folder, _ = fresh_folder(template, tmp_path_factory, "jobspage")
+    page = open_home(browser, server, folder)
+    page.get_by_role("button", name="Analyse").click()
+    progress(page, r"Job \d+: analysing \d")
+    page.get_by_test_id("stSidebar").get_by_role("link", name="Jobs").click()
+    settle(page)
+    state = page.get_by_text(re.compile(r"^Job \d+ is running: analysing"))
+    expect(state).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="⏸ Pause").click()
+    paused = page.get_by_text(re.compile(r"^Job \d+ is paused: analysing [\d,]+/1,500"))
+    expect(paused).to_be_visible(timeout=30_000)
+    expect(paused).not_to_contain_text("ETA")
+    page.get_by_role("button", name="✖ Cancel").click()
+    expect(page.get_by_text("No job is running, paused or interrupted.")).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("button", name="✖ Cancel")).to_have_count(0)
+    shot(page, "9a_jobs_page_cancelled")
+    page.context.close()
+
+
 def test_a_second_tab_sees_the_first_tabs_job(server, browser, template, tmp_path_factory):
     from playwright.sync_api import expect
 
