@@ -270,12 +270,9 @@ def _init_pool_worker(settings: Settings, examples: Sequence[Reference], placeho
 
 
 def _work(item: tuple[str, int, bytes | None, str | None]) -> AnalysisResult:
-    key, size, data, error = item
-    if data is None and error is None and _WORKER.get("storage") is not None:
-        key, size, data, error = _read_one(_WORKER["storage"], ObjectInfo(key, size))  # the worker reads itself
-    if error is not None:
-        return AnalysisResult(key=key, size=size, error=error)
-    return analyse_bytes(key, data or b"", _WORKER["settings"], _WORKER["examples"], size, _WORKER["placeholders"])
+    """One item analysed in this process (a single-process run: a result, and its progress, an image at a time)."""
+    return _analyse_items([item], _WORKER["settings"], _WORKER["examples"], _WORKER["placeholders"],
+                          _WORKER.get("storage"))[0]
 
 
 def analyse_chunk(storage: Storage, objects: Sequence[ObjectInfo], settings: Settings,

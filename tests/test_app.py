@@ -245,7 +245,7 @@ def test_r2_by_reference_page(bucket, r2_env):
     assert bucket.exists("shop/coffee.jpg")
 
 
-def test_r2_wrong_bucket_shows_an_error(r2_env):
+def test_r2_wrong_bucket_shows_an_error(bucket, r2_env):  # one bucket there: the key lists some
     at = r2_page("app.py", "no-such-bucket", "")
     assert not at.exception
     assert any("Cannot use this bucket: bucket not found: no-such-bucket" in e.value for e in at.sidebar.error)

@@ -146,15 +146,18 @@ def test_classify_preview_confirm_moves_files_on_disk(server, browser, folder):
 
 def bucket_keys(server_url: str, demo_data: Path) -> set[str]:
     """List the demo bucket through the app's own engine, with the demo key."""
-    import subprocess as sp
+    code = "from segregator import jobs; s,_=jobs.open_source('r2://demo/'); print('\\n'.join(o.key for o in s.list()))"
+    out = subprocess.run([sys.executable, "-c", code], env=_demo_env(demo_data), capture_output=True, text=True,
+                         check=True).stdout
+    return set(out.split())
 
+
+def _demo_env(demo_data: Path) -> dict:
+    """The environment of a process using the demo bucket with its own key."""
     creds = json.loads((demo_data / "credentials.json").read_text())
     endpoint = json.loads((demo_data / "endpoint.json").read_text())["endpoint"]
-    env = {**os.environ, "R2_ENDPOINT": endpoint, "R2_ACCESS_KEY": creds["access_key"],
-           "R2_SECRET_KEY": creds["secret_key"], "PYTHONPATH": str(REPO)}
-    code = "from segregator import jobs; s,_=jobs.open_source('r2://demo/'); print('\\n'.join(o.key for o in s.list()))"
-    out = sp.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    return set(out.split())
+    return {**os.environ, "R2_ENDPOINT": endpoint, "R2_ACCESS_KEY": creds["access_key"],
+            "R2_SECRET_KEY": creds["secret_key"], "PYTHONPATH": str(REPO)}
 
 
 def open_demo_bucket(browser, url: str, demo_data: Path):
@@ -172,14 +175,9 @@ def open_demo_bucket(browser, url: str, demo_data: Path):
 
 
 def _demo_write(demo_data: Path, key: str) -> None:
-    import subprocess as sp
-
-    creds = json.loads((demo_data / "credentials.json").read_text())
-    endpoint = json.loads((demo_data / "endpoint.json").read_text())["endpoint"]
-    env = {**os.environ, "R2_ENDPOINT": endpoint, "R2_ACCESS_KEY": creds["access_key"],
-           "R2_SECRET_KEY": creds["secret_key"], "PYTHONPATH": str(REPO)}
+    """Write an object into the demo bucket through the app's own engine, with the demo key."""
     code = f"from segregator import jobs; s,_=jobs.open_source('r2://demo/'); s.write({key!r}, b'mine')"
-    sp.run([sys.executable, "-c", code], env=env, check=True)
+    subprocess.run([sys.executable, "-c", code], env=_demo_env(demo_data), check=True)
 
 
 def test_restoring_the_demo_bucket_is_confirmed_first(server, browser, demo_data):

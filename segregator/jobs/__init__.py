@@ -11,7 +11,7 @@ from ..runs import (R2_NOT_CONFIGURED, TRASH, empty_trash, resume, run_plan, sto
                     trash_keys, trash_plan, undo, undo_plan, undo_target)
 from .analyse import CHUNK, analyse_source, checked_settings, iter_analysis, load_reference  # noqa: F401
 from .classify import classification_header, classification_items, classification_plan, classifier_categories  # noqa: F401,E501
-from .common import OUTPUT_FOLDERS, check_folder_name, edit_plan, plan_categories  # noqa: F401
+from .common import OUTPUT_FOLDERS, check_folder_name, edit_plan, plan_categories, result_options  # noqa: F401
 from .duplicates import Grouped, duplicate_settings, duplicates_header, duplicates_items, group_results  # noqa: F401
 from .placeholders import placeholder_header, placeholder_items, placeholder_plan  # noqa: F401
 from .reference import (ReferenceMatch, iter_matches, match_reference, reference_header, reference_items,  # noqa: F401

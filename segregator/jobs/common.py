@@ -56,6 +56,16 @@ def _output_under(source_prefix: str, folder: str) -> str:
     return normalise_prefix(normalise_prefix(source_prefix) + check_folder_name(folder))
 
 
+def result_options(kind: str, params: dict) -> dict:
+    """A job's options that decide its results (two jobs with the same made the same plan): not where it ran;
+    nor, but for matching by reference ("similar"), the matching thresholds (similarity.*), which no other
+    analysis reads."""
+    out = {k: v for k, v in params.items() if k not in ("source", "cluster")}
+    if kind != "similar" and isinstance(out.get("settings"), dict):
+        out["settings"] = {k: v for k, v in out["settings"].items() if not k.startswith("similarity.")}
+    return out
+
+
 def plan_categories(plan: MovePlan) -> list[str]:
     """The output folders a classification plan's items may be given: its classifier's categories (the nine,
     or a taught classifier's) and no_image."""

@@ -51,6 +51,33 @@ def teach(storage: Storage, prefix: str = "", progress: ProgressCallback | None 
     return model, dict(sorted(counts.items())), errors
 
 
+def examples_check(storage: Storage, folder: str) -> tuple[list[str], bool]:
+    """An examples folder checked before anything is analysed: the categories it would teach (its subfolders'
+    names), and whether it holds other subfolders too ("none of these", hidden ones); ValueError saying why it
+    cannot be taught from. The whole source is taught from only when it is named ("/")."""
+    if not folder.strip():
+        raise ValueError("Name the folder that holds the examples (its subfolders are the categories); `/` for the "
+                         "whole source.")
+    if ".." in folder.replace("\\", "/").split("/"):
+        raise ValueError(f"`{folder}` is outside the source: name a folder inside it.")
+    from .. import learned
+
+    where = normalise_prefix(folder.strip().strip("/"))
+    try:
+        subs = [f[len(where):].rstrip("/") for f in storage.list_folders(where)]
+        missing = bool(where) and not subs and next(iter(storage.list(where)), None) is None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"Cannot read `{folder}`: {exc}") from None
+    if missing:
+        raise ValueError(f"There is no folder `{folder}` in the source (nothing found under it).")
+    categories = [c for c in subs if c and not c.startswith((".", TRASH.rstrip("/"))) and not learned.is_none_folder(c)]
+    if len(categories) < 2:
+        raise ValueError(f"`{folder}` has {len(categories)} category subfolder(s)"
+                         + (f" ({', '.join(categories)})" if categories else "") + ": teaching needs at least two, "
+                         "one per category, each holding example images.")
+    return categories, len(categories) < len(subs)
+
+
 def describe_taught(counts: dict[str, int]) -> str:
     """"3 categories from 40 images (Cats 12, …)", with the "none of these" examples said apart."""
     from ..learned import NONE_OF_THESE

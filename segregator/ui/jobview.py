@@ -202,7 +202,7 @@ def analysis_step(storage: Storage, prefix: str, page: str, kind: str, button: s
         st.stop()
     if not job_outcome(job, f"{page}_job", job.label):  # "what" reads on after the source: "classify the images in"
         st.stop()
-    stale = problem is not None or _what_counts(kind, job.params) != _what_counts(kind, params)
+    stale = problem is not None or jobs.result_options(kind, job.params) != jobs.result_options(kind, params)
     # the confirm step offers no move for such results, and says what to do instead
     st.session_state[f"{page}_stale"] = None if not stale else "" if problem is not None else button
     if problem is not None:
@@ -219,15 +219,6 @@ def analysis_step(storage: Storage, prefix: str, page: str, kind: str, button: s
         st.caption(f"⚠️ {summary['errors']} file(s) could not be analysed and will stay where they are "
                    "(filter the plan by *errors* to see why).")
     return db
-
-
-def _what_counts(kind: str, params: dict) -> dict:
-    """A job's options that decide its results: not where it ran; nor, but for matching by reference, the
-    sidebar's matching thresholds (similarity.*), which no other analysis reads."""
-    out = {k: v for k, v in params.items() if k not in ("source", "cluster")}
-    if kind != "similar" and isinstance(out.get("settings"), dict):
-        out["settings"] = {k: v for k, v in out["settings"].items() if not k.startswith("similarity.")}
-    return out
 
 
 def moving_grid(storage: Storage, db: PlanDB, title: str, note: str, caption, key: str) -> None:

@@ -179,31 +179,16 @@ def delete_to_trash(storage: Storage, prefix: str, keys: list[str]) -> int:
 
 
 def _examples_problem(storage: Storage, folder: str) -> str | None:
-    """Why this examples folder cannot be taught from, said before a job analyses it (None: it can; then its
-    categories are listed); the whole source is taught from only when it is named ("/")."""
-    from .. import learned
-    from ..runs import TRASH
-    from ..storage import normalise_prefix
+    """Why this examples folder cannot be taught from (jobs.teach.examples_check), said before a job analyses
+    it; None when it can, and then its categories are listed."""
+    from ..jobs.teach import examples_check
 
-    if not folder.strip():
-        return ("Name the folder that holds the examples (its subfolders are the categories); `/` for the whole "
-                "source.")
-    if ".." in folder.replace("\\", "/").split("/"):
-        return f"`{folder}` is outside the source: name a folder inside it."
-    where = normalise_prefix(folder.strip().strip("/"))
     try:
-        subs = [f[len(where):].rstrip("/") for f in storage.list_folders(where)]
-        if where and not subs and next(iter(storage.list(where)), None) is None:
-            return f"There is no folder `{folder}` in the source (nothing found under it)."
-    except (OSError, ValueError) as exc:
-        return f"Cannot read `{folder}`: {exc}"
-    categories = [c for c in subs if c and not c.startswith((".", TRASH.rstrip("/"))) and not learned.is_none_folder(c)]
-    if len(categories) < 2:
-        return (f"`{folder}` has {len(categories)} category subfolder(s)"
-                + (f" ({', '.join(categories)})" if categories else "") + ": teaching needs at least two, one per "
-                "category, each holding example images.")
+        categories, others = examples_check(storage, folder)
+    except ValueError as exc:
+        return str(exc)
     st.caption(f"Categories: {', '.join(categories[:12])}" + (f" and {len(categories) - 12} more" if len(categories) > 12 else "")
-               + (" · and examples of none of these" if len(categories) < len(subs) else ""))
+               + (" · and examples of none of these" if others else ""))
     return None
 
 
