@@ -84,7 +84,13 @@ def test_classify_page_previews_then_moves(mixed_folder, isolated_log):
     assert not [c for c in at.caption if "shown as it was confirmed" in c.value]
     job_click(at, "Confirm: Move")
     assert not at.exception
-    assert any(s.value.startswith("Moved") for s in at.success)
+    moved = next(s.value for s in at.success if s.value.startswith("Moved"))
+    # runs and jobs are numbered apart: the result names both, and the runs panel says what a run is
+    from segregator.jobs.runner import JobStore
+
+    move_job = next(j for j in JobStore().list(limit=5) if j.kind == "apply")
+    assert f"This is run {move_job.run_id} (job {move_job.id})" in moved, moved
+    assert any(c.value.startswith("A run is one plan carried out") for c in at.caption)
     # the plan moved is shown as it was, no longer to be edited (its table is read-only)
     assert any("moved the files of this plan: it is shown as it was confirmed" in c.value for c in at.caption)
     assert not [c for c in at.caption if c.value.startswith("Untick an image")]  # not offered once read-only

@@ -463,7 +463,8 @@ def show_run_result(job: Job, page: str) -> None:
     copy = result.get("copy")
     done = s.get("copied" if copy else "moved", 0)
     msg = f"{'Copied' if copy else 'Moved'} {done:,}, unchanged {s.get('unchanged', 0):,}, failed {s.get('failed', 0):,}."
-    if result.get("stopped"):
+    if result.get("run_id") and not result.get("stopped"):
+        msg += f" This is run {result['run_id']} (job {job.id}): undo it under ↩ Runs and trash."
         msg += f" Run {result.get('run_id')} stopped: {result['stopped']}"
     (st.warning if s.get("failed") or result.get("stopped") else st.success)(msg)
     if result.get("errors"):

@@ -83,9 +83,15 @@ def _confirm_empty_trash(storage: Storage, count: int) -> None:
         st.rerun()
 
 
+RUNS_ARE = ("A run is one plan carried out on the files: the journal that lets it be resumed or undone. Runs are "
+            "numbered on their own, apart from jobs: the job that moved the files names its run (📋 Jobs, column run), "
+            "and an undo is a run too.")
+
+
 def runs_panel(storage: Storage) -> None:
     """Resume an interrupted run, undo the last one, empty the trash: for the storage in view only."""
     st.subheader("↩ Runs and trash")
+    st.caption(RUNS_ARE)
     st.session_state["runs_drawn"] = time.time()  # see show_run_result: a run that ends after this redraws the page
     if st.session_state.get("runs_notice"):
         st.info(st.session_state.pop("runs_notice"))
