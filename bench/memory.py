@@ -5,8 +5,8 @@
 
 This process builds each folder or fills the bucket; the classification itself runs in a fresh process
 (`python -m bench.memory --child ...`), as `python -m segregator classify` would, and reports its own peak RSS
-(the workers' memory is bounded separately: each holds a few images at a time). Prints peak MB per count and
-growth=<10k/1k - 1>.
+and the largest of its analysis workers' peaks (each holds at most a group of 16 images' bytes, 32 MB). Prints
+peak MB per count and growth=<10k/1k - 1> (of the classifying process).
 """
 
 from __future__ import annotations
@@ -46,17 +46,25 @@ def child(where: str, location: str) -> None:
         for item in jobs.classification_items(jobs.iter_analysis(storage, prefix, settings, cache=False), header):
             writer.add(item)
         summary = writer.close()
-    print(f"{_peak_kb() / 1024:.1f} {base / 1024:.1f} {summary['total']}")
+    print(f"{_peak_kb() / 1024:.1f} {base / 1024:.1f} {summary['total']} {_workers_peak_kb() / 1024:.1f}")
 
 
-def _peak_kb() -> int:
-    """This process's peak RSS (VmHWM). Not getrusage's ru_maxrss: Linux carries that over exec from the
+def _peak_kb(pid: int | str = "self") -> int:
+    """A process's peak RSS (VmHWM). Not getrusage's ru_maxrss: Linux carries that over exec from the
     parent, so a child would report the parent's peak."""
-    if os.path.exists("/proc/self/status"):
-        for line in open("/proc/self/status"):
+    if os.path.exists(f"/proc/{pid}/status"):
+        for line in open(f"/proc/{pid}/status"):
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss if pid == "self" else 0
+
+
+def _workers_peak_kb() -> int:
+    """The largest peak RSS among the analysis pool's workers (still started: the pool is kept for reuse)."""
+    from segregator import analysis
+
+    pids = [pid for pool in analysis._POOLS.values() for pid in (pool._processes or {})]
+    return max((_peak_kb(pid) for pid in pids), default=0)
 
 
 def populate(where: str, n: int, corpus: list[Path], tmp: Path, bucket_side=None) -> str:
@@ -79,11 +87,12 @@ def populate(where: str, n: int, corpus: list[Path], tmp: Path, bucket_side=None
     return f"{server.endpoint}/{bucket}"
 
 
-def _measure(where: str, location: str, n: int, env: dict | None = None) -> tuple[float, float]:
+def _measure(where: str, location: str, n: int, env: dict | None = None) -> tuple[float, float, float]:
+    """(peak MB of the classifying process, its MB before the analysis, the largest worker's peak MB)."""
     out = subprocess.run([sys.executable, "-m", "bench.memory", "--child", where, location], check=True,
                          capture_output=True, text=True, env={**os.environ, **(env or {})}).stdout.split()
     assert int(out[2]) == n, f"the plan has {out[2]} items, not {n}"
-    return float(out[0]), float(out[1])
+    return float(out[0]), float(out[1]), float(out[3])
 
 
 def main(argv=None) -> int:
@@ -113,9 +122,10 @@ def main(argv=None) -> int:
                     location = populate(where, n, corpus, Path(tmp), server and (server, client, data))
                     env = None if where == "local" else {"BENCH_ACCESS_KEY": server.access_key,
                                                          "BENCH_SECRET_KEY": server.secret_key}
-                    peak, before = _measure(where, location, n, env)
+                    peak, before, worker = _measure(where, location, n, env)
                     peaks[n] = peak
-                    print(f"{where}: {n} images, peak RSS {peak:.0f} MB (before analysis {before:.0f} MB)")
+                    print(f"{where}: {n} images, peak RSS {peak:.0f} MB (before analysis {before:.0f} MB); "
+                          f"largest worker's peak {worker:.0f} MB")
             finally:
                 if server:
                     server.stop()

@@ -35,6 +35,8 @@ def test_r2_moves_bench_smoke():
 def test_memory_bench_smoke():
     out = bench("bench.memory", "--corpus", str(PHOTOS), "--counts", "20", "60", "--where", "local")
     assert "growth=" in out
+    workers = [float(m) for m in re.findall(r"largest worker's peak (\d+) MB", out)]
+    assert len(workers) == 2 and all(w > 20 for w in workers), out  # the pool's workers were found and read
 
 
 def test_rescan_bench_smoke():
