@@ -24,7 +24,8 @@ for up in uploads or []:
     except ImageLoadError as exc:
         st.warning(f"Example {up.name} is not usable: {exc}.")
 
-params = {"settings": ui.settings_overrides(), "examples": sorted(examples)}
+# the image model where installed, as classify: its evidence keeps product cut-outs on white out of no_image/
+params = {"settings": {**ui.settings_overrides("auto"), "faces.detect": "off"}, "examples": sorted(examples)}
 db = ui.analysis_step(storage, prefix, "placeholders", "placeholders", "Find placeholders", "check", params,
                       "find placeholders")
 if not tesseract_available():

@@ -46,6 +46,7 @@ def _progress(args: argparse.Namespace, label: str):
 
 
 def _on_run(run_id: int) -> None:
+    _JOB["run_id"] = run_id  # an interruption names the run to resume
     if _JOB.get("ctx") is not None:
         _JOB["ctx"].set_run(run_id)
 
@@ -92,9 +93,12 @@ def _as_job(args: argparse.Namespace) -> int:
     return code
 
 
-def _settings(args: argparse.Namespace, classify: bool = False) -> Settings:
-    """Settings from the flags. Only `classify` runs the image model: the other jobs need no categories."""
-    overrides: dict[str, Any] = {} if classify else {"classifier.backend": "heuristic"}
+def _settings(args: argparse.Namespace, classify: bool = False, model: bool = False) -> Settings:
+    """Settings from the flags. `classify` runs the image model, and so does `placeholders` (`model`: its
+    evidence keeps product cut-outs on white out of no_image/), without faces; the other jobs need no
+    categories."""
+    overrides: dict[str, Any] = ({} if classify else {"faces.detect": "off"} if model
+                                 else {"classifier.backend": "heuristic"})
     for item in args.set or []:
         name, sep, value = item.partition("=")
         if not sep:
@@ -227,7 +231,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_placeholders(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = _settings(args, model=True)
     (storage, prefix), stream = _analysis_stream(args, settings, examples=_examples(args, settings))
     try:
         header = jobs.placeholder_header(storage, prefix, args.output or "no_image")
@@ -354,26 +358,31 @@ def cmd_search(args: argparse.Namespace) -> int:
 def _preview(plan: MovePlan, items, copy: bool) -> str:
     """What a plan will do, read from its items as they stream: per destination folder a count and the
     first 20 moves."""
-    verb = "copy" if copy else "move"
+    from .plan import check_item
+
     where = plan.storage.get("root") or f"bucket {plan.storage.get('bucket')} on {plan.storage.get('endpoint_host')}"
-    folders: dict[str, list] = {}
+    folders: dict[tuple[str, str], list] = {}  # (folder, verb) -> [count, examples]
     kept = errors = 0
     for i in items:
+        check_item(plan, i)  # an unsafe or stray line is refused now, before anything is asked
         errors += bool(i.error)
         if i.action == "keep" or i.source == i.destination:
             kept += 1
             continue
-        entry = folders.setdefault(posixpath.dirname(i.destination) + "/", [0, []])
+        verb = "copy" if copy or i.action == "copy" else "move"  # a plan made to copy copies: say so
+        entry = folders.setdefault((posixpath.dirname(i.destination) + "/", verb), [0, []])
         entry[0] += 1
         if len(entry[1]) < 20:
             entry[1].append(f"    {i.source} -> {i.destination}")
     lines = [f"plan: {plan.kind} on {where}"]
-    for folder, (count, examples) in sorted(folders.items()):
+    for (folder, verb), (count, examples) in sorted(folders.items()):
         lines.append(f"  {folder}  ({count} to {verb})")
         lines.extend(examples)
         if count > len(examples):
             lines.append(f"    ... and {count - len(examples)} more")
-    lines.append(f"{sum(c for c, _ in folders.values())} to {verb}, {kept} unchanged, {errors} with errors")
+    totals = {v: sum(c for (_, verb), (c, _) in folders.items() if verb == v) for v in ("move", "copy")}
+    done = ", ".join(f"{n} to {v}" for v, n in totals.items() if n or (v == "move" and not totals["copy"]))
+    lines.append(f"{done}, {kept} unchanged, {errors} with errors")
     return "\n".join(lines)
 
 
@@ -419,6 +428,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
     except (ValueError, UnicodeDecodeError) as exc:
         raise CliError(_one_line(exc)) from None
     storage = _plan_storage(plan.plan, bool(plan.signed), args.source, args.yes)
+    try:  # an unfinished run over these folders: said before the preview and the question (run_plan checks again)
+        jobs.refuse_over_unfinished(storage, plan.plan)
+    except ValueError as exc:
+        raise CliError(_one_line(exc)) from None
     print(preview, file=sys.stderr)
     if not plan.signed and not args.source:
         print(f"note: this plan was not written by this installation (or was edited); it applies to {storage.description}",
@@ -909,7 +922,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        run_id = _JOB.get("run_id")
+        print("\ninterrupted" + (f": run {run_id} is unfinished; `python -m segregator resume {run_id}` finishes it "
+                                 f"(or `undo {run_id}` puts back what it moved)" if run_id is not None else ""),
+              file=sys.stderr)
         return 130
     except BrokenPipeError:  # the reader went away (`... | head`): stop quietly, as Unix tools do
         import os

@@ -318,6 +318,11 @@ class RunStore:
             rows = self._db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE area=? ORDER BY id DESC LIMIT ?", (area, limit))
         return [_run(r) for r in rows.fetchall()]
 
+    def unfinished_runs(self) -> list[RunInfo]:
+        """Every run not done (stopped, interrupted or still running), newest first."""
+        rows = self._db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE state != 'done' ORDER BY id DESC")
+        return [_run(r) for r in rows.fetchall()]
+
     def undo_of(self, run_id: int) -> RunInfo | None:
         """The undo run of a run, if one was started."""
         row = self._db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE kind='undo' AND undo_of=? ORDER BY id DESC",

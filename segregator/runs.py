@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 from . import auth
 from .executor import Execution, ExecutionReport
 from .journal import LostOwnership, RunInfo, RunStore
-from .locking import RunLock
+from .locking import RunLock, conflicts
 from .plan import MovePlan, PlanFile, PlanItem, PlanWriter, check_header, check_item, plan_scope
 from .session_log import SessionLog, make_event
 from .storage import ObjectInfo, Storage, normalise_prefix, require_write
@@ -61,6 +61,7 @@ def run_plan(plan, storage: Storage, copy: bool = False, log: SessionLog | None 
     auth.require_storage(storage)  # a web user's run on a folder this app does not serve: refused
     require_write(storage)  # a read-only key: told now, before the lock and the journal
     with RunLock(storage, scope) as lock:
+        _refuse_over_unfinished(store, storage.lock_area(), scope, undo_of)
         run_id, folders = store.create(header, items, storage.record(), storage.lock_area(), scope, copy, lock.token,
                                        kind="undo" if undo_of else "run", undo_of=undo_of,
                                        check=lambda item: check_item(header, item), before_commit=signed)
@@ -72,6 +73,36 @@ def run_plan(plan, storage: Storage, copy: bool = False, log: SessionLog | None 
         if undo_of:  # the folders the undone run made, where now empty
             storage.prune_folders(store.source_folders(run_id))
     return report, _log_event(store.get(run_id), storage, report, log)
+
+
+def refuse_over_unfinished(storage: Storage, plan: MovePlan) -> None:
+    """ValueError when an unfinished run covers the folders of the plan (a MovePlan header): a check to make
+    before asking the user; run_plan makes it again under the run lock. Nothing while a live run holds the lock
+    there: taking the lock says that one is at work."""
+    from .locking import blocking
+
+    scope = plan_scope(plan)
+    if not blocking(storage, scope):
+        _refuse_over_unfinished(RunStore(), storage.lock_area(), scope, None)
+
+
+def _refuse_over_unfinished(store: RunStore, area: str, scope: str, undo_of: int | None) -> None:
+    """A new run may not start on folders an unfinished run covers (one stopped, cancelled or killed, and not
+    undone): its resume could no longer tell its own work from the new run's (a source the new run moved away
+    would look deleted by the resumed run, and both copies would stay). ValueError naming the run and how to
+    settle it; the undo of that very run is let through. Checked under the run lock, before the journal."""
+    for run in store.unfinished_runs():
+        if run.id == undo_of or not conflicts({"area": run.area, "scope": run.scope}, area, scope):
+            continue
+        if run.kind == "run" and store.undo_of(run.id) is not None:
+            continue  # undone: its undo, if unfinished, is found on its own
+        what = "an undo" if run.kind == "undo" else "a run"
+        raise ValueError(
+            f"run {run.id} ({what} on {run_storage_words(run)}" + (f", under {run.scope}" if run.scope else "") +
+            ") stopped before it "
+            f"finished and covers these folders: finish it first (`python -m segregator resume {run.id}`, or "
+            f"Resume under ↩ Runs and trash)" + ("" if run.kind == "undo" else
+                                                 f", or put back what it moved (`python -m segregator undo {run.id}`)"))
 
 
 def _execute(store: RunStore, run_id: int, storage: Storage, lock: RunLock, progress: Progress | None) -> ExecutionReport:

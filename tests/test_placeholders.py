@@ -117,6 +117,11 @@ def test_the_image_model_keeps_grey_products_on_white_out_of_no_image(tmp_path):
         assert not items[name]["destination"].startswith("no_image/"), items[name]
     for path in (DATA / "placeholders").glob("*.png"):
         assert items[path.name]["destination"].startswith("no_image/"), items[path.name]
+    # the placeholders command judges them as classify does: with the image model's evidence
+    flagged = {r["key"]: r["placeholder"] for r in json.loads(run("placeholders", folder, "--json", "--quiet",
+                                                                   "--no-cache").stdout)}
+    assert not any(flagged[name] for name in products), flagged
+    assert all(flagged[p.name] for p in (DATA / "placeholders").glob("*.png")), flagged
     r = analyse_bytes("mug.jpg", (DATA / "negatives" / "product_mug.jpg").read_bytes(),
                       Settings().with_overrides({"classifier.backend": "learned"}))
     assert not r.placeholder.is_placeholder

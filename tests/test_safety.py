@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import random
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -208,6 +209,42 @@ def test_4_runs_on_overlapping_folders_exclude_each_other(storage, tmp_path):
         resume_process(holder)
     assert finish(holder) == 0
     assert len(runs()) == 2  # the refused runs left no journal
+
+
+def test_4_a_run_left_unfinished_keeps_its_folders_until_resumed_or_undone(storage, tmp_path):
+    """Killed between its copies and their sources' deletes, a run still covers its folders: another plan over
+    them (here a part of them, to other names) is refused before it writes anything, since the resume could not
+    tell a source that plan moved away from one it deleted itself (both copies would stay). Resumed, every file
+    is in one place; then the other plan may run."""
+    moves = populate(storage, 30, strangers=False)
+    plan_path = write(plan_for(storage, moves), tmp_path)
+    ledger = Ledger(storage, moves)
+    assert finish(spawn("apply", plan_path, "--yes", extra={**BATCH, "SEGREGATOR_FAILPOINTS": "after-placed@2=kill"})) == -9
+    before = snapshot(storage)
+    part = {k: "other/" + k.rsplit("/", 1)[-1] for k in moves if k.startswith("src/1/")}
+    p = cli("apply", write(plan_for(storage, part), tmp_path, "part.json"), "--yes")
+    assert p.returncode == 1 and "run 1 (a run on" in p.stderr and "stopped before it finished" in p.stderr, p.stderr
+    assert "resume 1" in p.stderr and p.stderr.count("\n") == 1  # one line, saying how to settle it
+    assert snapshot(storage) == before and len(runs()) == 1  # nothing written, no journal
+    settle(ledger)  # every file exactly once: at its destination or where it was
+    left = {k: d for k, d in part.items() if k in snapshot(storage)}  # none: the resume moved them all
+    assert not left and cli("apply", write(plan_for(storage, {}), tmp_path, "empty.json"), "--yes").returncode == 0
+
+
+def test_4_ctrl_c_mid_run_names_the_run_to_resume(tmp_path):
+    (tmp_path / "root").mkdir()
+    storage = LocalStorage(tmp_path / "root")
+    moves = populate(storage, 20, strangers=False)
+    ledger = Ledger(storage, moves)
+    proc = spawn("apply", write(plan_for(storage, moves), tmp_path), "--yes",
+                 extra={**BATCH, "SEGREGATOR_FAILPOINTS": "after-intents@1=stop"})
+    wait_stopped(proc)
+    os.kill(proc.pid, signal.SIGINT)  # as Ctrl-C: delivered when it goes on
+    resume_process(proc)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert err.splitlines()[-1].startswith("interrupted: run 1 is unfinished; `python -m segregator resume 1`"), err
+    settle(ledger)
 
 
 # ---------------------------------------------------------------------------------------------- case 5
@@ -477,6 +514,24 @@ def test_12_a_plan_applies_only_to_the_storage_opened_and_only_to_images(tmp_pat
     p = cli("apply", tmp_path / "p.json", "--yes", "--source", other)
     assert p.returncode == 1 and "not an image file" in p.stderr
     assert (other / "notes.txt").exists() and (other / "pic.jpg").exists() and (photos / "pic.jpg").exists()
+
+
+def test_12_an_unsafe_line_is_refused_before_the_preview_and_a_copy_plan_is_previewed_as_copies(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(PHOTOS / "coffee.jpg", photos / "pic.jpg")
+    data = json.loads(jobs.classification_plan(LocalStorage(photos), [], "").to_json())
+    data["items"] = [{"source": "pic.jpg", "destination": "../escape.jpg"}]
+    (tmp_path / "p.json").write_text(json.dumps(data))
+    p = cli("apply", tmp_path / "p.json", "--source", photos)  # not --yes: it would have asked
+    assert p.returncode == 1 and "plan refused: " in p.stderr and "../escape.jpg" in p.stderr, p.stderr
+    assert "plan: classify" not in p.stderr and "not confirmed" not in p.stderr  # no preview, no question
+    data["items"] = [{"source": "pic.jpg", "destination": "Food/pic.jpg", "action": "copy"}]
+    (tmp_path / "p.json").write_text(json.dumps(data))
+    p = cli("apply", tmp_path / "p.json", "--source", photos, "--yes")
+    assert p.returncode == 0, p.stderr
+    assert "Food/  (1 to copy)" in p.stderr and "1 to copy, 0 unchanged" in p.stderr and "to move" not in p.stderr
+    assert (photos / "pic.jpg").exists() and (photos / "Food" / "pic.jpg").exists()
 
 
 @pytest.mark.parametrize("text", ["", "{", "[]", '{"items": {}}', '{"items": [{"source": 1}]}',

@@ -7,8 +7,8 @@ public face (`from segregator import jobs; jobs.classification_plan(...)`).
 
 from ..journal import RunStore  # noqa: F401
 from ..settings import Settings  # noqa: F401
-from ..runs import (R2_NOT_CONFIGURED, TRASH, empty_trash, resume, run_plan, storage_for_record,  # noqa: F401
-                    trash_keys, trash_plan, undo, undo_plan, undo_target)
+from ..runs import (R2_NOT_CONFIGURED, TRASH, empty_trash, refuse_over_unfinished, resume, run_plan,  # noqa: F401
+                    storage_for_record, trash_keys, trash_plan, undo, undo_plan, undo_target)
 from .analyse import CHUNK, analyse_source, checked_settings, iter_analysis, load_reference  # noqa: F401
 from .classify import classification_header, classification_items, classification_plan, classifier_categories  # noqa: F401,E501
 from .common import OUTPUT_FOLDERS, check_folder_name, edit_plan, plan_categories, result_options  # noqa: F401
