@@ -12,14 +12,16 @@ a fraction of the floor (all on the heuristic classifier); then the learned clas
 between passes; a one-off CLI run pays about half a second more).
 
 With --rtt-ms, the same photos are also put in a bucket on a local SeaweedFS server, every request to it waits
-that long first (as R2 over the internet), and the default path (the learned classifier) runs on the bucket and
-on the folder, alternating: it prints both and their ratio (reads must overlap the analysis).
+that long first (as R2 over the internet: R2Config.request_delay, which travels with the configuration, so a
+worker process that reads the bucket waits as well), and the default path (the learned classifier) runs on the
+bucket and on the folder, alternating: it prints both and their ratio (reads must overlap the analysis).
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import dataclasses
 import io
 import multiprocessing
 import os
@@ -91,19 +93,6 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _delay_requests(storage, rtt_ms: float) -> None:
-    """rtt_ms before every request the storage's client sends, on the HTTP session both boto3 calls and the
-    quick reads (R2Storage.read) go through."""
-    session = storage.client._endpoint.http_session
-    send = session.send
-
-    def delayed(request):
-        time.sleep(rtt_ms / 1000)
-        return send(request)
-
-    session.send = delayed
-
-
 def bucket_vs_folder(folder: Path, n: int, workers: int, rtt_ms: float, rounds: int) -> tuple[float, float, float]:
     """The default path's images/s on a SeaweedFS bucket holding the folder's JPEGs, rtt_ms before each request,
     and on the folder itself, alternating; (bucket, folder, the server's CPU seconds an image). The server runs
@@ -119,10 +108,10 @@ def bucket_vs_folder(folder: Path, n: int, workers: int, rtt_ms: float, rounds: 
         try:
             config = R2Config(server.endpoint, server.access_key, server.secret_key)
             config.client().create_bucket(Bucket="bench")
-            storage = R2Storage(config, "bench")
             for path in sorted(folder.glob("*.jpg")):
-                storage.client.put_object(Bucket="bench", Key=path.name, Body=path.read_bytes())
-            _delay_requests(storage, rtt_ms)
+                config.client().put_object(Bucket="bench", Key=path.name, Body=path.read_bytes())
+            # every request waits rtt_ms first, in whichever process sends it (the delay travels with the configuration)
+            storage = R2Storage(dataclasses.replace(config, request_delay=rtt_ms / 1000), "bench")
             listed = sorted((o for o in storage.list() if o.key.endswith(".jpg")), key=lambda o: o.key)
             objects = [listed[i % len(listed)] for i in range(n)]
             analyse_objects(storage, objects[: workers * 8], LEARNED, workers=workers)  # warm

@@ -45,11 +45,23 @@ def client_config() -> Config:
 
 
 @functools.lru_cache(maxsize=8)
-def make_client(endpoint: str, access_key: str, secret_key: str):
-    """One client per endpoint and key in a process, reused (boto3 clients are thread-safe)."""
-    return boto3.session.Session().client(
+def make_client(endpoint: str, access_key: str, secret_key: str, request_delay: float = 0.0):
+    """One client per endpoint and key in a process, reused (boto3 clients are thread-safe). `request_delay`
+    (seconds, benches and tests only): every request the client sends waits that long first, boto3's calls and
+    R2Storage's quick reads alike (they share its HTTP session)."""
+    client = boto3.session.Session().client(
         "s3", endpoint_url=endpoint, aws_access_key_id=access_key, aws_secret_access_key=secret_key,
         config=client_config())
+    if request_delay > 0:
+        session = client._endpoint.http_session
+        send = session.send
+
+        def delayed(request):
+            time.sleep(request_delay)
+            return send(request)
+
+        session.send = delayed
+    return client
 
 
 @functools.lru_cache(maxsize=8)
@@ -67,6 +79,8 @@ class R2Config:
     bucket: str = ""
     demo: bool = False   # the local demo server, not a real account
     presign_seconds: int = PRESIGN_SECONDS
+    request_delay: float = 0.0  # seconds before every request (benches and tests: a server far away), in any
+                                # process whose client is made from this configuration; never set by the tool
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> "R2Config | None":
@@ -99,7 +113,7 @@ class R2Config:
         return f"connected to {self.host} as {self.access_key[:4]}…"
 
     def client(self):
-        return make_client(self.endpoint, self.access_key, self.secret_key)
+        return make_client(self.endpoint, self.access_key, self.secret_key, self.request_delay)
 
 
 class PreconditionFailed(FileExistsError):
