@@ -321,11 +321,11 @@ class R2Storage(Storage):
         if session is None:
             return None
         request = AWSRequest(method="GET", url=f"{self.config.endpoint.rstrip('/')}/{quote(self._bucket)}/"
-                                                f"{quote(key, safe='/~')}")
+                                                f"{quote(key, safe='/~')}", stream_output=True)
         S3SigV4Auth(_credentials(self.config.access_key, self.config.secret_key), "s3", "auto").add_auth(request)
         try:
             response = session.send(request.prepare())
-            data = response.content
+            data = response.raw.read()  # in one piece (the session's own read goes 64 KB at a time: a tenth more CPU)
         except Exception:  # noqa: BLE001 - any failure: boto3 tries again and says what went wrong
             return None
         length = response.headers.get("content-length")
