@@ -340,3 +340,28 @@ def test_observe_many_lists_key_ranges_and_tells_absent_keys(bucket):
     assert {k for k, v in seen.items() if v is not None} == set(asked) & set(present)
     assert all(seen[k].size == len(k) for k in set(asked) & set(present))
     assert lists["ListObjectsV2"] <= 4 and heads["HeadObject"] <= 3  # a listing per 1,000 objects, not 2,402 HEADs
+
+
+def test_a_request_delay_reaches_reads_made_in_another_process(bucket, r2_config):
+    """R2Config.request_delay (benches: a server far away) travels with the configuration: a storage built
+    from it in a worker process waits before its reads too, and the bytes are unchanged."""
+    import dataclasses
+    import multiprocessing
+
+    bucket.write("far.jpg", b"x" * 400_000)
+    far = dataclasses.replace(r2_config, request_delay=0.3)
+    with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        near_s, near_ok = pool.submit(_timed_read, r2_config, bucket.bucket, "far.jpg").result()
+        far_s, far_ok = pool.submit(_timed_read, far, bucket.bucket, "far.jpg").result()
+    assert near_ok and far_ok
+    assert far_s >= 0.3 and near_s < 0.3, (near_s, far_s)
+
+
+def _timed_read(config, name: str, key: str) -> tuple[float, bool]:
+    from segregator.r2 import R2Storage
+
+    storage = R2Storage(config, name)
+    storage.read(key)  # the client made and connected
+    t0 = time.perf_counter()
+    ok = storage.read(key) == b"x" * 400_000
+    return time.perf_counter() - t0, ok
