@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import posixpath
 import sys
 import time
@@ -91,6 +92,13 @@ def _as_job(args: argparse.Namespace) -> int:
     store.update(job_id, state="cancelled" if cancelled else "done", finished=time.time(), result=result or None,
                  error="cancelled by the user" if cancelled else None)
     return code
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def _settings(args: argparse.Namespace, classify: bool = False, model: bool = False) -> Settings:
@@ -183,6 +191,8 @@ class _Rows:
 def _stream(args: argparse.Namespace, header: MovePlan, items, row_of, columns: Sequence[str]) -> int:
     """Each plan item to the plan file (--plan-out) and its row to stdout, as the analysis yields them:
     memory stays flat however many images there are."""
+    if args.plan_out and not os.path.isdir(os.path.dirname(os.path.abspath(args.plan_out))):
+        raise CliError(f"cannot write the plan to {args.plan_out!r}: its folder does not exist")
     writer = PlanWriter(args.plan_out, header) if args.plan_out else None
     rows = _Rows(args.json, columns)
     try:
@@ -584,7 +594,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
     store = JobStore()
     try:
-        if args.action in ("cancel", "pause", "resume") and args.id is None:
+        if args.action in ("cancel", "pause", "resume", "show") and args.id is None:
             raise CliError(f"jobs {args.action} needs a job number")
         if args.action in ("cancel", "pause"):
             job = store.request(args.id, args.action)
@@ -761,7 +771,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--plan-out", metavar="PLAN.json", help="write the move plan here (moves nothing)")
             p.add_argument("--output", metavar="PREFIX", help="output folder (default: under SRC)")
             p.add_argument("--flat", action="store_true", help="only the folder itself, not its subfolders")
-            p.add_argument("--workers", type=int, default=None, help="analysis processes (default: one per core)")
+            p.add_argument("--workers", type=_positive_int, default=None, help="analysis processes (default: one per core)")
             p.add_argument("--cluster", metavar="tcp://HOST:8786|local:N", help=CLUSTER_HELP)
             p.add_argument("--set", action="append", metavar="NAME=VALUE", help="change a setting, e.g. similarity.max_hamming=12")
             p.add_argument("--no-ocr", action="store_true", help="do not run Tesseract")
@@ -833,7 +843,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("src", metavar="EXAMPLES_DIR", help="folder (or r2://BUCKET/PREFIX) with a subfolder per category; a subfolder 'none of these' holds examples of what to leave where it is")
     p.add_argument("--out", required=True, metavar="MODEL_FILE", help="where to write the classifier (JSON)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
-    p.add_argument("--workers", type=int, default=None, help="analysis processes (default: one per core)")
+    p.add_argument("--workers", type=_positive_int, default=None, help="analysis processes (default: one per core)")
     p.add_argument("--cluster", metavar="tcp://HOST:8786|local:N", help=CLUSTER_HELP)
     p.add_argument("--no-cache", action="store_true", help="embed every image again (no analysis cache)")
     common(p, source=False)

@@ -995,3 +995,16 @@ def test_the_jobs_page_keeps_the_source_in_its_url(mixed_folder):
     again.run()
     assert again.session_state["source_folder"] == str(mixed_folder)
     assert dict(again.query_params).get("folder") == str(mixed_folder)
+
+
+def test_a_finished_job_cannot_be_paused_or_cancelled_and_says_so_plainly(tmp_path):
+    from segregator.jobs.runner import JobStore
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    try:
+        job_id = store.add("classify", "classify", str(tmp_path), {}, state="done")
+        for what, word in (("pause", "paused"), ("cancel", "cancelled"), ("resume", "resumed")):
+            with pytest.raises(ValueError, match=rf"job {job_id} is done: it cannot be {word} now"):
+                store.request(job_id, what)
+    finally:
+        store.close()

@@ -117,6 +117,8 @@ def test_classify_plan_then_apply_with_copy(mixed_folder, tmp_path):
     (["similar", str(PHOTOS), "--reference", "/nonexistent.jpg"], "cannot read reference"),
     (["classify", str(PHOTOS), "--set", "nope=1"], "unknown setting"),
     (["apply", "/nonexistent/plan.json", "--yes"], "cannot read plan"),
+    (["classify", str(PHOTOS), "--plan-out", "/nonexistent/folder/plan.jsonl"], "its folder does not exist"),
+    (["jobs", "show"], "jobs show needs a job number"),
 ])
 def test_errors_are_one_line_and_non_zero(args, message):
     p = run(*args)
@@ -128,6 +130,9 @@ def test_errors_are_one_line_and_non_zero(args, message):
 def test_bad_arguments_exit_non_zero():
     assert run("classify").returncode == 2
     assert run("frobnicate").returncode == 2
+    for workers in ("0", "-2"):
+        p = run("classify", PHOTOS, "--workers", workers)
+        assert p.returncode == 2 and "must be 1 or more" in p.stderr
 
 
 def test_reference_that_is_not_an_image(tmp_path):

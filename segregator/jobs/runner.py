@@ -206,7 +206,8 @@ class JobStore:
         elif what == "resume" and job.status == "paused":
             self.update(job_id, request=None)
         else:
-            raise ValueError(f"job {job_id} is {job.status}: it cannot be {what}d now" if what else "nothing to do")
+            done = {"pause": "paused", "cancel": "cancelled", "resume": "resumed"}.get(what, what)
+            raise ValueError(f"job {job_id} is {job.status}: it cannot be {done} now" if what else "nothing to do")
         return self.get(job_id)
 
     def requeue(self, job_id: int) -> Job:
