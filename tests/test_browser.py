@@ -102,6 +102,12 @@ def server(folder, demo_data, tmp_path_factory):
         proc.kill()
 
 
+def live(page, words):
+    """The elements of the script run now on screen that hold these words: until a rerun ends, Streamlit keeps
+    the previous run's elements (data-stale="true"), so a message whose place moved shows twice for a moment."""
+    return page.locator('[data-testid="stElementContainer"][data-stale="false"]').filter(has_text=words)
+
+
 def settle(page) -> None:
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"][data-test-connection-state="CONNECTED"]',
                            timeout=120_000)

@@ -24,7 +24,7 @@ import pytest
 from PIL import Image, ImageEnhance
 
 from tests.conftest import CHROMIUM, PHOTOS, REPO
-from tests.test_browser import free_port, settle, shot
+from tests.test_browser import free_port, live, settle, shot
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (make test installs it)")
 COUNT = 1500
@@ -282,7 +282,7 @@ def test_a_server_killed_mid_move_comes_back_interrupted_and_resume_finishes(bro
         assert now == set(originals)
         server.start()
         page = open_home(browser, server, folder)
-        expect(page.get_by_text(re.compile(r"Job \d+ \(moving the files\) was interrupted"))).to_be_visible(timeout=60_000)
+        expect(live(page, re.compile(r"Job \d+ \(moving the files\) was interrupted"))).to_be_visible(timeout=60_000)
         assert any(j["state"] == "interrupted" for j in server.jobs())
         shot(page, "11_jobs_interrupted")
         resume_moves_all(page, folder, originals, r"Moved 1,500, unchanged 0, failed 0")
